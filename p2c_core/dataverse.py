@@ -1,0 +1,54 @@
+"""Dataverse Web API specifics on the shared OData client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from p2c_core.errors import NotFoundError
+from p2c_core.keys import key_segment
+from p2c_core.odata import ODataClient, Page, Row, ServiceProfile
+
+PROFILE = ServiceProfile(
+    name="dataverse",
+    root_path="/api/data/v9.2/",
+    headers={
+        "OData-MaxVersion": "4.0",
+        "OData-Version": "4.0",
+        "Accept": "application/json",
+        "Content-Type": "application/json; charset=utf-8",
+    },
+    request_id_headers=("x-ms-service-request-id", "REQ_ID"),
+)
+
+
+class DataverseClient:
+    def __init__(self, odata: ODataClient, *, page_size: int = 5000) -> None:
+        self.odata = odata
+        self.page_size = page_size
+
+    def _prefer(self, *extra: str) -> dict[str, str]:
+        return {"Prefer": ",".join([f"odata.maxpagesize={self.page_size}", *extra])}
+
+    def track_changes(self, entity_set: str, select: list[str], link: str | None) -> Iterator[Page]:
+        """Change tracking: from `link` (a nextLink or deltaLink) or a new initial read."""
+        headers = self._prefer("odata.track-changes")
+        if link:
+            return self.odata.pages(link, headers=headers)
+        return self.odata.pages(entity_set, params={"$select": ",".join(select)}, headers=headers)
+
+    def query(self, entity_set: str, *, select: list[str], filter: str | None = None) -> Iterator[Page]:
+        params = {"$select": ",".join(select)}
+        if filter:
+            params["$filter"] = filter
+        return self.odata.pages(entity_set, params=params, headers=self._prefer())
+
+    def upsert(self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any]) -> None:
+        """PATCH by alternate key without conditions: creates or updates."""
+        self.odata.request("PATCH", key_segment(entity_set, key), json_body=dict(body))
+
+    def get(self, entity_set: str, key: Mapping[str, str] | str, select: list[str]) -> Row | None:
+        try:
+            return self.odata.get_json(key_segment(entity_set, key), params={"$select": ",".join(select)})
+        except NotFoundError:
+            return None

@@ -1,0 +1,302 @@
+"""The one engine that runs every flow: poll (source -> queue) and apply (queue -> target).
+
+Invariants kept here (DESIGN.md): the cursor moves only after the changes it covers are
+enqueued (1); applying any delivery any number of times, in any order, has one effect
+(2); an older source version never overwrites a newer one (3); every failure is a
+failure entry plus a poison message, and replayable (6).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
+from p2c_core.errors import MappingError, MessageError, P2CError, ThrottledError
+from p2c_core.flow import Flow
+from p2c_core.mapping import content_hash
+from p2c_core.retry import Backoff
+from p2c_core.state import Failure, Run, now
+
+if TYPE_CHECKING:
+    from p2c_core.runtime import Runtime
+
+log = logging.getLogger("p2c.engine")
+
+# How long one worker may hold a record before another may take it over.
+APPLY_LEASE = timedelta(minutes=2)
+# Delay for a record another worker is applying right now.
+BUSY_DELAY_S = 5.0
+RECORD_BACKOFF = Backoff(base=5.0, cap=900.0)
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    enqueued: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    retried: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+
+@dataclass
+class Outcome:
+    flow: str
+    kind: str
+    counts: Counts = field(default_factory=Counts)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+
+
+# --- poll -------------------------------------------------------------------------
+
+
+def poll(rt: Runtime, flow: Flow) -> Outcome:
+    """Read the source's changes since the cursor, enqueue them, then move the cursor."""
+    out = Outcome(flow.name, "poll")
+    if not rt.settings.flows.get(flow.name).enabled:
+        log.info("flow %s is disabled; poll skipped", flow.name)
+        return out
+    started = now().isoformat()
+    state = rt.state
+    queue = rt.storage.queue(flow.queue)
+    cursor = state.get_cursor(flow.name)
+    reader = rt.reader(flow)
+    error: str | None = None
+    try:
+        for page in reader.pages(cursor.link):
+            records = list(_records(rt, flow, page.rows, reader.version_of, out))
+            out.counts.skipped += len(page.deleted)  # P2C carries no deletions
+            for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+                queue.send_message(envelope.to_json().encode())
+            out.counts.enqueued += len(records)
+            # Checkpoint only after this page is durably enqueued (invariant 1).
+            if cursor.link is None and cursor.scan_started is None:
+                cursor.scan_started = started
+            cursor.link = page.resume
+            if page.done:
+                cursor.scan_started = None
+            state.put_cursor(cursor)
+    except P2CError as exc:
+        error = f"{exc.error_class}: {exc}"
+        raise
+    finally:
+        _record_run(rt, out, started, error)
+    log.info("poll %s: %s", flow.name, out.counts.as_dict())
+    return out
+
+
+def _records(
+    rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome
+) -> list[Record]:
+    records: list[Record] = []
+    where = flow.source.where
+    for row in rows:
+        out.counts.read += 1
+        if where is not None and not where.matches(row):
+            out.counts.skipped += 1
+            continue
+        key = row.get(flow.source.key)
+        if not isinstance(key, str) or not key.strip():
+            ident = _row_ident(flow, row)
+            _fail(
+                rt,
+                flow,
+                ident,
+                0,
+                MappingError(
+                    f"{flow.source.entity_set} record {ident} has no {flow.source.key}; "
+                    f"it is the key of flow {flow.name} and must be set"
+                ),
+                record=None,
+            )
+            out.counts.failed += 1
+            continue
+        data = {k: v for k, v in row.items() if not k.startswith("@")}
+        record = Record(key=key, version=version_of(row), data=data)
+        if len(record.model_dump_json()) > MAX_JSON_BYTES - 200:
+            _fail(rt, flow, key, 0, MessageError("record is too large for one queue message"), record=None)
+            out.counts.failed += 1
+            continue
+        records.append(record)
+    return records
+
+
+def _row_ident(flow: Flow, row: dict[str, Any]) -> str:
+    for name, value in row.items():
+        if name.endswith("id") and isinstance(value, str) and len(value) == 36:
+            return f"{flow.source.entity_set}({value})"
+    return f"{flow.source.entity_set}(?)"
+
+
+# --- apply ------------------------------------------------------------------------
+
+
+def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
+    """Apply one queue message. Never raises for bad input or a bad record."""
+    out = Outcome(flow.name, "apply")
+    started = now().isoformat()
+    try:
+        envelope = decode(body)
+        if envelope.flow != flow.name:
+            raise MessageError(f"message is for flow {envelope.flow!r}, not {flow.name!r}")
+    except MessageError as exc:
+        raw = body.encode() if isinstance(body, str) else body
+        ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
+        _fail(rt, flow, ident, 0, exc, record=None, poison=raw)
+        out.counts.failed += 1
+        _record_run(rt, out, started, None)
+        return out
+    for record in envelope.records:
+        apply_record(rt, flow, record, out)
+    _record_run(rt, out, started, None)
+    return out
+
+
+def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
+    state = rt.state
+    entry = state.get_entry(flow.name, record.key)
+    if entry is not None and entry.version > record.version:
+        out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
+        return
+    try:
+        payload, create_only = rt.mapper.map(flow, record.key, record.data)
+        digest = content_hash(payload)
+        if entry is not None and entry.hash == digest and entry.version >= 0:
+            if entry.version < record.version:
+                # Source changed in unmapped columns only: remember the version, write nothing.
+                claimed = state.claim(entry, flow.name, record.key, record.version, APPLY_LEASE)
+                state.commit(
+                    claimed,
+                    version=record.version,
+                    hash=digest,
+                    target_key=entry.target_key,
+                    master=entry.master,
+                )
+            out.counts.skipped += 1
+            _cleared(rt, flow, record)
+            return
+        claimed = state.claim(entry, flow.name, record.key, record.version, APPLY_LEASE)
+        try:
+            result = rt.writer(flow).write(record.key, payload, create_only, known=claimed.version >= 0)
+        except BaseException:
+            state.release(claimed)
+            raise
+        state.commit(
+            claimed,
+            version=record.version,
+            hash=digest,
+            target_key=result.target_key,
+            master=flow.source.service,
+        )
+        out.counts.written += 1
+        _cleared(rt, flow, record)
+    except P2CError as exc:
+        _failed_attempt(rt, flow, record, exc, out)
+
+
+def _cleared(rt: Runtime, flow: Flow, record: Record) -> None:
+    """A record that failed before and now went through leaves the failure table."""
+    if record.attempt > 0 or record.replay:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        with contextlib.suppress(ResourceNotFoundError):
+            rt.state.clear_failure(flow.name, record.key)
+
+
+def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: Outcome) -> None:
+    attempt = record.attempt + 1
+    if exc.transient and attempt < rt.settings.record_max_attempts:
+        retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
+        delay = (
+            BUSY_DELAY_S if exc.error_class == "RecordBusy" else RECORD_BACKOFF.delay(attempt, retry_after)
+        )
+        retry = record.model_copy(update={"attempt": attempt})
+        rt.storage.queue(flow.queue).send_message(
+            Envelope(flow=flow.name, records=[retry]).to_json().encode(),
+            visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
+        )
+        out.counts.retried += 1
+        log.info("record %s/%s retried in %.0fs: %s", flow.name, record.key, delay, exc.error_class)
+        return
+    _fail(
+        rt,
+        flow,
+        record.key,
+        attempt,
+        exc,
+        record=record,
+        poison=Envelope(flow=flow.name, records=[record]).to_json().encode(),
+        prefix=f"gave up after {attempt} attempts: " if exc.transient else "",
+    )
+    out.counts.failed += 1
+
+
+def _fail(
+    rt: Runtime,
+    flow: Flow,
+    key: str,
+    attempt: int,
+    exc: P2CError,
+    record: Record | None,
+    poison: bytes | None = None,
+    prefix: str = "",
+) -> None:
+    rt.state.record_failure(
+        Failure(
+            flow=flow.name,
+            source_key=key,
+            attempt=attempt,
+            error_class=exc.error_class,
+            message=prefix + str(exc),
+            status=exc.status,
+            request_id=exc.request_id,
+            record=record.model_dump_json() if record is not None else None,
+        )
+    )
+    if poison is not None:
+        rt.storage.queue(flow.poison_queue).send_message(poison)
+    log.warning("record %s/%s failed (%s): %s", flow.name, key, exc.error_class, exc)
+
+
+def _record_run(rt: Runtime, out: Outcome, started: str, error: str | None) -> None:
+    rt.state.record_run(
+        Run(
+            flow=out.flow,
+            kind=out.kind,
+            run_id=out.run_id,
+            started=started,
+            ended=now().isoformat(),
+            counts=out.counts.as_dict(),
+            status="error" if error else "ok",
+            error=error,
+        )
+    )
+
+
+# --- replay -----------------------------------------------------------------------
+
+
+def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
+    """Put failed records back on the flow's queue; returns how many were re-enqueued."""
+    queue = rt.storage.queue(flow.queue)
+    count = 0
+    for failure in rt.state.failures(flow.name):
+        if keys is not None and failure.source_key not in keys:
+            continue
+        if failure.record:
+            record = Record.model_validate(json.loads(failure.record))
+            record = record.model_copy(update={"attempt": 0, "replay": True})
+            queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
+            count += 1
+        rt.state.clear_failure(flow.name, failure.source_key)
+    return count

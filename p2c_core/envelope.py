@@ -1,0 +1,86 @@
+"""The versioned queue message: a chunk of source records for one flow.
+
+Messages travel base64-encoded (the Functions host's default) and must stay under the
+64 KB queue limit, so chunks are packed by size as well as by count.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from p2c_core.errors import MessageError
+
+VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+# base64 grows text by 4/3; keep the JSON under this so the encoded message fits.
+MAX_JSON_BYTES = (MAX_MESSAGE_BYTES * 3) // 4 - 512
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(min_length=1)
+    version: int
+    op: Literal["upsert", "delete"] = "upsert"
+    data: dict[str, Any] = Field(default_factory=dict)
+    # How many times this record has been tried (0 = first delivery).
+    attempt: int = Field(default=0, ge=0)
+    # Put back by `replay`: a success clears the record's failure entry.
+    replay: bool = False
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    v: Literal[1] = VERSION
+    flow: str
+    records: list[Record] = Field(min_length=1)
+
+    def encode(self) -> str:
+        return base64.b64encode(self.to_json().encode()).decode()
+
+    def to_json(self) -> str:
+        return self.model_dump_json(exclude_defaults=False)
+
+
+def decode(body: bytes | str) -> Envelope:
+    """Parse a message body (JSON; base64 already removed by the host), or MessageError."""
+    raw = body.encode() if isinstance(body, str) else body
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise MessageError(f"message of {len(raw)} bytes is over the 64 KB queue limit")
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise MessageError(f"message is not JSON: {exc.msg} at position {exc.pos}") from None
+    except UnicodeDecodeError:
+        raise MessageError("message is not UTF-8 text") from None
+    if isinstance(data, dict) and "v" in data and data["v"] != VERSION:
+        raise MessageError(f"unknown message version {data['v']!r}; this p2c reads version {VERSION}")
+    try:
+        return Envelope.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "message"
+        raise MessageError(f"message has the wrong shape: {where}: {first['msg']}") from None
+
+
+def chunk(flow: str, records: Iterable[Record], max_records: int) -> Iterator[Envelope]:
+    """Pack records into envelopes of at most `max_records` that fit in one message."""
+    batch: list[Record] = []
+    size = 0
+    for record in records:
+        rec_size = len(record.model_dump_json()) + 1
+        if rec_size > MAX_JSON_BYTES - 100:
+            raise MessageError(f"record {record.key!r} is too large for one queue message ({rec_size} bytes)")
+        if batch and (len(batch) >= max_records or size + rec_size > MAX_JSON_BYTES - 100):
+            yield Envelope(flow=flow, records=batch)
+            batch, size = [], 0
+        batch.append(record)
+        size += rec_size
+    if batch:
+        yield Envelope(flow=flow, records=batch)

@@ -1,0 +1,50 @@
+"""accounts: Sales customer accounts -> F&O customers (CustomersV3). FLOWS.md, accounts."""
+
+from p2c_core.flow import Const, Dataverse, Default, Field, FinOps, Flow, Lookup, ValueMap, Where
+
+accounts = Flow(
+    name="accounts",
+    source=Dataverse(
+        "accounts",
+        key="accountnumber",
+        where=Where.all(customertypecode=3, statecode=0),  # relationship type Customer, active
+    ),
+    target=FinOps("CustomersV3", key="CustomerAccount"),
+    fields={
+        "CustomerAccount": Field("accountnumber"),
+        "OrganizationName": Field("name"),
+        "PrimaryContactPhone": Field("telephone1"),
+        "PrimaryContactFax": Field("fax"),
+        "PrimaryContactEmail": Field("emailaddress1"),
+        "PrimaryContactURL": Field("websiteurl"),
+        "DeliveryAddressStreet": Field("address1_line1"),
+        "DeliveryAddressCity": Field("address1_city"),
+        "DeliveryAddressState": Field("address1_stateorprovince"),
+        "DeliveryAddressZipCode": Field("address1_postalcode"),
+        "DeliveryAddressCounty": Field("address1_county"),
+        "DeliveryAddressCountryRegionISOCode": ValueMap("country", "address1_country"),
+        "InvoiceAddressStreet": Field("address2_line1"),
+        "InvoiceAddressCity": Field("address2_city"),
+        "InvoiceAddressState": Field("address2_stateorprovince"),
+        "InvoiceAddressZipCode": Field("address2_postalcode"),
+        "InvoiceAddressCountryRegionISOCode": ValueMap("country", "address2_country"),
+        # Non-nullable in F&O: a cleared value in Sales becomes 0.
+        "CreditLimit": Field("creditlimit", default=0),
+        "OrganizationNumberOfEmployees": Field("numberofemployees", default=0),
+        "SalesMemo": Field("description"),
+        "SalesCurrencyCode": Lookup("transactioncurrencyid", "transactioncurrencies", "isocurrencycode"),
+        "PaymentTerms": ValueMap("payment_terms", "paymenttermscode", optional=True),
+        "DeliveryTerms": ValueMap("freight_terms", "address1_freighttermscode", optional=True),
+        "DeliveryMode": ValueMap("shipping_method", "address1_shippingmethodcode", optional=True),
+        "CustomerGroupId": Default("customer_group"),
+        "SiteId": Default("site"),
+        "WarehouseId": Default("warehouse"),
+        "LanguageId": Default("language"),
+    },
+    on_create={
+        # The invoice flow reads only externally maintained customers.
+        "IsExternallyMaintained": Const("Yes"),
+        "PartyType": Const("Organization"),
+    },
+    max_lengths={"CustomerAccount": 20, "OrganizationName": 100},
+)

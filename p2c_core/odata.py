@@ -1,0 +1,224 @@
+"""One OData v4 client on httpx for both services: paging, typed errors, bounded retries.
+
+Dataverse and F&O differ only in root path, headers and request-id header; their thin
+layers live in `dataverse.py` and `fno.py`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from p2c_core.errors import (
+    ConflictError,
+    NotFoundError,
+    ODataError,
+    PermanentError,
+    PreconditionFailedError,
+    ThrottledError,
+    TransientError,
+)
+from p2c_core.retry import Backoff, parse_retry_after
+
+log = logging.getLogger("p2c.odata")
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    next_link: str | None = None
+    delta_link: str | None = None
+
+
+@dataclass
+class ServiceProfile:
+    """What differs between the two services at the HTTP level."""
+
+    name: str
+    root_path: str
+    headers: Mapping[str, str]
+    request_id_headers: tuple[str, ...]
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 3
+    backoff: Backoff = field(default_factory=Backoff)
+    # Longer waits are not slept in-process: the error goes up and the engine
+    # re-enqueues the record with that delay instead of holding a worker.
+    max_inline_wait: float = 30.0
+
+
+class ODataClient:
+    def __init__(
+        self,
+        profile: ServiceProfile,
+        base_url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.profile = profile
+        self.root = base_url.rstrip("/") + profile.root_path
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._http = httpx.Client(
+            base_url=self.root,
+            auth=auth,
+            timeout=timeout,
+            transport=transport,
+            headers=dict(profile.headers),
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- requests -------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send with bounded retries for transient errors; raise typed errors."""
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(method, url, params=params, json=json_body, headers=headers)
+            except httpx.TimeoutException as exc:
+                error: ODataError = TransientError(
+                    f"timed out ({type(exc).__name__}) on {method} {_path(url)}",
+                    service=self.profile.name,
+                )
+            except httpx.TransportError as exc:
+                error = TransientError(
+                    f"connection failed ({type(exc).__name__}) on {method} {_path(url)}",
+                    service=self.profile.name,
+                )
+            else:
+                if response.status_code < 400:
+                    return response
+                error = self.error_from(response)
+            attempt += 1
+            if not error.transient or attempt > self.retry.max_retries:
+                raise error
+            retry_after = error.retry_after if isinstance(error, ThrottledError) else None
+            delay = self.retry.backoff.delay(attempt, retry_after)
+            if delay > self.retry.max_inline_wait:
+                raise error
+            log.info("retrying %s %s after %.2fs (%s)", method, _path(url), delay, error.error_class)
+            self._sleep(delay)
+
+    def get_json(
+        self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Row:
+        response = self.request("GET", url, params=params, headers=headers)
+        return self.json_of(response)
+
+    def pages(
+        self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
+    ) -> Iterator[Page]:
+        """Follow `@odata.nextLink` to the end; a link seen twice is an error, not a loop."""
+        seen: set[str] = set()
+        next_url: str | None = url
+        next_params = params
+        while next_url is not None:
+            body = self.get_json(next_url, params=next_params, headers=headers)
+            page = Page(
+                rows=list(body.get("value", [])),
+                next_link=body.get("@odata.nextLink"),
+                delta_link=body.get("@odata.deltaLink"),
+            )
+            yield page
+            if page.next_link is not None and page.next_link in seen:
+                raise PermanentError(
+                    "server paging loops: the same @odata.nextLink came back twice",
+                    service=self.profile.name,
+                )
+            if page.next_link is not None:
+                seen.add(page.next_link)
+            next_url, next_params = page.next_link, None
+
+    # --- responses ------------------------------------------------------------
+
+    def request_id(self, response: httpx.Response) -> str | None:
+        for name in self.profile.request_id_headers:
+            if value := response.headers.get(name):
+                return value
+        return None
+
+    def json_of(self, response: httpx.Response) -> Row:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            ctype = response.headers.get("content-type", "no content type")
+            raise PermanentError(
+                f"expected a JSON body, got {ctype} (HTTP {response.status_code})",
+                service=self.profile.name,
+                status=response.status_code,
+                request_id=self.request_id(response),
+            ) from None
+        if not isinstance(body, dict):
+            raise PermanentError(
+                "expected a JSON object", service=self.profile.name, status=response.status_code
+            )
+        return body
+
+    def error_from(self, response: httpx.Response) -> ODataError:
+        status = response.status_code
+        code, message = _error_body(response)
+        kw: dict[str, Any] = {
+            "service": self.profile.name,
+            "status": status,
+            "code": code,
+            "request_id": self.request_id(response),
+        }
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429 or (status == 503 and retry_after is not None):
+            return ThrottledError(message, retry_after=retry_after or 0.0, **kw)
+        if status in (408,) or status >= 500:
+            return TransientError(message, **kw)
+        if status == 404:
+            return NotFoundError(message, **kw)
+        if status == 412:
+            return PreconditionFailedError(message, **kw)
+        if status == 409:
+            return ConflictError(message, **kw)
+        return PermanentError(message, **kw)
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str]:
+    """(code, message) from an OData error body, or a short description of a non-OData one."""
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        ctype = response.headers.get("content-type", "no content type").split(";")[0]
+        return None, f"HTTP {response.status_code} with a non-JSON body ({ctype})"
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        message = str(err.get("message") or "").strip()
+        inner = err.get("innererror")
+        if not message and isinstance(inner, dict):
+            message = str(inner.get("message") or "")
+        return (str(err["code"]) if err.get("code") else None), message or "no message"
+    return None, f"HTTP {response.status_code} without an OData error body"
+
+
+def _path(url: str) -> str:
+    """The URL without its query: enough to say what failed, nothing sensitive."""
+    return url.split("?", 1)[0]

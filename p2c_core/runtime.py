@@ -1,0 +1,110 @@
+"""Per-process wiring: settings, storage, clients; built once, on first use.
+
+The Functions host keeps a worker process warm between invocations, so clients and
+their connection pools and token caches are reused.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import httpx
+from azure.core.credentials import TokenCredential
+
+from p2c_core import auth
+from p2c_core.dataverse import PROFILE as DATAVERSE
+from p2c_core.dataverse import DataverseClient
+from p2c_core.flow import Flow
+from p2c_core.fno import PROFILE as FNO
+from p2c_core.fno import FnoClient
+from p2c_core.mapping import Mapper
+from p2c_core.odata import ODataClient, RetryPolicy
+from p2c_core.settings import Settings, get_settings
+from p2c_core.sources import ChangeReader, DataverseChanges, LookupResolver
+from p2c_core.state import StateStore
+from p2c_core.storage import Storage, connect
+from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    storage: Storage
+    transport: httpx.BaseTransport | None = None
+    credential: TokenCredential | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _odata(self, profile: object, url: str) -> ODataClient:
+        from p2c_core.odata import ServiceProfile
+
+        assert isinstance(profile, ServiceProfile)
+        return ODataClient(
+            profile,
+            url,
+            auth=auth.make_auth(self.settings, url, self.credential),
+            timeout=self.settings.http_timeout_seconds,
+            retry=RetryPolicy(max_retries=self.settings.http_max_retries),
+            transport=self.transport,
+        )
+
+    @cached_property
+    def state(self) -> StateStore:
+        return StateStore(self.storage)
+
+    @cached_property
+    def dataverse(self) -> DataverseClient:
+        return DataverseClient(
+            self._odata(DATAVERSE, self.settings.dataverse_url), page_size=self.settings.page_size
+        )
+
+    @cached_property
+    def fno(self) -> FnoClient:
+        return FnoClient(self._odata(FNO, self.settings.fno_url), company=self.settings.fno_company)
+
+    @cached_property
+    def lookups(self) -> LookupResolver:
+        return LookupResolver(self.dataverse)
+
+    @cached_property
+    def mapper(self) -> Mapper:
+        return Mapper(self.settings)
+
+    def reader(self, flow: Flow) -> ChangeReader:
+        if flow.source.service == "dataverse":
+            return DataverseChanges(self.dataverse, flow, self.lookups)
+        raise ValueError(f"flow {flow.name!r}: no change reader for a {flow.source.service} source")
+
+    def writer(self, flow: Flow) -> TargetWriter:
+        if flow.target.service == "fno":
+            return FnoWriter(self.fno, flow)
+        return DataverseWriter(self.dataverse, flow)
+
+    def close(self) -> None:
+        for name in ("dataverse", "fno"):
+            client = self.__dict__.get(name)
+            if client is not None:
+                client.odata.close()
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(settings=get_settings(), storage=connect())
+        return _runtime
+
+
+def reset_runtime() -> None:
+    """Forget settings and clients (tests, the demo between environments)."""
+    global _runtime
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close()
+        _runtime = None
+    get_settings.cache_clear()

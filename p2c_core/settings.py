@@ -1,0 +1,236 @@
+"""Settings: one validated object from environment variables (app settings, .env).
+
+Every name is `P2C_` + field, nested with `__` (`P2C_FLOWS__ACCOUNTS__SCHEDULE`), except
+the Functions host's own `AzureWebJobsStorage` (a connection string locally; identity
+based in Azure as `AzureWebJobsStorage__accountName` / `__queueServiceUri` / ...).
+A missing or bad setting fails at start with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from functools import lru_cache
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from p2c_core.errors import SettingsError
+
+PREFIX = "P2C_"
+STORAGE = "AzureWebJobsStorage"
+# Identity-based storage settings the Functions host and p2c both read in Azure.
+STORAGE_IDENTITY_SUFFIXES = (
+    "accountName",
+    "credential",
+    "clientId",
+    "blobServiceUri",
+    "queueServiceUri",
+    "tableServiceUri",
+)
+
+# NCRONTAB as the Functions timer trigger takes it: six fields, seconds first.
+_NCRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$|^[A-Za-z]{3}(-[A-Za-z]{3})?$")
+
+
+def valid_ncrontab(expr: str) -> bool:
+    fields = expr.split()
+    return len(fields) == 6 and all(_NCRON_FIELD.match(f) for f in fields)
+
+
+class FlowSettings(BaseModel):
+    enabled: bool = True
+    # None = the flow's own default schedule (see p2c_core/flows/).
+    schedule: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _ncrontab(cls, v: str | None) -> str | None:
+        if v is not None and not valid_ncrontab(v):
+            raise ValueError(f"not a 6-field NCRONTAB expression (sec min hour day month dow): {v!r}")
+        return v
+
+
+class FlowsSettings(BaseModel):
+    accounts: FlowSettings = FlowSettings()
+    products: FlowSettings = FlowSettings()
+    contacts: FlowSettings = FlowSettings()
+    quotes: FlowSettings = FlowSettings()
+    orders: FlowSettings = FlowSettings()
+    invoices: FlowSettings = FlowSettings()
+
+    def get(self, flow: str) -> FlowSettings:
+        return getattr(self, flow)
+
+
+ValueMapTable = dict[str, str]
+
+
+class ValueMaps(BaseModel):
+    """Value maps as JSON objects, e.g. `P2C_VALUE_MAPS__PAYMENT_TERMS='{"1": "Net30"}'`.
+
+    None = the built-in default (country, unit, product_type, price_list) or, for terms
+    and delivery maps, "not mapped": the field is left out.
+    """
+
+    country: ValueMapTable | None = None
+    unit: ValueMapTable | None = None
+    price_list: ValueMapTable | None = None
+    payment_terms: ValueMapTable | None = None
+    # Sales freight terms -> F&O delivery terms (FLOWS.md's delivery_terms).
+    freight_terms: ValueMapTable | None = None
+    # Sales shipping method -> F&O delivery mode (FLOWS.md's delivery_mode).
+    shipping_method: ValueMapTable | None = None
+    product_type: ValueMapTable | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _keys_as_text(cls, v: Any) -> Any:
+        # Choice values arrive as JSON numbers or strings; compare them as text.
+        if isinstance(v, dict):
+            return {str(k): v2 if v2 is None else str(v2) for k, v2 in v.items()}
+        return v
+
+
+class Defaults(BaseModel):
+    customer_group: str = "10"
+    site: str | None = "1"
+    warehouse: str | None = "13"
+    language: str = "en-us"
+    country: str = "US"
+    unit_group: str = "Default Unit"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+        case_sensitive=False,
+    )
+
+    dataverse_url: str
+    fno_url: str
+    fno_company: str
+    auth_mode: Literal["azure", "none"] = "azure"
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    managed_identity_client_id: str | None = None
+
+    http_timeout_seconds: float = Field(30.0, gt=0)
+    http_max_retries: int = Field(3, ge=0, le=10)
+    # Per-record attempts (transient errors, missing dependencies) before it fails.
+    record_max_attempts: int = Field(8, ge=1, le=50)
+    page_size: int = Field(5000, ge=1, le=5000)
+    chunk_size: int = Field(100, ge=1, le=1000)
+
+    flows: FlowsSettings = FlowsSettings()
+    value_maps: ValueMaps = ValueMaps()
+    defaults: Defaults = Defaults()
+
+    @field_validator("dataverse_url", "fno_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {v!r}")
+        return v.rstrip("/")
+
+    @field_validator("fno_company")
+    @classmethod
+    def _company(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9]{1,4}", v):
+            raise ValueError(f"not an F&O legal entity id (1-4 letters/digits): {v!r}")
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _auth(self) -> Settings:
+        if self.auth_mode == "none":
+            for name, url in (("P2C_DATAVERSE_URL", self.dataverse_url), ("P2C_FNO_URL", self.fno_url)):
+                if not is_loopback(url):
+                    raise ValueError(
+                        f"P2C_AUTH_MODE=none is only for the local sandbox, but {name} is not a loopback URL"
+                    )
+        if self.client_secret is not None and not (self.tenant_id and self.client_id):
+            raise ValueError("P2C_CLIENT_SECRET needs P2C_TENANT_ID and P2C_CLIENT_ID")
+        return self
+
+    def schedule(self, flow: str, default: str) -> str:
+        return self.flows.get(flow).schedule or default
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    return PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Validate the environment; a bad or missing setting raises SettingsError naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if p != "__root__")
+            name = _env_name(loc) if loc else "settings"
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{name}: {msg}")
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, validated once."""
+    return load_settings()
+
+
+def storage_settings() -> dict[str, str]:
+    """`AzureWebJobsStorage` (connection string) or its identity-based parts."""
+    found = {}
+    if os.environ.get(STORAGE):
+        found[STORAGE] = os.environ[STORAGE]
+    for suffix in STORAGE_IDENTITY_SUFFIXES:
+        value = os.environ.get(f"{STORAGE}__{suffix}")
+        if value:
+            found[suffix] = value
+    if not found:
+        raise SettingsError(
+            f"{STORAGE}: missing; set a storage connection string (Azurite locally) or "
+            f"{STORAGE}__accountName / __queueServiceUri and __tableServiceUri for identity-based access"
+        )
+    return found
+
+
+def _model_names(model: type[BaseModel], prefix: str) -> list[str]:
+    names: list[str] = []
+    for name, info in model.model_fields.items():
+        ann = info.annotation
+        env = f"{prefix}{name.upper()}"
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            names.extend(_model_names(ann, env + "__"))
+        else:
+            names.append(env)
+    return names
+
+
+def setting_names() -> list[str]:
+    """Every environment variable the code reads, for the settings contract tests."""
+    return [
+        STORAGE,
+        *(f"{STORAGE}__{suffix}" for suffix in STORAGE_IDENTITY_SUFFIXES),
+        *_model_names(Settings, PREFIX),
+    ]

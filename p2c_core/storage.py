@@ -1,0 +1,72 @@
+"""Azure Storage clients (queues, tables) from the Functions host's own storage setting.
+
+A connection string locally (Azurite); identity-based in Azure, with the same
+`AzureWebJobsStorage__*` settings the host uses, so p2c needs no key of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from p2c_core.errors import SettingsError
+from p2c_core.settings import STORAGE, storage_settings
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+
+@dataclass
+class Storage:
+    queues: QueueServiceClient
+    tables: TableServiceClient
+
+    def queue(self, name: str) -> QueueClient:
+        from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
+
+        # p2c encodes message text itself; the policies only add/remove the host's base64.
+        return self.queues.get_queue_client(
+            name,
+            message_encode_policy=BinaryBase64EncodePolicy(),
+            message_decode_policy=BinaryBase64DecodePolicy(),
+        )
+
+    def table(self, name: str) -> TableClient:
+        return self.tables.get_table_client(name)
+
+
+def connect(values: dict[str, str] | None = None) -> Storage:
+    from azure.data.tables import TableServiceClient
+    from azure.storage.queue import QueueServiceClient
+
+    values = values if values is not None else storage_settings()
+    conn = values.get(STORAGE)
+    if conn and "=" in conn:
+        if conn.strip() == "UseDevelopmentStorage=true":
+            raise SettingsError(
+                f"{STORAGE}: UseDevelopmentStorage=true assumes Azurite's default ports; "
+                "give the full Azurite connection string (see local.settings.sample.json)"
+            )
+        return Storage(
+            queues=QueueServiceClient.from_connection_string(conn),
+            tables=TableServiceClient.from_connection_string(conn),
+        )
+    from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
+
+    account = values.get("accountName") or conn
+    queue_uri = values.get("queueServiceUri") or (account and f"https://{account}.queue.core.windows.net")
+    table_uri = values.get("tableServiceUri") or (account and f"https://{account}.table.core.windows.net")
+    if not queue_uri or not table_uri:
+        raise SettingsError(
+            f"{STORAGE}__accountName (or __queueServiceUri and __tableServiceUri) is required"
+        )
+    credential = (
+        ManagedIdentityCredential(client_id=values.get("clientId"))
+        if values.get("credential") == "managedidentity"
+        else DefaultAzureCredential()
+    )
+    return Storage(
+        queues=QueueServiceClient(queue_uri, credential=credential),
+        tables=TableServiceClient(endpoint=table_uri, credential=credential),
+    )
