@@ -60,17 +60,13 @@ def make_credential(settings: Settings) -> TokenCredential:
     if settings.client_secret is not None and settings.tenant_id and settings.client_id:
         from azure.identity import ClientSecretCredential
 
-        return ClientSecretCredential(
-            settings.tenant_id, settings.client_id, settings.client_secret.get_secret_value()
-        )
+        return ClientSecretCredential(settings.tenant_id, settings.client_id, settings.client_secret.get_secret_value())
     from azure.identity import DefaultAzureCredential
 
     return DefaultAzureCredential(managed_identity_client_id=settings.managed_identity_client_id)
 
 
-def make_auth(
-    settings: Settings, service_url: str, credential: TokenCredential | None = None
-) -> httpx.Auth | None:
+def make_auth(settings: Settings, service_url: str, credential: TokenCredential | None = None) -> httpx.Auth | None:
     """The auth for one service, or None in the sandbox's no-token mode."""
     if settings.auth_mode == "none":
         return None

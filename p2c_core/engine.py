@@ -95,9 +95,7 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     return out
 
 
-def _records(
-    rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome
-) -> list[Record]:
+def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
     records: list[Record] = []
     where = flow.source.where
     for row in rows:
@@ -217,9 +215,7 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
     attempt = record.attempt + 1
     if exc.transient and attempt < rt.settings.record_max_attempts:
         retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
-        delay = (
-            BUSY_DELAY_S if exc.error_class == "RecordBusy" else RECORD_BACKOFF.delay(attempt, retry_after)
-        )
+        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else RECORD_BACKOFF.delay(attempt, retry_after)
         retry = record.model_copy(update={"attempt": attempt})
         rt.storage.queue(flow.queue).send_message(
             Envelope(flow=flow.name, records=[retry]).to_json().encode(),

@@ -174,9 +174,7 @@ class ODataClient:
                 request_id=self.request_id(response),
             ) from None
         if not isinstance(body, dict):
-            raise PermanentError(
-                "expected a JSON object", service=self.profile.name, status=response.status_code
-            )
+            raise PermanentError("expected a JSON object", service=self.profile.name, status=response.status_code)
         return body
 
     def error_from(self, response: httpx.Response) -> ODataError:

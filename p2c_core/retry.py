@@ -39,9 +39,7 @@ class Backoff:
     base: float = 0.5
     cap: float = 30.0
 
-    def delay(
-        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
-    ) -> float:
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
         """Delay before retry number `attempt` (1 = first retry)."""
         ceiling = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
         jittered = (rng or random).uniform(ceiling / 2, ceiling)

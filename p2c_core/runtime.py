@@ -55,9 +55,7 @@ class Runtime:
 
     @cached_property
     def dataverse(self) -> DataverseClient:
-        return DataverseClient(
-            self._odata(DATAVERSE, self.settings.dataverse_url), page_size=self.settings.page_size
-        )
+        return DataverseClient(self._odata(DATAVERSE, self.settings.dataverse_url), page_size=self.settings.page_size)
 
     @cached_property
     def fno(self) -> FnoClient:

@@ -220,9 +220,7 @@ class StateStore:
             "lease_until": entry.lease_until,
         }
 
-    def claim(
-        self, entry: KeyMapEntry | None, flow: str, key: str, version: int, lease: timedelta
-    ) -> KeyMapEntry:
+    def claim(self, entry: KeyMapEntry | None, flow: str, key: str, version: int, lease: timedelta) -> KeyMapEntry:
         """Take the apply lease on one record, so two workers never write it at once.
 
         Raises RecordBusy when another worker holds an unexpired lease or won the race.
@@ -326,11 +324,7 @@ class StateStore:
 
     def failures(self, flow: str | None = None) -> list[Failure]:
         table = self._table(FAILURES)
-        rows = (
-            table.query_entities("PartitionKey eq @f", parameters={"f": flow})
-            if flow
-            else table.list_entities()
-        )
+        rows = table.query_entities("PartitionKey eq @f", parameters={"f": flow}) if flow else table.list_entities()
         return [
             Failure(
                 flow=r["PartitionKey"],

@@ -6,7 +6,8 @@ A connection string locally (Azurite); identity-based in Azure, with the same
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from p2c_core.errors import SettingsError
@@ -21,16 +22,23 @@ if TYPE_CHECKING:
 class Storage:
     queues: QueueServiceClient
     tables: TableServiceClient
+    _created: set[str] = field(default_factory=set)
 
     def queue(self, name: str) -> QueueClient:
+        """A queue client speaking the host's base64 encoding; the queue exists after this."""
+        from azure.core.exceptions import ResourceExistsError
         from azure.storage.queue import BinaryBase64DecodePolicy, BinaryBase64EncodePolicy
 
-        # p2c encodes message text itself; the policies only add/remove the host's base64.
-        return self.queues.get_queue_client(
+        client = self.queues.get_queue_client(
             name,
             message_encode_policy=BinaryBase64EncodePolicy(),
             message_decode_policy=BinaryBase64DecodePolicy(),
         )
+        if name not in self._created:
+            with contextlib.suppress(ResourceExistsError):
+                client.create_queue()
+            self._created.add(name)
+        return client
 
     def table(self, name: str) -> TableClient:
         return self.tables.get_table_client(name)
@@ -58,9 +66,7 @@ def connect(values: dict[str, str] | None = None) -> Storage:
     queue_uri = values.get("queueServiceUri") or (account and f"https://{account}.queue.core.windows.net")
     table_uri = values.get("tableServiceUri") or (account and f"https://{account}.table.core.windows.net")
     if not queue_uri or not table_uri:
-        raise SettingsError(
-            f"{STORAGE}__accountName (or __queueServiceUri and __tableServiceUri) is required"
-        )
+        raise SettingsError(f"{STORAGE}__accountName (or __queueServiceUri and __tableServiceUri) is required")
     credential = (
         ManagedIdentityCredential(client_id=values.get("clientId"))
         if values.get("credential") == "managedidentity"

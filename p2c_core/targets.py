@@ -36,9 +36,7 @@ class FnoWriter:
         self.client = client
         self.flow = flow
 
-    def write(
-        self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool
-    ) -> WriteResult:
+    def write(self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool) -> WriteResult:
         entity = self.flow.target.entity_set
         address = self.client.key(**{self.flow.target.key: key})
         body = {k: v for k, v in payload.items() if k != self.flow.target.key}
@@ -71,9 +69,7 @@ class DataverseWriter:
         self.client = client
         self.flow = flow
 
-    def write(
-        self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool
-    ) -> WriteResult:
+    def write(self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool) -> WriteResult:
         body = {**payload, **({} if known else create_only)}
         body.pop(self.flow.target.key, None)
         self.client.upsert(self.flow.target.entity_set, {self.flow.target.key: key}, body)

@@ -1,0 +1,43 @@
+"""The Functions app: for every flow, a timer (poll) and a queue trigger (apply).
+
+Registration only. Each body is one call into p2c_core, imported lazily so a cold
+start pays for azure.functions and the flow registry alone.
+"""
+
+import os
+
+import azure.functions as func
+
+from p2c_core.flow import Flow
+from p2c_core.flows import FLOWS
+
+app = func.FunctionApp()
+
+
+def _register(flow: Flow) -> None:
+    # Read here rather than through settings so registration stays import-light.
+    schedule = os.environ.get(f"P2C_FLOWS__{flow.name.upper()}__SCHEDULE") or flow.schedule
+
+    @app.function_name(name=f"{flow.name}_poll")
+    @app.timer_trigger(arg_name="timer", schedule=schedule, run_on_startup=False, use_monitor=True)
+    def poll(timer: func.TimerRequest) -> None:
+        from p2c_core.functions import run_poll
+
+        run_poll(flow.name)
+
+    @app.function_name(name=f"{flow.name}_apply")
+    @app.queue_trigger(arg_name="msg", queue_name=flow.queue, connection="AzureWebJobsStorage")
+    def apply(msg: func.QueueMessage) -> None:
+        from p2c_core.functions import run_apply
+        from p2c_core.hostconfig import max_dequeue_count
+
+        run_apply(
+            flow.name,
+            msg.get_body(),
+            message_id=msg.id,
+            last_attempt=(msg.dequeue_count or 1) >= max_dequeue_count(),
+        )
+
+
+for _flow in FLOWS:
+    _register(_flow)

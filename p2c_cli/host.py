@@ -1,0 +1,165 @@
+"""A local stand-in for the Functions host that drives the *registered* functions.
+
+Like the host: timers fire, queue messages (base64) are dequeued with a lease, deleted
+on success, made visible again after `visibilityTimeout` on failure, and moved to
+`<queue>-poison` after `maxDequeueCount` deliveries. Settings come from host.json.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+
+from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_settings, timespan_seconds
+from p2c_core.storage import Storage
+
+log = logging.getLogger("p2c.host")
+
+
+@dataclass
+class Registered:
+    name: str
+    kind: str  # "timer" | "queue"
+    call: Callable[..., Any]
+    arg_name: str
+    queue: str | None = None
+    schedule: str | None = None
+
+
+def registered(app: func.FunctionApp) -> list[Registered]:
+    """The app's functions as the host indexes them (get_functions called once)."""
+    out: list[Registered] = []
+    for fn in app.get_functions():
+        trigger = fn.get_trigger()
+        if trigger is None:
+            continue
+        spec = trigger.get_dict_repr()
+        kind = {"timerTrigger": "timer", "queueTrigger": "queue"}.get(spec["type"])
+        if kind is None:
+            continue
+        out.append(
+            Registered(
+                name=fn.get_function_name() or fn.get_user_function().__name__,
+                kind=kind,
+                call=fn.get_user_function(),
+                arg_name=spec["name"],
+                queue=spec.get("queueName"),
+                schedule=spec.get("schedule"),
+            )
+        )
+    return out
+
+
+class LocalHost:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        storage: Storage,
+        *,
+        host_json: Path = HOST_JSON,
+        lease_seconds: float = 60.0,
+        concurrency: int | None = None,
+    ) -> None:
+        self.storage = storage
+        self.functions = registered(app)
+        queues = queue_settings(host_json)
+        self.max_dequeue = int(queues.get("maxDequeueCount", DEFAULT_MAX_DEQUEUE_COUNT))
+        self.visibility_timeout = timespan_seconds(str(queues.get("visibilityTimeout", "00:00:00")))
+        self.batch_size = int(queues.get("batchSize", 16))
+        self.lease_seconds = lease_seconds
+        self._pool = ThreadPoolExecutor(max_workers=concurrency or self.batch_size)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def timers(self) -> list[Registered]:
+        return [f for f in self.functions if f.kind == "timer"]
+
+    def queue_functions(self) -> list[Registered]:
+        return [f for f in self.functions if f.kind == "queue"]
+
+    def fire(self, fn: Registered) -> None:
+        fn.call(**{fn.arg_name: TimerRequest(past_due=False)})
+
+    def pump(self, fn: Registered) -> int:
+        """One batch from fn's queue, like one host poll; returns messages handled."""
+        assert fn.queue is not None
+        client = self.storage.queue(fn.queue)
+        batch = list(
+            client.receive_messages(
+                messages_per_page=min(32, self.batch_size),
+                max_messages=self.batch_size,
+                visibility_timeout=int(self.lease_seconds),
+            )
+        )
+        if not batch:
+            return 0
+        list(self._pool.map(lambda m: self._deliver(fn, m), batch))
+        return len(batch)
+
+    def _deliver(self, fn: Registered, message: Any) -> None:
+        assert fn.queue is not None
+        client = self.storage.queue(fn.queue)
+        msg = QueueMessage(
+            id=message.id,
+            body=message.content,
+            dequeue_count=message.dequeue_count,
+            insertion_time=message.inserted_on,
+            expiration_time=message.expires_on,
+            pop_receipt=message.pop_receipt,
+        )
+        try:
+            fn.call(**{fn.arg_name: msg})
+        except Exception as exc:
+            if (message.dequeue_count or 1) >= self.max_dequeue:
+                poison = f"{fn.queue}-poison"
+                self.storage.queue(poison).send_message(message.content)
+                client.delete_message(message)
+                log.warning("%s: message %s moved to %s: %s", fn.name, message.id, poison, exc)
+            else:
+                client.update_message(message, visibility_timeout=int(self.visibility_timeout))
+                log.info("%s: message %s failed, retried later: %s", fn.name, message.id, exc)
+            return
+        client.delete_message(message)
+
+    def depth(self, queue: str) -> int:
+        """Messages in the queue, visible or not (approximate, as Azure reports it)."""
+        props = self.storage.queue(queue).get_queue_properties()
+        return int(props.approximate_message_count or 0)
+
+    def drain(
+        self,
+        functions: Iterable[Registered] | None = None,
+        *,
+        timeout: float = 600.0,
+        idle_sleep: float = 0.25,
+    ) -> None:
+        """Run queue functions until their queues are empty, including delayed messages."""
+        fns = list(functions) if functions is not None else self.queue_functions()
+        deadline = time.monotonic() + timeout
+        while True:
+            handled = sum(self.pump(fn) for fn in fns)
+            if handled:
+                continue
+            if all(self.depth(fn.queue or "") == 0 for fn in fns):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"queues not drained within {timeout:.0f}s")
+            time.sleep(idle_sleep)
+
+    def run_flows(self, flow_names: Iterable[str]) -> None:
+        """Poll and drain each flow in order (dependency order), then drain everything."""
+        by_name = {f.name: f for f in self.functions}
+        for name in flow_names:
+            self.fire(by_name[f"{name}_poll"])
+            self.drain([by_name[f"{name}_apply"]])
+        self.drain()

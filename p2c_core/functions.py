@@ -1,0 +1,47 @@
+"""What the registered Azure Functions call: one line each in function_app.py.
+
+Imported lazily from inside the function bodies, so a cold start that only indexes
+functions pays for none of this.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from p2c_core import engine
+from p2c_core.errors import P2CError
+from p2c_core.flows import get_flow
+from p2c_core.runtime import get_runtime
+from p2c_core.state import Failure
+
+log = logging.getLogger("p2c.functions")
+
+
+def run_poll(flow_name: str) -> engine.Outcome:
+    return engine.poll(get_runtime(), get_flow(flow_name))
+
+
+def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attempt: bool) -> engine.Outcome:
+    """Apply one message; on its last delivery, an unexpected error is recorded first.
+
+    The host moves a message that keeps failing to `<queue>-poison` by itself; the
+    failure entry written here makes that visible and replayable too (invariant 6).
+    """
+    rt = get_runtime()
+    flow = get_flow(flow_name)
+    try:
+        return engine.apply(rt, flow, body)
+    except Exception as exc:
+        if last_attempt:
+            rt.state.record_failure(
+                Failure(
+                    flow=flow_name,
+                    source_key=f"message-{message_id or 'unknown'}",
+                    attempt=0,
+                    error_class=exc.error_class if isinstance(exc, P2CError) else type(exc).__name__,
+                    message=f"message failed on its last delivery and goes to {flow.poison_queue}: {exc}",
+                    status=getattr(exc, "status", None),
+                    request_id=getattr(exc, "request_id", None),
+                )
+            )
+        raise
