@@ -54,11 +54,11 @@ def decode(body: bytes | str) -> Envelope:
     if len(raw) > MAX_MESSAGE_BYTES:
         raise MessageError(f"message of {len(raw)} bytes is over the 64 KB queue limit")
     try:
-        data = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise MessageError(f"message is not JSON: {exc.msg} at position {exc.pos}") from None
+        data = json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise MessageError("message is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise MessageError(f"message is not JSON: {exc.msg} at position {exc.pos}") from None
     if isinstance(data, dict) and "v" in data and data["v"] != VERSION:
         raise MessageError(f"unknown message version {data['v']!r}; this p2c reads version {VERSION}")
     try:

@@ -1,0 +1,3 @@
+from p2c_cli.main import app
+
+app()

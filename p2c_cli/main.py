@@ -1,0 +1,86 @@
+"""`p2c`: run the demo, serve the sandbox, and (later) operate a deployment."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from p2c_cli.local import LocalEnvironment
+
+app = typer.Typer(help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.")
+console = Console()
+
+DEMO_DIR = Path(".p2c/demo")
+
+
+@app.command()
+def demo(
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Forget the state of earlier demo runs.")] = False,
+    state_dir: Annotated[Path, typer.Option(help="Where Azurite and the sandbox keep their data.")] = DEMO_DIR,
+) -> None:
+    """Run every flow against the local sandbox (Azurite + local Dataverse and F&O)."""
+    from p2c_cli.local import local_environment
+    from p2c_core.flows import FLOWS
+
+    if fresh and state_dir.exists():
+        shutil.rmtree(state_dir)
+    with local_environment(state_dir) as env:
+        if not json_output:
+            console.print(
+                f"[bold]p2c demo[/] Dataverse {env.sandbox.dataverse_url}  F&O {env.sandbox.fno_url}  "
+                f"state in {state_dir}"
+            )
+        summary = env.sync([f.name for f in FLOWS])
+        if json_output:
+            typer.echo(json.dumps(summary.as_dict()))
+            return
+        _print_customers(env)
+        table = Table(title="Sync summary")
+        for col in ("flow", "read", "written", "skipped", "failed"):
+            table.add_column(col, justify="left" if col == "flow" else "right")
+        for name, s in summary.flows.items():
+            table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed))
+        console.print(table)
+        failures = env.runtime.state.failures()
+        for f in failures[:20]:
+            console.print(f"[red]failed[/] {f.flow} {f.source_key!r}: {f.error_class}: {f.message}")
+        console.print(f"elapsed {summary.elapsed_s:.1f}s; run again to see an incremental sync (0 writes)")
+
+
+def _print_customers(env: LocalEnvironment) -> None:
+    fno = env.runtime.fno
+    cols = ["CustomerAccount", "OrganizationName", "DeliveryAddressCountryRegionISOCode", "SalesCurrencyCode",
+            "CustomerGroupId", "PaymentTerms"]  # fmt: skip
+    table = Table(title="F&O customers maintained by p2c (CustomersV3)")
+    for col in cols:
+        table.add_column(col)
+    for page in fno.query(
+        "CustomersV3", select=cols, filter="IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'Yes'"
+    ):
+        for row in page.rows:
+            table.add_row(*(str(row.get(c) if row.get(c) is not None else "") for c in cols))
+    console.print(table)
+
+
+@app.command()
+def sandbox(
+    dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,
+    fno_port: Annotated[int, typer.Option(help="Port of the F&O OData endpoint (0 = a free one).")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Keep the sandbox's data in this folder.")] = None,
+) -> None:
+    """Serve the local Dataverse and F&O sandbox until stopped (Ctrl-C)."""
+    from p2c_sandbox import serve
+
+    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,77 @@
+import pytest
+
+from p2c_core.errors import MappingError
+from p2c_core.flows import get_flow
+from p2c_core.mapping import Mapper, content_hash
+from p2c_core.settings import Settings
+
+accounts = get_flow("accounts")
+
+
+def settings(**kw) -> Settings:
+    return Settings(
+        dataverse_url="http://127.0.0.1:1", fno_url="http://127.0.0.1:2", fno_company="usmf", auth_mode="none", **kw
+    )  # fmt: skip
+
+
+ROW = {
+    "accountnumber": "ACC-01000-BVRCPS",
+    "name": "O'Brien & Sons",
+    "address1_country": " united states ",
+    "address2_country": None,
+    "creditlimit": None,
+    "numberofemployees": 40,
+    "transactioncurrencyid": "USD",
+    "paymenttermscode": 1,
+    "address1_freighttermscode": 2,
+    "address1_shippingmethodcode": None,
+}
+
+
+def test_account_mapping_with_defaults_and_country_map():
+    payload, create = Mapper(settings()).map(accounts, ROW["accountnumber"], ROW)
+    assert payload["CustomerAccount"] == "ACC-01000-BVRCPS"
+    assert payload["OrganizationName"] == "O'Brien & Sons"
+    assert payload["DeliveryAddressCountryRegionISOCode"] == "US"
+    assert payload["InvoiceAddressCountryRegionISOCode"] == "US"  # blank -> default country
+    assert payload["CreditLimit"] == 0 and payload["OrganizationNumberOfEmployees"] == 40
+    assert payload["SalesCurrencyCode"] == "USD"
+    assert payload["CustomerGroupId"] == "10" and payload["SiteId"] == "1" and payload["WarehouseId"] == "13"
+    assert payload["LanguageId"] == "en-us"
+    # terms maps have no template default: the fields are left out until configured
+    assert "PaymentTerms" not in payload and "DeliveryTerms" not in payload and "DeliveryMode" not in payload
+    assert create == {"IsExternallyMaintained": "Yes", "PartyType": "Organization"}
+
+
+def test_configured_value_maps_apply_and_unmapped_value_fails_naming_map():
+    s = settings(value_maps={"payment_terms": {"1": "Net30"}, "freight_terms": {"1": "FOB"}})
+    with pytest.raises(MappingError, match=r"value map 'freight_terms' has no entry for '2'.*DeliveryTerms"):
+        Mapper(s).map(accounts, ROW["accountnumber"], ROW)
+    payload, _ = Mapper(s).map(accounts, ROW["accountnumber"], {**ROW, "address1_freighttermscode": 1})
+    assert payload["PaymentTerms"] == "Net30" and payload["DeliveryTerms"] == "FOB"
+    assert "DeliveryMode" not in payload  # shipping_method map not configured
+    s = settings(value_maps={"shipping_method": {"4": "UPS"}})
+    payload, _ = Mapper(s).map(accounts, ROW["accountnumber"], ROW)
+    assert payload["DeliveryMode"] is None  # configured map, empty source value
+
+
+def test_unknown_country_fails_naming_map_and_value():
+    with pytest.raises(MappingError, match=r"value map 'country' has no entry for 'Narnia'"):
+        Mapper(settings()).map(accounts, "A-1", {**ROW, "address1_country": "Narnia"})
+
+
+def test_over_long_value_fails_naming_field():
+    with pytest.raises(MappingError, match=r"OrganizationName is 101 characters, over the target's maximum of 100"):
+        Mapper(settings()).map(accounts, "A-1", {**ROW, "name": "x" * 101})
+    with pytest.raises(MappingError, match="CustomerAccount is 21 characters"):
+        Mapper(settings()).map(accounts, "A" * 21, {**ROW, "accountnumber": "A" * 21})
+
+
+def test_blank_key_fails():
+    with pytest.raises(MappingError, match="empty accountnumber"):
+        Mapper(settings()).map(accounts, "  ", ROW)
+
+
+def test_content_hash_is_order_independent_and_value_sensitive():
+    assert content_hash({"a": 1, "b": "x"}) == content_hash({"b": "x", "a": 1})
+    assert content_hash({"a": 1}) != content_hash({"a": 2})

@@ -1,0 +1,87 @@
+"""The state store on Azurite: cursors with ETags, key map leases, failures, runs."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from p2c_core.errors import CursorConflict, RecordBusy
+from p2c_core.state import Failure, Run, StateStore, row_key, source_key
+
+
+def test_cursor_etag_guards_against_a_racing_poller(storage):
+    state = StateStore(storage)
+    first = state.get_cursor("accounts")
+    assert first.etag is None and first.link is None
+    first.link = "http://x/accounts?$deltatoken=1"
+    state.put_cursor(first)
+    mine, theirs = state.get_cursor("accounts"), state.get_cursor("accounts")
+    theirs.link = "http://x/accounts?$deltatoken=2"
+    state.put_cursor(theirs)
+    mine.link = "http://x/accounts?$deltatoken=3"
+    with pytest.raises(CursorConflict, match="moved by another poller"):
+        state.put_cursor(mine)
+    assert state.get_cursor("accounts").link.endswith("deltatoken=2")
+    # two pollers creating the first cursor: one wins
+    a, b = state.get_cursor("orders"), state.get_cursor("orders")
+    state.put_cursor(a)
+    with pytest.raises(CursorConflict):
+        state.put_cursor(b)
+
+
+@pytest.mark.parametrize("key", ["O'Brien", "A/B#1?", "100% \\ back", "東京商事", "tab\tkey"])
+def test_row_keys_round_trip_any_source_key(storage, key):
+    assert source_key(row_key(key)) == key
+    state = StateStore(storage)
+    claimed = state.claim(None, "accounts", key, 5, timedelta(seconds=30))
+    state.commit(claimed, version=5, hash="h", target_key=key, master="dataverse")
+    entry = state.get_entry("accounts", key)
+    assert entry is not None and entry.source_key == key and entry.version == 5 and entry.target_key == key
+
+
+def test_lease_serialises_two_workers_on_one_record(storage):
+    state = StateStore(storage)
+    claimed = state.claim(None, "accounts", "A-1", 1, timedelta(seconds=30))
+    with pytest.raises(RecordBusy):
+        state.claim(None, "accounts", "A-1", 2, timedelta(seconds=30))  # create race lost
+    with pytest.raises(RecordBusy, match="being applied"):
+        state.claim(state.get_entry("accounts", "A-1"), "accounts", "A-1", 2, timedelta(seconds=30))
+    state.commit(claimed, version=1, hash="h1", target_key="A-1", master="dataverse")
+    again = state.claim(state.get_entry("accounts", "A-1"), "accounts", "A-1", 2, timedelta(seconds=30))
+    state.commit(again, version=2, hash="h2", target_key="A-1", master="dataverse")
+    assert state.get_entry("accounts", "A-1").version == 2
+
+
+def test_expired_lease_can_be_taken_over_and_late_commit_fails(storage):
+    state = StateStore(storage)
+    slow = state.claim(None, "accounts", "A-2", 1, timedelta(seconds=-1))  # already expired
+    fast = state.claim(state.get_entry("accounts", "A-2"), "accounts", "A-2", 2, timedelta(seconds=30))
+    state.commit(fast, version=2, hash="h2", target_key="A-2", master="dataverse")
+    with pytest.raises(RecordBusy, match="expired before commit"):
+        state.commit(slow, version=1, hash="h1", target_key="A-2", master="dataverse")
+    assert state.get_entry("accounts", "A-2").version == 2
+
+
+def test_failures_keep_first_seen_and_clear(storage):
+    state = StateStore(storage)
+    state.record_failure(
+        Failure(flow="accounts", source_key="A/1", attempt=1, error_class="MappingError", message="m1")
+    )
+    first = state.failures("accounts")[0]
+    state.record_failure(Failure(flow="accounts", source_key="A/1", attempt=2, error_class="MappingError", message="m2",
+                                 status=400, request_id="r"))  # fmt: skip
+    [again] = state.failures("accounts")
+    assert again.first_seen == first.first_seen and again.last_seen >= first.last_seen
+    assert (again.attempt, again.message, again.status, again.request_id) == (2, "m2", 400, "r")
+    state.clear_failure("accounts", "A/1")
+    assert state.failures("accounts") == []
+
+
+def test_runs_newest_first_and_since(storage):
+    state = StateStore(storage)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    for i in range(3):
+        started = (t0 + timedelta(minutes=i * 20)).isoformat()
+        state.record_run(Run(flow="accounts", kind="poll", run_id=f"r{i}", started=started, counts={"read": i}))
+    runs = state.runs("accounts")
+    assert [r.run_id for r in runs] == ["r2", "r1", "r0"]
+    assert [r.run_id for r in state.runs("accounts", since=t0 + timedelta(minutes=30))] == ["r2"]
