@@ -61,19 +61,23 @@ class LocalEnvironment:
     runtime: Runtime
 
     def sync(self, flow_names: list[str]) -> Summary:
-        """Poll and drain each flow through the registered functions; count what happened."""
-        started = datetime.now(UTC)
-        t0 = time.monotonic()
-        self.host.run_flows(flow_names)
-        summary = Summary(elapsed_s=time.monotonic() - t0)
-        for name in flow_names:
-            s = summary.flows[name] = FlowSummary()
-            for run in self.runtime.state.runs(name, since=started):
-                s.read += run.counts.get("read", 0)
-                s.written += run.counts.get("written", 0)
-                s.skipped += run.counts.get("skipped", 0)
-                s.failed += run.counts.get("failed", 0)
-        return summary
+        return sync(self.host, self.runtime, flow_names)
+
+
+def sync(host: LocalHost, runtime: Runtime, flow_names: list[str]) -> Summary:
+    """Poll and drain each flow through the registered functions; count what happened."""
+    started = datetime.now(UTC)
+    t0 = time.monotonic()
+    host.run_flows(flow_names)
+    summary = Summary(elapsed_s=time.monotonic() - t0)
+    for name in flow_names:
+        s = summary.flows[name] = FlowSummary()
+        for run in runtime.state.runs(name, since=started):
+            s.read += run.counts.get("read", 0)
+            s.written += run.counts.get("written", 0)
+            s.skipped += run.counts.get("skipped", 0)
+            s.failed += run.counts.get("failed", 0)
+    return summary
 
 
 @contextmanager

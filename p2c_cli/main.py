@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from p2c_cli.local import LocalEnvironment
+    from p2c_cli.local import LocalEnvironment, Summary
 
 app = typer.Typer(help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.")
 console = Console()
@@ -43,12 +43,7 @@ def demo(
             typer.echo(json.dumps(summary.as_dict()))
             return
         _print_customers(env)
-        table = Table(title="Sync summary")
-        for col in ("flow", "read", "written", "skipped", "failed"):
-            table.add_column(col, justify="left" if col == "flow" else "right")
-        for name, s in summary.flows.items():
-            table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed))
-        console.print(table)
+        _print_summary(summary)
         failures = env.runtime.state.failures()
         for f in failures[:20]:
             console.print(f"[red]failed[/] {f.flow} {f.source_key!r}: {f.error_class}: {f.message}")
@@ -67,6 +62,40 @@ def _print_customers(env: LocalEnvironment) -> None:
     ):
         for row in page.rows:
             table.add_row(*(str(row.get(c) if row.get(c) is not None else "") for c in cols))
+    console.print(table)
+
+
+@app.command()
+def sync(
+    flows: Annotated[list[str] | None, typer.Argument(help="Flows to run (default: all, in dependency order).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+) -> None:
+    """Poll and drain flows here, with the settings of the environment (a backfill, a test)."""
+    import function_app
+    from p2c_cli.host import LocalHost
+    from p2c_cli.local import sync as run_sync
+    from p2c_core.flows import FLOWS, get_flow
+    from p2c_core.runtime import get_runtime
+
+    names = [get_flow(n).name for n in flows] if flows else [f.name for f in FLOWS]
+    runtime = get_runtime()
+    host = LocalHost(function_app.app, runtime.storage, lease_seconds=runtime.settings.apply_lease_seconds)
+    try:
+        summary = run_sync(host, runtime, names)
+    finally:
+        host.close()
+    if json_output:
+        typer.echo(json.dumps(summary.as_dict()))
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary: Summary) -> None:
+    table = Table(title="Sync summary")
+    for col in ("flow", "read", "written", "skipped", "failed"):
+        table.add_column(col, justify="left" if col == "flow" else "right")
+    for name, s in summary.flows.items():
+        table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed))
     console.print(table)
 
 

@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("p2c.engine")
 
-# How long one worker may hold a record before another may take it over.
-APPLY_LEASE = timedelta(minutes=2)
 # Delay for a record another worker is applying right now.
 BUSY_DELAY_S = 5.0
 RECORD_BACKOFF = Backoff(base=5.0, cap=900.0)
@@ -166,13 +164,14 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return
+    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
     try:
         payload, create_only = rt.mapper.map(flow, record.key, record.data)
         digest = content_hash(payload)
         if entry is not None and entry.hash == digest and entry.version >= 0:
             if entry.version < record.version:
                 # Source changed in unmapped columns only: remember the version, write nothing.
-                claimed = state.claim(entry, flow.name, record.key, record.version, APPLY_LEASE)
+                claimed = state.claim(entry, flow.name, record.key, record.version, lease)
                 state.commit(
                     claimed,
                     version=record.version,
@@ -183,7 +182,7 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
             out.counts.skipped += 1
             _cleared(rt, flow, record)
             return
-        claimed = state.claim(entry, flow.name, record.key, record.version, APPLY_LEASE)
+        claimed = state.claim(entry, flow.name, record.key, record.version, lease)
         try:
             result = rt.writer(flow).write(record.key, payload, create_only, known=claimed.version >= 0)
         except BaseException:

@@ -111,6 +111,9 @@ class Settings(BaseSettings):
         env_file=".env",
         extra="ignore",
         case_sensitive=False,
+        # An empty app setting means "use the default"; `null` clears an optional one.
+        env_ignore_empty=True,
+        env_parse_none_str="null",
     )
 
     dataverse_url: str
@@ -126,6 +129,9 @@ class Settings(BaseSettings):
     http_max_retries: int = Field(3, ge=0, le=10)
     # Per-record attempts (transient errors, missing dependencies) before it fails.
     record_max_attempts: int = Field(8, ge=1, le=50)
+    # How long one worker may hold a record it is applying; after a crash, the record
+    # waits this long before another delivery may take it over.
+    apply_lease_seconds: float = Field(120.0, ge=1, le=3600)
     page_size: int = Field(5000, ge=1, le=5000)
     chunk_size: int = Field(100, ge=1, le=1000)
 

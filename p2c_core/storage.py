@@ -18,6 +18,17 @@ if TYPE_CHECKING:
     from azure.storage.queue import QueueClient, QueueServiceClient
 
 
+# What `UseDevelopmentStorage=true` means: Azurite on its default ports, with the
+# well-known development account (its key is public and works only against Azurite).
+DEVELOPMENT_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+
 @dataclass
 class Storage:
     queues: QueueServiceClient
@@ -50,12 +61,9 @@ def connect(values: dict[str, str] | None = None) -> Storage:
 
     values = values if values is not None else storage_settings()
     conn = values.get(STORAGE)
+    if conn and conn.replace(" ", "").lower() == "usedevelopmentstorage=true":
+        conn = DEVELOPMENT_STORAGE
     if conn and "=" in conn:
-        if conn.strip() == "UseDevelopmentStorage=true":
-            raise SettingsError(
-                f"{STORAGE}: UseDevelopmentStorage=true assumes Azurite's default ports; "
-                "give the full Azurite connection string (see local.settings.sample.json)"
-            )
         return Storage(
             queues=QueueServiceClient.from_connection_string(conn),
             tables=TableServiceClient.from_connection_string(conn),

@@ -1,0 +1,77 @@
+"""The function index as the host sees it (app.get_functions(), called once)."""
+
+from __future__ import annotations
+
+import inspect
+from functools import cache
+
+import azure.functions as func
+import pytest
+
+from p2c_core.flows import FLOWS
+from p2c_core.settings import valid_ncrontab
+
+
+@cache
+def functions() -> tuple[func.Function, ...]:
+    import function_app
+
+    return tuple(function_app.app.get_functions())
+
+
+def trigger(fn: func.Function) -> dict:
+    t = fn.get_trigger()
+    assert t is not None
+    return t.get_dict_repr()
+
+
+def test_every_flow_has_a_timer_and_a_queue_function():
+    names = [str(fn.get_function_name()) for fn in functions()]
+    assert len(names) == len(set(names)), "function names must be unique"
+    assert sorted(names) == sorted([f"{f.name}_poll" for f in FLOWS] + [f"{f.name}_apply" for f in FLOWS])
+    for flow in FLOWS:
+        by_name = {fn.get_function_name(): fn for fn in functions()}
+        assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
+        queue = trigger(by_name[f"{flow.name}_apply"])
+        assert queue["type"] == "queueTrigger"
+        assert queue["queueName"] == flow.queue == f"p2c-{flow.name}"
+        assert queue["connection"] == "AzureWebJobsStorage"
+
+
+@pytest.mark.parametrize("index", range(2 * len(FLOWS)))
+def test_arg_name_is_the_parameter_name(index):
+    fn = functions()[index]
+    params = list(inspect.signature(fn.get_user_function()).parameters)
+    assert params == [trigger(fn)["name"]]
+
+
+def test_schedules_are_valid_ncrontab_and_follow_settings(monkeypatch):
+    for fn in functions():
+        spec = trigger(fn)
+        if spec["type"] == "timerTrigger":
+            assert valid_ncrontab(spec["schedule"]), spec
+    # The schedule setting is read at registration: a fresh import picks it up.
+    import importlib
+    import sys
+
+    monkeypatch.setenv("P2C_FLOWS__ACCOUNTS__SCHEDULE", "0 0 */2 * * *")
+    saved = sys.modules.pop("function_app")
+    try:
+        fresh = importlib.import_module("function_app")
+        spec = next(trigger(f) for f in fresh.app.get_functions() if f.get_function_name() == "accounts_poll")
+        assert spec["schedule"] == "0 0 */2 * * *"
+    finally:
+        sys.modules["function_app"] = saved
+
+
+def test_function_app_imports_no_heavy_modules():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, function_app; "
+        "heavy = [m for m in ('pydantic', 'httpx', 'azure.data.tables', 'azure.storage.queue', 'azure.identity') "
+        "if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
