@@ -1,0 +1,66 @@
+"""End to end: the registered functions, driven like the host, on Azurite and the sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from p2c_sandbox import Sandbox
+
+from p2c_cli.azurite import Azurite
+from p2c_cli.host import LocalHost
+from p2c_cli.local import Summary, sandbox_env, sync
+from p2c_core.runtime import Runtime, get_runtime, reset_runtime
+from p2c_core.settings import setting_names
+from p2c_core.storage import Storage
+
+
+@dataclass
+class E2E:
+    sandbox: Sandbox
+    host: LocalHost
+    runtime: Runtime
+    storage: Storage
+    env: dict[str, str]
+
+    def sync(self, *flows: str) -> Summary:
+        return sync(self.host, self.runtime, list(flows or ["accounts"]))
+
+    def dataverse(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.sandbox.dataverse_url + "/api/data/v9.2/",
+            headers={"OData-Version": "4.0", "Accept": "application/json"},
+        )
+
+    def restart_runtime(self) -> None:
+        """Re-read settings (after a test changes one), as a new worker process would."""
+        self.host.close()
+        reset_runtime()
+        import function_app
+
+        self.runtime = get_runtime()
+        self.host = LocalHost(function_app.app, self.runtime.storage, lease_seconds=2)
+
+
+@pytest.fixture
+def e2e(azurite: Azurite, storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+    import function_app
+
+    for name in setting_names():
+        monkeypatch.delenv(name, raising=False)
+    with Sandbox(data_dir=None, fno_company="usmf") as sb:
+        env = sandbox_env(azurite.connection_string, sb.dataverse_url, sb.fno_url)
+        env["P2C_APPLY_LEASE_SECONDS"] = "2"
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        reset_runtime()
+        runtime = get_runtime()
+        host = LocalHost(function_app.app, runtime.storage, lease_seconds=2)
+        box = E2E(sb, host, runtime, storage, env)
+        try:
+            yield box
+        finally:
+            box.host.close()
+            reset_runtime()
