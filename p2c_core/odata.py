@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -83,6 +84,18 @@ class ODataClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def relative(self, link: str) -> str:
+        """A service link (nextLink, deltaLink) relative to the service root, for storing.
+
+        Cursors outlive URLs: the same org may be reached under another host name (or
+        the sandbox on another port), so a stored link must not carry the host.
+        """
+        parts = urlsplit(link)
+        head, sep, tail = parts.path.partition(self.profile.root_path)
+        if not sep:
+            return link
+        return tail + (f"?{parts.query}" if parts.query else "")
 
     # --- requests -------------------------------------------------------------
 

@@ -50,9 +50,10 @@ class DataverseChanges:
             rows = [r for r in page.rows if not _is_deleted(r)]
             deleted = [str(r.get("id")) for r in page.rows if _is_deleted(r)]
             self.lookups.resolve(self.flow, rows)
+            link = page.next_link or page.delta_link
             yield SourcePage(
                 rows=rows,
-                resume=page.next_link or page.delta_link,
+                resume=self.client.odata.relative(link) if link else None,
                 done=page.next_link is None,
                 deleted=deleted,
             )

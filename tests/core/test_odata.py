@@ -95,3 +95,11 @@ def test_fno_request_id_header_and_non_odata_error():
     with pytest.raises(TransientError) as info:
         client(handler, retries=0, profile=FNO).get_json("CustomersV3")
     assert info.value.request_id == "aid-7" and "non-JSON body" in str(info.value)
+
+
+def test_links_are_stored_relative_to_the_service_root():
+    c = ODataClient(DATAVERSE, "https://contoso.crm.dynamics.com")
+    link = "https://contoso.crm4.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
+    assert c.relative(link) == "accounts?$select=name&$deltatoken=919042%2108%2f22"
+    built = c._http.build_request("GET", c.relative(link)).url
+    assert str(built) == "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
