@@ -99,6 +99,90 @@ def _print_summary(summary: Summary) -> None:
     console.print(table)
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+@app.command()
+def status(json_output: JsonOption = False) -> None:
+    """Per flow: enabled, cursor and its age, queue and poison depth, failures, last runs.
+
+    Exits 1 when any flow is unhealthy (failures, poisoned messages or a failed last run).
+    """
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    report = ops.status(get_runtime())
+    if json_output:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        table = Table(title="p2c status")
+        for col in ("flow", "enabled", "cursor", "cursor age", "queue", "poison", "failures", "last run", "healthy"):
+            table.add_column(col)
+        for name, f in report["flows"].items():
+            last = f["last_runs"][0] if f["last_runs"] else None
+            table.add_row(
+                name, str(f["enabled"]), f["cursor"],
+                "" if f["cursor_age_s"] is None else f"{f['cursor_age_s']:.0f}s",
+                str(f["queue_depth"]), str(f["poison_depth"]), str(f["failures"]),
+                f"{last['kind']} {last['status']} {last['started'][:19]}" if last else "",
+                "[green]yes[/]" if f["healthy"] else "[red]no[/]",
+            )  # fmt: skip
+        console.print(table)
+    raise typer.Exit(0 if report["healthy"] else 1)
+
+
+@app.command()
+def failures(
+    flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
+    error: Annotated[str | None, typer.Option(help="Only this error class, e.g. MappingError.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Failed records with their cause (flow, key, attempt, error, status, request id)."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    rows = ops.failures(get_runtime(), flow, error)
+    if json_output:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    table = Table(title=f"{len(rows)} failed record(s)")
+    for col in ("flow", "key", "attempt", "error", "status", "request id", "last seen", "message"):
+        table.add_column(col, overflow="fold")
+    for f in rows:
+        table.add_row(
+            f["flow"], f["source_key"], str(f["attempt"]), f["error_class"], str(f["status"] or ""),
+            f["request_id"] or "", f["last_seen"][:19], f["message"],
+        )  # fmt: skip
+    console.print(table)
+
+
+@app.command()
+def replay(
+    flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
+    key: Annotated[list[str] | None, typer.Option(help="Only these source keys (repeatable).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Put failed records back on their flow's queue."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    counts = ops.replay(get_runtime(), flow, set(key) if key else None)
+    if json_output:
+        typer.echo(json.dumps({"replayed": counts}))
+    else:
+        console.print(f"replayed {sum(counts.values())} record(s): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@app.command("reset-cursor")
+def reset_cursor(flow: Annotated[str, typer.Argument(help="The flow whose cursor to forget.")]) -> None:
+    """Make the flow's next poll read everything again (records that did not change write nothing)."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    ops.reset_cursor(get_runtime(), flow)
+    console.print(f"cursor of {flow} reset: the next poll is a full read")
+
+
 @app.command()
 def sandbox(
     dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,

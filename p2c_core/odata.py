@@ -92,7 +92,7 @@ class ODataClient:
         the sandbox on another port), so a stored link must not carry the host.
         """
         parts = urlsplit(link)
-        head, sep, tail = parts.path.partition(self.profile.root_path)
+        _head, sep, tail = parts.path.partition(self.profile.root_path)
         if not sep:
             return link
         return tail + (f"?{parts.query}" if parts.query else "")

@@ -125,15 +125,15 @@ class Settings(BaseSettings):
     client_secret: SecretStr | None = None
     managed_identity_client_id: str | None = None
 
-    http_timeout_seconds: float = Field(30.0, gt=0)
-    http_max_retries: int = Field(3, ge=0, le=10)
+    http_timeout_seconds: float = Field(default=30.0, gt=0)
+    http_max_retries: int = Field(default=3, ge=0, le=10)
     # Per-record attempts (transient errors, missing dependencies) before it fails.
-    record_max_attempts: int = Field(8, ge=1, le=50)
+    record_max_attempts: int = Field(default=8, ge=1, le=50)
     # How long one worker may hold a record it is applying; after a crash, the record
     # waits this long before another delivery may take it over.
-    apply_lease_seconds: float = Field(120.0, ge=1, le=3600)
-    page_size: int = Field(5000, ge=1, le=5000)
-    chunk_size: int = Field(100, ge=1, le=1000)
+    apply_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    page_size: int = Field(default=5000, ge=1, le=5000)
+    chunk_size: int = Field(default=100, ge=1, le=1000)
 
     flows: FlowsSettings = FlowsSettings()
     value_maps: ValueMaps = ValueMaps()

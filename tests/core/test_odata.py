@@ -102,4 +102,7 @@ def test_links_are_stored_relative_to_the_service_root():
     link = "https://contoso.crm4.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
     assert c.relative(link) == "accounts?$select=name&$deltatoken=919042%2108%2f22"
     built = c._http.build_request("GET", c.relative(link)).url
-    assert str(built) == "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
+    assert (
+        str(built)
+        == "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
+    )

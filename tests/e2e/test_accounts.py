@@ -56,7 +56,7 @@ def assert_synced(e2e: E2E, natives: set[str]) -> dict[str, dict[str, Any]]:
         for name, value in fields.items():
             actual = got[key].get(name)
             if isinstance(value, int | float) and not isinstance(value, bool):
-                assert float(actual) == float(value), (key, name)
+                assert actual is not None and float(actual) == float(value), (key, name)
             else:
                 assert actual == value, (key, name, actual, value)
     recorded = {f.source_key: f for f in e2e.runtime.state.failures("accounts")}

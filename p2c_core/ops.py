@@ -1,0 +1,98 @@
+"""Operating a deployment: status, failures, replay and cursor resets, as plain data.
+
+The CLI and the HTTP status function both render these; neither adds logic of its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from p2c_core import engine
+from p2c_core.flows import FLOWS, get_flow
+
+if TYPE_CHECKING:
+    from p2c_core.runtime import Runtime
+
+
+@dataclass
+class FlowStatus:
+    flow: str
+    enabled: bool
+    cursor: str  # "none", "scanning", "delta"
+    cursor_updated_at: str | None
+    cursor_age_s: float | None
+    queue_depth: int
+    poison_depth: int
+    failures: int
+    last_runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            self.failures == 0
+            and self.poison_depth == 0
+            and not any(r["status"] == "error" for r in self.last_runs[:1])
+        )
+
+
+def _age(stamp: str | None) -> float | None:
+    if not stamp:
+        return None
+    return round((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds(), 1)
+
+
+def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
+    flow = get_flow(name)
+    cursor = rt.state.get_cursor(name)
+    kind = "none" if cursor.link is None else ("scanning" if cursor.scan_started else "delta")
+
+    def depth(queue: str) -> int:
+        return int(rt.storage.queue(queue).get_queue_properties().approximate_message_count or 0)
+
+    return FlowStatus(
+        flow=name,
+        enabled=rt.settings.flows.get(name).enabled,
+        cursor=kind,
+        cursor_updated_at=cursor.updated_at,
+        cursor_age_s=_age(cursor.updated_at),
+        queue_depth=depth(flow.queue),
+        poison_depth=depth(flow.poison_queue),
+        failures=len(rt.state.failures(name)),
+        last_runs=[
+            {"kind": r.kind, "started": r.started, "status": r.status, "counts": r.counts, "error": r.error}
+            for r in rt.state.runs(name, limit=runs)
+        ],
+    )
+
+
+def status(rt: Runtime) -> dict[str, Any]:
+    flows = [flow_status(rt, f.name) for f in FLOWS]
+    return {
+        "healthy": all(f.healthy for f in flows),
+        "flows": {f.flow: {**asdict(f), "healthy": f.healthy} for f in flows},
+    }
+
+
+def failures(rt: Runtime, flow: str | None = None, error_class: str | None = None) -> list[dict[str, Any]]:
+    rows = rt.state.failures(get_flow(flow).name if flow else None)
+    return [
+        {k: v for k, v in asdict(f).items() if k != "record"}
+        for f in rows
+        if error_class is None or f.error_class == error_class
+    ]
+
+
+def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -> dict[str, int]:
+    names = [get_flow(flow).name] if flow else [f.name for f in FLOWS]
+    return {name: engine.replay(rt, get_flow(name), keys) for name in names}
+
+
+def reset_cursor(rt: Runtime, flow: str) -> None:
+    """Forget where the flow was: the next poll reads everything (unchanged records write nothing)."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    with contextlib.suppress(ResourceNotFoundError):
+        rt.state.delete_cursor(get_flow(flow).name)
