@@ -1,4 +1,5 @@
-"""The Functions app: for every flow, a timer (poll) and a queue trigger (apply).
+"""The Functions app: for every flow, a timer (poll) and a queue trigger (apply);
+plus `GET /api/status` and `POST /api/replay` (function-key auth) for operators.
 
 Registration only. Each body is one call into p2c_core, imported lazily so a cold
 start pays for azure.functions and the flow registry alone.
@@ -41,3 +42,19 @@ def _register(flow: Flow) -> None:
 
 for _flow in FLOWS:
     _register(_flow)
+
+
+@app.function_name(name="status")
+@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+def status(req: func.HttpRequest) -> func.HttpResponse:
+    from p2c_core.functions import http_status
+
+    return func.HttpResponse(**http_status())
+
+
+@app.function_name(name="replay")
+@app.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+def replay(req: func.HttpRequest) -> func.HttpResponse:
+    from p2c_core.functions import http_replay
+
+    return func.HttpResponse(**http_replay(req.get_body()))

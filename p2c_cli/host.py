@@ -35,10 +35,20 @@ class Registered:
     schedule: str | None = None
 
 
+_INDEX: dict[int, tuple[func.FunctionApp, list[func.Function]]] = {}
+
+
+def indexed(app: func.FunctionApp) -> list[func.Function]:
+    """`app.get_functions()`, called once per app: a second call fails on duplicate names."""
+    if id(app) not in _INDEX:
+        _INDEX[id(app)] = (app, app.get_functions())
+    return _INDEX[id(app)][1]
+
+
 def registered(app: func.FunctionApp) -> list[Registered]:
-    """The app's functions as the host indexes them (get_functions called once)."""
+    """The app's trigger functions as the host indexes them."""
     out: list[Registered] = []
-    for fn in app.get_functions():
+    for fn in indexed(app):
         trigger = fn.get_trigger()
         if trigger is None:
             continue

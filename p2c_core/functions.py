@@ -6,7 +6,9 @@ functions pays for none of this.
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 from p2c_core import engine
 from p2c_core.errors import P2CError
@@ -45,3 +47,35 @@ def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attem
                 )
             )
         raise
+
+
+def _json(status: int, body: object) -> dict[str, Any]:
+    return {"body": json.dumps(body, default=str), "status_code": status, "mimetype": "application/json"}
+
+
+def http_status() -> dict[str, Any]:
+    """The `status` report; 503 when unhealthy, so a plain HTTP probe can alert on it."""
+    from p2c_core import ops
+
+    report = ops.status(get_runtime())
+    return _json(200 if report["healthy"] else 503, report)
+
+
+def http_replay(body: bytes) -> dict[str, Any]:
+    """Replay failures: `{"flow": "accounts", "keys": ["A-1"]}`, both optional."""
+    from p2c_core import ops
+
+    try:
+        request = json.loads(body or b"{}")
+        if not isinstance(request, dict):
+            raise ValueError("expected a JSON object")
+        flow = request.get("flow")
+        keys = request.get("keys")
+        if flow is not None and not isinstance(flow, str):
+            raise ValueError("flow must be a string")
+        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
+            raise ValueError("keys must be a list of strings")
+        counts = ops.replay(get_runtime(), flow, set(keys) if keys else None)
+    except (ValueError, KeyError) as exc:
+        return _json(400, {"error": str(exc).strip("'\"")})
+    return _json(200, {"replayed": counts})

@@ -15,8 +15,9 @@ from p2c_core.settings import valid_ncrontab
 @cache
 def functions() -> tuple[func.Function, ...]:
     import function_app
+    from p2c_cli.host import indexed
 
-    return tuple(function_app.app.get_functions())
+    return tuple(indexed(function_app.app))
 
 
 def trigger(fn: func.Function) -> dict:
@@ -28,7 +29,8 @@ def trigger(fn: func.Function) -> dict:
 def test_every_flow_has_a_timer_and_a_queue_function():
     names = [str(fn.get_function_name()) for fn in functions()]
     assert len(names) == len(set(names)), "function names must be unique"
-    assert sorted(names) == sorted([f"{f.name}_poll" for f in FLOWS] + [f"{f.name}_apply" for f in FLOWS])
+    per_flow = [f"{f.name}_poll" for f in FLOWS] + [f"{f.name}_apply" for f in FLOWS]
+    assert sorted(names) == sorted([*per_flow, "status", "replay"])
     for flow in FLOWS:
         by_name = {fn.get_function_name(): fn for fn in functions()}
         assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
@@ -38,7 +40,16 @@ def test_every_flow_has_a_timer_and_a_queue_function():
         assert queue["connection"] == "AzureWebJobsStorage"
 
 
-@pytest.mark.parametrize("index", range(2 * len(FLOWS)))
+def test_operator_endpoints_use_function_keys():
+    by_name = {fn.get_function_name(): fn for fn in functions()}
+    for name, method in (("status", "GET"), ("replay", "POST")):
+        spec = trigger(by_name[name])
+        assert spec["type"] == "httpTrigger" and spec["route"] == name
+        assert spec["authLevel"] == func.AuthLevel.FUNCTION
+        assert [str(getattr(m, "value", m)) for m in spec["methods"]] == [method]
+
+
+@pytest.mark.parametrize("index", range(2 * len(FLOWS) + 2))
 def test_arg_name_is_the_parameter_name(index):
     fn = functions()[index]
     params = list(inspect.signature(fn.get_user_function()).parameters)
