@@ -184,6 +184,29 @@ def reset_cursor(flow: Annotated[str, typer.Argument(help="The flow whose cursor
 
 
 @app.command()
+def check(
+    flows: Annotated[list[str] | None, typer.Argument(help="Flows to check (default: all).")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Reach both services and check every mapped entity set and field against their $metadata."""
+    from p2c_core import ops
+    from p2c_core.flows import FLOWS, get_flow
+    from p2c_core.runtime import get_runtime
+
+    chosen = [get_flow(n) for n in flows] if flows else list(FLOWS)
+    problems = ops.check(get_runtime(), chosen)
+    if json_output:
+        typer.echo(json.dumps({"ok": not problems, "problems": [vars(p) for p in problems]}))
+    elif problems:
+        for p in problems:
+            console.print(f"[red]✗[/] {p}")
+    else:
+        fields = sum(len(f.rules()) for f in chosen)
+        console.print(f"[green]✓[/] {len(chosen)} flow(s), {fields} mapped fields match both services' $metadata")
+    raise typer.Exit(1 if problems else 0)
+
+
+@app.command()
 def sandbox(
     dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,
     fno_port: Annotated[int, typer.Option(help="Port of the F&O OData endpoint (0 = a free one).")] = 0,

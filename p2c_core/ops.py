@@ -14,6 +14,7 @@ from p2c_core import engine
 from p2c_core.flows import FLOWS, get_flow
 
 if TYPE_CHECKING:
+    from p2c_core.flow import Flow
     from p2c_core.runtime import Runtime
 
 
@@ -96,3 +97,85 @@ def reset_cursor(rt: Runtime, flow: str) -> None:
 
     with contextlib.suppress(ResourceNotFoundError):
         rt.state.delete_cursor(get_flow(flow).name)
+
+
+@dataclass
+class CheckProblem:
+    flow: str
+    service: str
+    entity_set: str
+    name: str
+    problem: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        return f"{self.flow}: {self.service} {self.entity_set}.{self.name}: {self.problem}{hint}"
+
+
+def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
+    """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
+    from p2c_core.flow import Lookup
+    from p2c_core.metadata import nearest, parse_csdl
+
+    metadata = {
+        "dataverse": parse_csdl(
+            rt.dataverse.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content
+        ),
+        "fno": parse_csdl(rt.fno.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content),
+    }
+    problems: list[CheckProblem] = []
+    for flow in flows if flows is not None else FLOWS:
+        source_cols = set(flow.source_columns())
+        target_cols = {flow.target.key, *flow.rules()}
+        lookups = [r for r in flow.rules().values() if isinstance(r, Lookup)]
+        for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
+            sets = metadata[endpoint.service]
+            es = sets.get(endpoint.entity_set)
+            if es is None:
+                problems.append(
+                    CheckProblem(
+                        flow.name,
+                        endpoint.service,
+                        endpoint.entity_set,
+                        "",
+                        "entity set not in $metadata",
+                        nearest(endpoint.entity_set, set(sets)),
+                    )
+                )
+                continue
+            names = set(es.properties) | es.navigation
+            for column in sorted(columns):
+                if column not in names:
+                    problems.append(
+                        CheckProblem(
+                            flow.name, endpoint.service, es.name, column, "not a property", nearest(column, names)
+                        )
+                    )
+        for rule in lookups:
+            ref = metadata["dataverse"].get(rule.entity_set)
+            if ref is None:
+                problems.append(
+                    CheckProblem(
+                        flow.name,
+                        "dataverse",
+                        rule.entity_set,
+                        "",
+                        "entity set not in $metadata",
+                        nearest(rule.entity_set, set(metadata["dataverse"])),
+                    )
+                )
+                continue
+            for column in (rule.id_column, rule.returns):
+                if column not in ref.properties:
+                    problems.append(
+                        CheckProblem(
+                            flow.name,
+                            "dataverse",
+                            ref.name,
+                            column,
+                            "not a property",
+                            nearest(column, set(ref.properties)),
+                        )
+                    )
+    return problems

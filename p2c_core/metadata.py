@@ -1,0 +1,57 @@
+"""Reading a service's `$metadata` (CSDL XML) to check flow mappings against it."""
+
+from __future__ import annotations
+
+import difflib
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+@dataclass
+class EntitySet:
+    name: str
+    entity_type: str
+    properties: dict[str, str] = field(default_factory=dict)  # name -> Edm type
+    navigation: set[str] = field(default_factory=set)
+
+
+def parse_csdl(xml: bytes | str) -> dict[str, EntitySet]:
+    """Entity sets with their type's properties (base types followed)."""
+    root = ET.fromstring(xml)
+    types: dict[str, ET.Element] = {}
+    for schema in root.iter(f"{EDM}Schema"):
+        namespace = schema.get("Namespace", "")
+        for et in schema.findall(f"{EDM}EntityType"):
+            types[f"{namespace}.{et.get('Name')}"] = et
+            types[str(et.get("Name"))] = et
+
+    def collect(type_name: str, out: EntitySet, depth: int = 0) -> None:
+        et = types.get(type_name) or types.get(type_name.rsplit(".", 1)[-1])
+        if et is None or depth > 10:
+            return
+        if base := et.get("BaseType"):
+            collect(base, out, depth + 1)
+        for prop in et.findall(f"{EDM}Property"):
+            out.properties[str(prop.get("Name"))] = str(prop.get("Type"))
+        for nav in et.findall(f"{EDM}NavigationProperty"):
+            out.navigation.add(str(nav.get("Name")))
+
+    sets: dict[str, EntitySet] = {}
+    for container in root.iter(f"{EDM}EntityContainer"):
+        for es in container.findall(f"{EDM}EntitySet"):
+            entity_set = EntitySet(name=str(es.get("Name")), entity_type=str(es.get("EntityType")))
+            collect(entity_set.entity_type, entity_set)
+            sets[entity_set.name] = entity_set
+    return sets
+
+
+def nearest(name: str, candidates: set[str] | list[str]) -> str | None:
+    """The closest real name, for "did you mean" in error reports."""
+    pool = list(candidates)
+    exact = {c.lower(): c for c in pool}.get(name.lower())
+    if exact:
+        return exact
+    found = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
+    return found[0] if found else None
