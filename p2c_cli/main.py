@@ -207,6 +207,33 @@ def check(
 
 
 @app.command()
+def plan(
+    flow: Annotated[str, typer.Argument(help="The flow to preview.")],
+    limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Dry run: what the next sync of FLOW would create or update, field by field. Writes nothing."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    changes = ops.plan(get_runtime(), flow, limit)
+    counts: dict[str, int] = {}
+    for c in changes:
+        counts[c.action] = counts.get(c.action, 0) + 1
+    if json_output:
+        typer.echo(json.dumps({"counts": counts, "changes": [vars(c) for c in changes]}, default=str))
+        return
+    for c in changes:
+        if c.action == "unchanged":
+            continue
+        colour = {"create": "green", "update": "yellow", "fail": "red"}.get(c.action, "white")
+        console.print(f"[{colour}]{c.action}[/] {c.key}" + (f": {c.reason}" if c.reason else ""))
+        for name, (before, after) in c.fields.items():
+            console.print(f"    {name}: {before!r} -> {after!r}")
+    console.print(", ".join(f"{n} {a}" for a, n in sorted(counts.items())) or "nothing to sync")
+
+
+@app.command()
 def sandbox(
     dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,
     fno_port: Annotated[int, typer.Option(help="Port of the F&O OData endpoint (0 = a free one).")] = 0,

@@ -179,3 +179,56 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
                         )
                     )
     return problems
+
+
+@dataclass
+class PlannedChange:
+    key: str
+    action: str  # "create" | "update" | "unchanged" | "skip" | "fail"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (target now, after sync)
+    reason: str | None = None
+
+
+def _same(now: Any, new: Any) -> bool:
+    if isinstance(now, int | float) and isinstance(new, int | float) and not isinstance(new, bool):
+        return float(now) == float(new)
+    return now == new
+
+
+def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedChange]:
+    """A dry run: what the next sync of the flow would write, field by field. Writes nothing."""
+    from p2c_core.errors import MappingError
+
+    flow = get_flow(flow_name)
+    cursor = rt.state.get_cursor(flow.name)
+    reader = rt.reader(flow)
+    out: list[PlannedChange] = []
+    for page in reader.pages(cursor.link):
+        for row in page.rows:
+            if limit is not None and len(out) >= limit:
+                return out
+            key = row.get(flow.source.key)
+            if flow.source.where is not None and not flow.source.where.matches(row):
+                continue
+            if not isinstance(key, str) or not key.strip():
+                out.append(PlannedChange(str(key), "fail", reason=f"no {flow.source.key}"))
+                continue
+            try:
+                payload, create_only = rt.mapper.map(flow, key, row)
+            except MappingError as exc:
+                out.append(PlannedChange(key, "fail", reason=str(exc)))
+                continue
+            current = _target_row(rt, flow, key, list({**payload, **create_only}))
+            if current is None:
+                fields = {k: (None, v) for k, v in {**payload, **create_only}.items()}
+                out.append(PlannedChange(key, "create", fields))
+                continue
+            diff = {k: (current.get(k), v) for k, v in payload.items() if not _same(current.get(k), v)}
+            out.append(PlannedChange(key, "update" if diff else "unchanged", diff))
+    return out
+
+
+def _target_row(rt: Runtime, flow: Flow, key: str, select: list[str]) -> dict[str, Any] | None:
+    if flow.target.service == "fno":
+        return rt.fno.get(flow.target.entity_set, rt.fno.key(**{flow.target.key: key}), select=select)
+    return rt.dataverse.get(flow.target.entity_set, {flow.target.key: key}, select=select)
