@@ -1,0 +1,96 @@
+"""p2c_sandbox: local Dataverse and F&O servers with seeded demo data (not deployed).
+
+with Sandbox() as sb:            # free loopback ports, in-memory data
+    sb.dataverse_url, sb.fno_url
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from p2c_sandbox.dataverse import DataverseService
+from p2c_sandbox.fno import FnoService
+from p2c_sandbox.server import BackgroundServer
+from p2c_sandbox.store import Store
+
+__all__ = ["Sandbox", "serve"]
+
+
+class _Rows:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def rows(self, entity_set: str) -> list[dict[str, Any]]:
+        """Every stored row of an entity set (all companies), for tests."""
+        return [row for _, row in self.store.scan(entity_set)]
+
+
+class Sandbox:
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        *,
+        seed: bool = True,
+        dataverse_port: int = 0,
+        fno_port: int = 0,
+        fno_company: str = "usmf",
+        fno_page_size: int = 10_000,
+        delta_retention_days: float = 30.0,
+    ) -> None:
+        self.data_dir = data_dir
+        self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
+        self.fno_store = Store(data_dir / "fno.sqlite" if data_dir else None)
+        self.dataverse_service = DataverseService(self.dataverse_store, delta_retention_days=delta_retention_days)
+        self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
+        if seed and self.dataverse_store.is_empty() and self.fno_store.is_empty():
+            from p2c_sandbox.seed import seed as seed_demo
+
+            seed_demo(self.dataverse_service, self.fno_service)
+        self.dataverse = _Rows(self.dataverse_store)
+        self.fno = _Rows(self.fno_store)
+        self._servers = (
+            BackgroundServer(self.dataverse_service.app(), dataverse_port),
+            BackgroundServer(self.fno_service.app(), fno_port),
+        )
+
+    @property
+    def dataverse_url(self) -> str:
+        return self._servers[0].url
+
+    @property
+    def fno_url(self) -> str:
+        return self._servers[1].url
+
+    def start(self) -> Sandbox:
+        for server in self._servers:
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+        self.dataverse_store.close()
+        self.fno_store.close()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object | TracebackType) -> None:
+        self.stop()
+
+
+def serve(dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None) -> None:
+    """Serve both services until Ctrl-C (or SIGTERM), printing their URLs."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port) as sb:
+        print(f"Dataverse Web API: {sb.dataverse_url}/api/data/v9.2/", flush=True)
+        print(f"F&O OData:         {sb.fno_url}/data/", flush=True)
+        print("Ctrl-C to stop.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()

@@ -1,0 +1,391 @@
+"""A local Dataverse Web API (v9.2) for the tables P2C uses.
+
+Faithful where the product depends on it: alternate-key addressing and upsert,
+If-Match / If-None-Match, @odata.bind, server-maintained createdon / modifiedon /
+versionnumber, change tracking with delta links and $deletedEntity entries, server-driven
+paging with Prefer: odata.maxpagesize, OData error bodies and request-id headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import quote, unquote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.schema import DATAVERSE, EntitySchema
+from p2c_sandbox.service import (
+    Accounting,
+    Address,
+    ServiceError,
+    check_value,
+    decode_token,
+    encode_token,
+    filtered,
+    now_iso,
+    odata_error,
+    parse_path,
+    select_columns,
+)
+from p2c_sandbox.store import Row, Store
+
+ROOT = "/api/data/v9.2/"
+NAMESPACE = "Microsoft.Dynamics.CRM"
+MAX_PAGE_SIZE = 5000
+VERSION = "version"  # the org-wide row version counter
+
+
+def _bad(message: str) -> ServiceError:
+    return ServiceError(400, "0x80060888", message)
+
+
+class DataverseService:
+    def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
+        self.store = store
+        self.schemas: dict[str, EntitySchema] = DATAVERSE
+        self.accounting = Accounting()
+        self.delta_retention = timedelta(days=delta_retention_days)
+        self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/_sandbox/stats", self.stats, methods=["GET"]),
+                Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
+                Route(ROOT + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
+            ]
+        )
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.accounting.snapshot())
+
+    async def reset_stats(self, request: Request) -> Response:
+        self.accounting.reset()
+        return Response(status_code=204)
+
+    # --- dispatch ---------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        request_id = str(uuid.uuid4())
+        headers = {"x-ms-service-request-id": request_id, "REQ_ID": request_id, "OData-Version": "4.0"}
+        entity_set = "?"
+        status = 500
+        try:
+            auth = request.headers.get("authorization")
+            if auth is not None and not auth.startswith("Bearer "):
+                raise ServiceError(401, "0x80072560", "The user is not a member of the organization.")
+            raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+            path = raw[raw.index(ROOT) + len(ROOT) :] if ROOT in raw else ""
+            if path == "$metadata":
+                entity_set = "$metadata"
+                status = 200
+                return Response(self.csdl, media_type="application/xml", headers=headers)
+            address = parse_path(path)
+            entity_set = address.entity_set
+            schema = self.schemas.get(address.entity_set)
+            if schema is None or address.rest:
+                raise ServiceError(404, "0x8006088a", f"Resource not found for the segment '{address.entity_set}'.")
+            body = await request.body()
+            response = self.dispatch(request, schema, address, body)
+            response.headers.update(headers)
+            status = response.status_code
+            return response
+        except ServiceError as exc:
+            status = exc.status
+            return odata_error(exc.status, exc.code, exc.message, {**headers, **exc.headers})
+        finally:
+            self.accounting.add(request.method, entity_set, status)
+
+    def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
+        method = request.method
+        prefer = _prefer(request.headers.get("prefer", ""))
+        params = dict(request.query_params)
+        if address.key is None:
+            if method == "GET":
+                return self.read(request, schema, params, prefer)
+            if method == "POST":
+                return self.create(request, schema, _json(body), prefer)
+            raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on a collection.")
+        if method == "GET":
+            row = self.find(schema, address.key)
+            if row is None:
+                raise self.not_found(schema, address.key)
+            cols = select_columns(schema, params.get("$select"), _bad)
+            return JSONResponse(self.project(request, schema, row, cols))
+        if method == "PATCH":
+            return self.upsert(request, schema, address.key, _json(body), prefer)
+        if method == "DELETE":
+            row = self.find(schema, address.key)
+            if row is None:
+                raise self.not_found(schema, address.key)
+            pk = row[schema.keys[0]]
+            self.store.delete(schema.entity_set, pk, self.store.next(VERSION))
+            return Response(status_code=204)
+        raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed.")
+
+    # --- reads ------------------------------------------------------------------
+
+    def read(self, request: Request, schema: EntitySchema, params: dict[str, str], prefer: dict[str, str]) -> Response:
+        page_size = MAX_PAGE_SIZE
+        if "odata.maxpagesize" in prefer:
+            try:
+                page_size = max(1, min(MAX_PAGE_SIZE, int(prefer["odata.maxpagesize"])))
+            except ValueError:
+                raise _bad("odata.maxpagesize must be a number") from None
+        track = "odata.track-changes" in prefer or "$deltatoken" in params
+        if "$skiptoken" in params:
+            state = decode_token(params["$skiptoken"])
+        elif "$deltatoken" in params:
+            since = self.delta_version(params["$deltatoken"])
+            state = {"after": "", "since": since, "snapshot": self.store.current(VERSION), "track": True}
+        else:
+            state = {"after": "", "since": 0, "snapshot": self.store.current(VERSION), "track": track}
+        if state["track"]:
+            for option in ("$filter", "$orderby", "$top", "$expand", "$count"):
+                if option in params:
+                    raise _bad(f"The query option {option} is not supported together with change tracking.")
+            if not schema.track_changes:
+                raise _bad(f"Change tracking is not enabled for the entity '{schema.entity_type}'.")
+        cols = select_columns(schema, params.get("$select"), _bad)
+        rows = [row for _, row in self.store.scan(schema.entity_set, after_pk=state["after"], since=state["since"])]
+        if not state["track"]:
+            rows = filtered(schema, rows, params, _bad)
+            if "$top" in params:
+                try:
+                    rows = rows[: int(params["$top"])]
+                except ValueError:
+                    raise _bad("$top must be a whole number") from None
+        page, more = rows[:page_size], len(rows) > page_size
+        body: dict[str, Any] = {
+            "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}({','.join(cols)})",
+        }
+        if params.get("$count") == "true":
+            body["@odata.count"] = len(rows)
+        body["value"] = [self.project(request, schema, r, cols) for r in page]
+        query = {k: v for k, v in params.items() if k not in ("$skiptoken", "$deltatoken")}
+        base = f"{self.root(request)}{schema.entity_set}"
+        if more:
+            state = {**state, "after": page[-1][schema.keys[0]]}
+            if state["track"] or "$orderby" not in params:
+                body["@odata.nextLink"] = _link(base, {**query, "$skiptoken": encode_token(state)})
+            else:  # sorted reads page by offset
+                raise _bad("paging a $orderby read beyond one page is not supported by the sandbox")
+        elif state["track"]:
+            if state["since"]:
+                for pk in self.store.deleted_since(schema.entity_set, state["since"]):
+                    if self.store.get(schema.entity_set, pk) is None:
+                        body["value"].append(
+                            {
+                                "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}/$deletedEntity",
+                                "id": pk,
+                                "reason": "deleted",
+                            }
+                        )
+            token = f"{state['snapshot']}!{datetime.now(UTC).strftime('%m/%d/%Y %H:%M:%S')}"
+            body["@odata.deltaLink"] = _link(base, {**query, "$deltatoken": token})
+        applied = [f"odata.maxpagesize={page_size}"] if "odata.maxpagesize" in prefer else []
+        if state["track"]:
+            applied.append("odata.track-changes")
+        return JSONResponse(body, headers={"Preference-Applied": ",".join(applied)} if applied else None)
+
+    def delta_version(self, token: str) -> int:
+        match = re.fullmatch(r"(\d+)!(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)", unquote(token))
+        if not match:
+            raise _bad("The delta token is not valid.")
+        issued = datetime.strptime(match.group(2), "%m/%d/%Y %H:%M:%S").replace(tzinfo=UTC)
+        if datetime.now(UTC) - issued > self.delta_retention:
+            raise ServiceError(
+                400, "0x80044352", "Version stamp associated with the client has expired. Please perform a full sync."
+            )
+        return int(match.group(1))
+
+    def project(self, request: Request, schema: EntitySchema, row: Row, cols: list[str]) -> Row:
+        pk = schema.keys[0]
+        out: Row = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
+        for c in dict.fromkeys([*cols, pk]):
+            out[c] = row.get(c)
+        return out
+
+    # --- writes -----------------------------------------------------------------
+
+    def create(self, request: Request, schema: EntitySchema, body: Row, prefer: dict[str, str]) -> Response:
+        pk = schema.keys[0]
+        values = self.values(schema, body)
+        key = values.pop(pk, None) or str(uuid.uuid4())
+        if self.store.get(schema.entity_set, key) is not None:
+            raise ServiceError(412, "0x80040237", "A record with matching key values already exists.")
+        row = self.save(schema, {**schema.defaults, **values, pk: key}, created=True)
+        return self.written(request, schema, row, prefer, created=True)
+
+    def upsert(
+        self, request: Request, schema: EntitySchema, key: dict[str, Any] | str, body: Row, prefer: dict[str, str]
+    ) -> Response:
+        existing = self.find(schema, key)
+        if_match = request.headers.get("if-match")
+        if_none_match = request.headers.get("if-none-match")
+        if existing is None and if_match is not None:
+            raise self.not_found(schema, key)
+        if existing is not None and if_none_match == "*":
+            raise ServiceError(412, "0x80040237", "A record with matching key values already exists.")
+        if existing is not None and if_match not in (None, "*") and if_match != f'W/"{existing.get("versionnumber")}"':
+            raise ServiceError(
+                412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."
+            )
+        values = self.values(schema, body)
+        pk = schema.keys[0]
+        if existing is None:
+            base = {**schema.defaults, pk: key if isinstance(key, str) else str(uuid.uuid4())}
+            if isinstance(key, dict):
+                base.update(key)
+            row = self.save(schema, {**base, **values}, created=True)
+            return self.written(request, schema, row, prefer, created=True, status_create=204)
+        values.pop(pk, None)
+        row = self.save(schema, {**existing, **values}, created=False)
+        return self.written(request, schema, row, prefer, created=False)
+
+    def values(self, schema: EntitySchema, body: Row) -> Row:
+        """Validated column values of a write body, with @odata.bind lookups resolved."""
+        out: Row = {}
+        for name, value in body.items():
+            if name.endswith("@odata.bind"):
+                nav = name[: -len("@odata.bind")]
+                if nav not in schema.lookups:
+                    raise _bad(
+                        f"An undeclared property '{nav}' which only has property annotations in the payload "
+                        f"but no property value was found in the payload."
+                    )
+                out[f"_{nav}_value"] = None if value is None else self.bind(schema.lookups[nav], value)
+                continue
+            if name.startswith("@"):
+                continue
+            if name in schema.server_columns - set(schema.keys):
+                raise _bad(f"The property '{name}' cannot be set: it is maintained by the server.")
+            if name not in schema.props or name.startswith("_"):
+                raise _bad(f"Invalid property '{name}' was found in entity '{NAMESPACE}.{schema.entity_type}'.")
+            out[name] = check_value(schema, name, value, self.validation_error(schema))
+        return out
+
+    def validation_error(self, schema: EntitySchema):
+        def make(message: str) -> ServiceError:
+            if "exceeds the maximum allowed length" in message:
+                return ServiceError(
+                    400, "0x80044331", f"A validation error occurred. {message} (entity '{schema.entity_type}')."
+                )
+            return _bad(message)
+
+        return make
+
+    def bind(self, target_set: str, ref: str) -> str:
+        target = self.schemas[target_set]
+        ref = ref.split(ROOT, 1)[-1].lstrip("/")
+        address = parse_path(ref)
+        if address.entity_set != target_set or address.key is None:
+            raise _bad(f"The @odata.bind reference '{ref}' does not point to {target_set}.")
+        row = self.find(target, address.key)
+        if row is None:
+            raise self.not_found(target, address.key)
+        return row[target.keys[0]]
+
+    def save(self, schema: EntitySchema, row: Row, *, created: bool) -> Row:
+        pk = schema.keys[0]
+        for alt in schema.alternate_keys:
+            values = tuple(row.get(c) for c in alt)
+            if any(v is None for v in values):
+                continue
+            clash = self.find(schema, dict(zip(alt, values, strict=True)))
+            if clash is not None and clash[pk] != row[pk]:
+                raise ServiceError(
+                    412,
+                    "0x80060892",
+                    f"A record that has the attribute values {', '.join(alt)} "
+                    "already exists. The entity key requires that this set of "
+                    "attributes contains unique values.",
+                )
+        version = self.store.next(VERSION)
+        stamp = now_iso()
+        row = {**row, "modifiedon": stamp, "versionnumber": version}
+        if created:
+            row["createdon"] = stamp
+        self.store.put(schema.entity_set, row[pk], row, version)
+        return row
+
+    def written(
+        self,
+        request: Request,
+        schema: EntitySchema,
+        row: Row,
+        prefer: dict[str, str],
+        *,
+        created: bool,
+        status_create: int = 204,
+    ) -> Response:
+        entity_id = f"{self.root(request)}{schema.entity_set}({row[schema.keys[0]]})"
+        if prefer.get("return") == "representation":
+            return JSONResponse(
+                self.project(request, schema, row, list(schema.props)),
+                status_code=201 if created else 200,
+                headers={"OData-EntityId": entity_id},
+            )
+        return Response(status_code=status_create if created else 204, headers={"OData-EntityId": entity_id})
+
+    # --- helpers ----------------------------------------------------------------
+
+    def find(self, schema: EntitySchema, key: dict[str, Any] | str) -> Row | None:
+        if isinstance(key, str):
+            return self.store.get(schema.entity_set, key)
+        if set(key) == {schema.keys[0]}:
+            return self.store.get(schema.entity_set, str(key[schema.keys[0]]).lower())
+        if tuple(sorted(key)) not in {tuple(sorted(a)) for a in schema.alternate_keys}:
+            raise _bad(f"The key {', '.join(key)} is not an alternate key of '{schema.entity_type}'.")
+        for _, row in self.store.scan(schema.entity_set):
+            if all(_same(row.get(c), v) for c, v in key.items()):
+                return row
+        return None
+
+    def not_found(self, schema: EntitySchema, key: dict[str, Any] | str) -> ServiceError:
+        if isinstance(key, str):
+            return ServiceError(404, "0x80040217", f"{schema.entity_type} With Id = {key} Does Not Exist")
+        return ServiceError(
+            404, "0x80040217", f"A record with the specified key values does not exist in {schema.entity_type} entity"
+        )
+
+    @staticmethod
+    def root(request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}{ROOT}"
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return a == b
+
+
+def _prefer(header: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in header.split(","):
+        name, _, value = part.strip().partition("=")
+        if name:
+            out[name.strip()] = value.strip().strip('"')
+    return out
+
+
+def _json(body: bytes) -> Row:
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _bad("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise _bad("The request body must be a JSON object.")
+    return data
+
+
+def _link(base: str, params: dict[str, str]) -> str:
+    return base + "?" + "&".join(f"{k}={quote(v, safe=',$')}" for k, v in params.items())

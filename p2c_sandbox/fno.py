@@ -1,0 +1,260 @@
+"""A local F&O OData endpoint (`/data/`) for the data entities P2C uses.
+
+Composite keys with dataAreaId, company scoping and `cross-company=true`, no upsert
+(PATCH of a missing key is 404, POST of an existing key fails), number sequences for
+party numbers, server-driven paging, F&O-style error bodies with `ms-dyn-aid`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+from urllib.parse import quote
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.schema import EntitySchema, fno_schema
+from p2c_sandbox.service import (
+    Accounting,
+    Address,
+    ServiceError,
+    check_value,
+    filtered,
+    parse_path,
+    select_columns,
+)
+from p2c_sandbox.store import Row, Store
+
+ROOT = "/data/"
+NAMESPACE = "Microsoft.Dynamics.DataEntities"
+WRITE_EXCEPTION = "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException"
+
+
+def _bad(message: str) -> ServiceError:
+    return ServiceError(400, "", message)
+
+
+class FnoService:
+    def __init__(self, store: Store, *, company: str = "usmf", page_size: int = 10_000) -> None:
+        self.store = store
+        self.company = company.lower()
+        self.page_size = page_size
+        self.schemas: dict[str, EntitySchema] = fno_schema()
+        self.accounting = Accounting()
+        self.csdl = build_csdl(NAMESPACE, self.schemas, "EntityContainer")
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/_sandbox/stats", self.stats, methods=["GET"]),
+                Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
+                Route(ROOT + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
+            ]
+        )
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.accounting.snapshot())
+
+    async def reset_stats(self, request: Request) -> Response:
+        self.accounting.reset()
+        return Response(status_code=204)
+
+    async def handle(self, request: Request) -> Response:
+        headers = {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
+        entity_set, status = "?", 500
+        try:
+            auth = request.headers.get("authorization")
+            if auth is not None and not auth.startswith("Bearer "):
+                raise ServiceError(401, "", "Unauthorized")
+            raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+            path = raw[raw.index(ROOT) + len(ROOT) :] if ROOT in raw else ""
+            if path == "$metadata":
+                entity_set, status = "$metadata", 200
+                return Response(self.csdl, media_type="application/xml", headers=headers)
+            address = parse_path(path)
+            entity_set = address.entity_set
+            schema = self.schemas.get(address.entity_set)
+            if schema is None or address.rest:
+                raise ServiceError(404, "", f"Resource not found for the segment '{address.entity_set}'.")
+            response = self.dispatch(request, schema, address, await request.body())
+            response.headers.update(headers)
+            status = response.status_code
+            return response
+        except ServiceError as exc:
+            status = exc.status
+            body = {
+                "error": {
+                    "code": exc.code,
+                    "message": "An error has occurred." if exc.status >= 400 else "",
+                    "innererror": {"message": exc.message, "type": WRITE_EXCEPTION, "stacktrace": ""},
+                }
+            }
+            return JSONResponse(body, status_code=exc.status, headers={**headers, **exc.headers})
+        finally:
+            self.accounting.add(request.method, entity_set, status)
+
+    def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
+        params = dict(request.query_params)
+        cross = params.get("cross-company", "").lower() == "true"
+        if address.key is None:
+            if request.method == "GET":
+                return self.read(request, schema, params, cross)
+            if request.method == "POST":
+                return self.create(request, schema, _json(body))
+            raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed on a collection.")
+        key = self.full_key(schema, address.key)
+        if not cross and key.get("dataAreaId") != self.company:
+            row = None
+        else:
+            row = self.store.get(schema.entity_set, row_pk(schema, key))
+        if request.method == "GET":
+            if row is None:
+                raise ServiceError(404, "", "No resource was found matching the request URL.")
+            return JSONResponse(self.project(request, schema, row, select_columns(schema, params.get("$select"), _bad)))
+        if request.method == "PATCH":
+            if row is None:
+                raise ServiceError(404, "", "No resource was found matching the request URL.")
+            values = self.values(schema, _json(body))
+            for k in schema.keys:
+                if k in values and _norm(k, values[k]) != _norm(k, row[k]):
+                    raise _bad(f"The key field '{k}' cannot be changed.")
+            self.store.put(schema.entity_set, row_pk(schema, key), {**row, **values})
+            return Response(status_code=204)
+        if request.method == "DELETE":
+            if row is None:
+                raise ServiceError(404, "", "No resource was found matching the request URL.")
+            self.store.delete(schema.entity_set, row_pk(schema, key))
+            return Response(status_code=204)
+        raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed.")
+
+    def read(self, request: Request, schema: EntitySchema, params: dict[str, str], cross: bool) -> Response:
+        cols = select_columns(schema, params.get("$select"), _bad)
+        rows = [r for _, r in self.store.scan(schema.entity_set)]
+        if not cross:
+            rows = [r for r in rows if r.get("dataAreaId") == self.company]
+        rows = filtered(schema, rows, params, _bad)
+        total = len(rows)
+        try:
+            skip = int(params.get("$skip", "0"))
+            top = int(params["$top"]) if "$top" in params else None
+        except ValueError:
+            raise _bad("$skip and $top must be whole numbers") from None
+        window = rows[skip:] if top is None else rows[skip : skip + top]
+        page = window[: self.page_size]
+        body: dict[str, Any] = {"@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}"}
+        if params.get("$count") == "true":
+            body["@odata.count"] = total
+        body["value"] = [self.project(request, schema, r, cols) for r in page]
+        if len(window) > len(page):
+            query = {k: v for k, v in params.items() if k != "$skip"}
+            if top is not None:
+                query["$top"] = str(top - len(page))
+            query["$skip"] = str(skip + len(page))
+            body["@odata.nextLink"] = f"{self.root(request)}{schema.entity_set}?" + "&".join(
+                f"{k}={quote(v, safe=',$')}" for k, v in query.items()
+            )
+        return JSONResponse(body)
+
+    def create(self, request: Request, schema: EntitySchema, body: Row) -> Response:
+        values = self.values(schema, body)
+        values["dataAreaId"] = str(values.get("dataAreaId") or self.company).lower()
+        missing = [k for k in schema.keys if values.get(k) in (None, "")]
+        if schema.entity_set == "CustomersV3" and "CustomerAccount" in missing:
+            values["CustomerAccount"] = f"C{self.store.next('CustomerAccount', 100000):06d}"
+            missing.remove("CustomerAccount")
+        if missing:
+            raise _bad(
+                f"Write failed for table row of type '{schema.entity_type}'. The key field(s) "
+                f"{', '.join(missing)} must be set."
+            )
+        key = {k: values[k] for k in schema.keys}
+        if self.store.get(schema.entity_set, row_pk(schema, key)) is not None:
+            raise _bad(
+                f"Write failed for table row of type '{schema.entity_type}'. Infolog: Warning: Cannot create a "
+                f"record in {schema.entity_set}. {', '.join(f'{k}: {v}' for k, v in key.items())}. "
+                "The record already exists."
+            )
+        row: Row = {}
+        for name, prop in schema.props.items():
+            if name in values:
+                row[name] = values[name]
+            elif not prop.nullable:
+                row[name] = _zero(prop.type)
+            else:
+                row[name] = None
+        if schema.entity_set == "CustomersV3" and not row.get("PartyNumber"):
+            row["PartyNumber"] = f"{self.store.next('PartyNumber', 2000):09d}"
+        self.store.put(schema.entity_set, row_pk(schema, key), row)
+        return JSONResponse(
+            {
+                "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}/$entity",
+                **self.project(request, schema, row, list(schema.props)),
+            },
+            status_code=201,
+        )
+
+    def values(self, schema: EntitySchema, body: Row) -> Row:
+        out: Row = {}
+        for name, value in body.items():
+            if name.startswith("@"):
+                continue
+            if name not in schema.props:
+                raise _bad(
+                    f"The property '{name}' does not exist on type '{NAMESPACE}.{schema.entity_type}'. "
+                    "Make sure to only use property names that are defined by the type."
+                )
+            out[name] = check_value(schema, name, value, _bad)
+        if "dataAreaId" in out and out["dataAreaId"] is not None:
+            out["dataAreaId"] = str(out["dataAreaId"]).lower()
+        return out
+
+    def full_key(self, schema: EntitySchema, key: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(key, str) or set(key) != set(schema.keys):
+            raise _bad(f"The key of '{schema.entity_set}' is ({', '.join(schema.keys)}).")
+        return {k: (str(key[k]).lower() if k == "dataAreaId" else key[k]) for k in schema.keys}
+
+    def project(self, request: Request, schema: EntitySchema, row: Row, cols: list[str]) -> Row:
+        out: Row = {"@odata.etag": f'W/"{abs(hash(json.dumps(row, sort_keys=True))) % 10**12}"'}
+        for c in cols:
+            out[c] = row.get(c)
+        return out
+
+    @staticmethod
+    def root(request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}{ROOT}"
+
+
+def _zero(t: str) -> Any:
+    if t in ("Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"):
+        return 0
+    if t == "Edm.Boolean":
+        return False
+    if t.startswith("enum:NoYes"):
+        return "No"
+    if t == "Edm.DateTimeOffset":
+        return "1900-01-01T00:00:00Z"
+    return ""
+
+
+def _norm(key: str, value: Any) -> Any:
+    return str(value).casefold() if isinstance(value, str) else value
+
+
+def row_pk(schema: EntitySchema, key: dict[str, Any]) -> str:
+    # F&O keys compare case-insensitively (SQL Server collation).
+    return json.dumps([_norm(k, key[k]) for k in schema.keys], ensure_ascii=False)
+
+
+def _json(body: bytes) -> Row:
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise _bad("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise _bad("The request body must be a JSON object.")
+    return data

@@ -1,0 +1,39 @@
+"""Run an ASGI app with uvicorn on 127.0.0.1 in a background thread, and stop it."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import uvicorn
+from starlette.applications import Starlette
+
+
+class BackgroundServer:
+    def __init__(self, app: Starlette, port: int = 0, host: str = "127.0.0.1") -> None:
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.host = host
+        self.thread = threading.Thread(target=self.server.run, name=f"sandbox-{port}", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        self.thread.start()
+        deadline = time.monotonic() + timeout
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the sandbox server failed to start (is the port in use?)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the sandbox server did not start within {timeout:.0f}s")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

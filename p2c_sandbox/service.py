@@ -1,0 +1,191 @@
+"""What both sandbox services share: the ASGI plumbing, errors, request accounting,
+`$select`/`$filter`/`$orderby`/paging over the store, and type checks on writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
+from p2c_sandbox.schema import EntitySchema, Prop
+from p2c_sandbox.store import Row
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.headers = status, code, message, headers or {}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def encode_token(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> dict[str, Any]:
+    try:
+        return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, json.JSONDecodeError):
+        raise ServiceError(400, "0x80060888", "The skip token is not valid.") from None
+
+
+@dataclass
+class Address:
+    """A parsed resource path: entity set, optional key, optional trailing segment."""
+
+    entity_set: str
+    key: dict[str, Any] | str | None = None
+    rest: str = ""
+
+
+def parse_path(path: str) -> Address:
+    """`accounts`, `accounts(<guid>)`, `CustomersV3(dataAreaId='x',CustomerAccount='y')`."""
+    path = unquote(path)
+    if "(" not in path:
+        return Address(entity_set=path.strip("/"))
+    name, _, remainder = path.partition("(")
+    depth, inner_end, quoted = 1, -1, False
+    for i, ch in enumerate(remainder):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth == 0:
+                inner_end = i
+                break
+    if inner_end < 0:
+        raise ServiceError(400, "0x80060888", f"Bad Request - Error in query syntax: unbalanced key in {path!r}")
+    try:
+        key = parse_key(remainder[:inner_end])
+    except QueryError as exc:
+        raise ServiceError(400, "0x80060888", str(exc)) from None
+    return Address(entity_set=name, key=key, rest=remainder[inner_end + 1 :].strip("/"))
+
+
+class Accounting:
+    """Request counts by method, entity set and status, for tests and benchmarks."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+
+    def add(self, method: str, entity_set: str, status: int) -> None:
+        with self.lock:
+            self.counts[(method, entity_set, status)] += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            items = list(self.counts.items())
+        return {
+            "total": sum(n for _, n in items),
+            "requests": [{"method": m, "entity_set": e, "status": s, "count": n} for (m, e, s), n in sorted(items)],
+        }
+
+    def reset(self) -> None:
+        with self.lock:
+            self.counts.clear()
+
+
+def check_value(schema: EntitySchema, name: str, value: Any, error: Callable[[str], ServiceError]) -> Any:
+    """Type and length checks on one written value, as the services validate them."""
+    prop: Prop | None = schema.props.get(name)
+    if prop is None:
+        raise error(f"property '{name}' does not exist on type '{schema.entity_type}'")
+    if value is None:
+        if not prop.nullable:
+            raise error(f"property '{name}' cannot be null")
+        return None
+    t = prop.type
+    if t == "Edm.String" or t.startswith("enum:"):
+        if not isinstance(value, str):
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
+        if prop.max_length is not None and len(value) > prop.max_length:
+            raise error(
+                f"the length of '{name}' ({len(value)}) exceeds the maximum allowed length of '{prop.max_length}'"
+            )
+        if t == "enum:NoYes" and value not in ("Yes", "No"):
+            raise error(f"the value '{value}' is not valid for enum NoYes of '{name}'")
+        return value
+    if t in ("Edm.Int32", "Edm.Int64"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
+        if t == "Edm.Int32" and not -(2**31) <= value < 2**31:
+            raise error(f"the value '{value}' is out of range for '{name}' ({t})")
+        return value
+    if t in ("Edm.Decimal", "Edm.Double"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
+        return value
+    if t == "Edm.Boolean":
+        if not isinstance(value, bool):
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
+        return value
+    if t == "Edm.Guid":
+        try:
+            return str(uuid.UUID(str(value)))
+        except ValueError:
+            raise error(f"cannot convert the literal '{value}' to the expected type 'Edm.Guid' of '{name}'") from None
+    if t in ("Edm.DateTimeOffset", "Edm.Date"):
+        if not isinstance(value, str):
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'") from None
+        return value
+    return value
+
+
+def select_columns(schema: EntitySchema, select: str | None, error: Callable[[str], ServiceError]) -> list[str]:
+    if not select:
+        return list(schema.props)
+    cols = [c.strip() for c in select.split(",") if c.strip()]
+    for c in cols:
+        if c not in schema.props:
+            raise error(f"Could not find a property named '{c}' on type '{schema.entity_type}'.")
+    return cols
+
+
+def filtered(
+    schema: EntitySchema, rows: list[Row], params: dict[str, str], error: Callable[[str], ServiceError]
+) -> list[Row]:
+    expr = params.get("$filter")
+    if expr:
+        from p2c_sandbox.query import identifiers
+
+        try:
+            unknown = identifiers(expr) - set(schema.props)
+            if unknown:
+                raise error(f"Could not find a property named '{sorted(unknown)[0]}' on type '{schema.entity_type}'.")
+            predicate = parse_filter(expr)
+            rows = [r for r in rows if predicate(r)]
+        except QueryError as exc:
+            raise error(str(exc)) from None
+    if params.get("$orderby"):
+        try:
+            rows = sorted(rows, key=order_key(params["$orderby"], set(schema.props)))
+        except QueryError as exc:
+            raise error(str(exc)) from None
+    return rows
+
+
+def odata_error(status: int, code: str, message: str, headers: dict[str, str]) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
