@@ -14,12 +14,21 @@ from typing import TYPE_CHECKING
 from p2c_cli.azurite import Azurite
 
 if TYPE_CHECKING:
-    from p2c_sandbox import Sandbox
-
     from p2c_cli.host import LocalHost
     from p2c_core.runtime import Runtime
+    from p2c_sandbox import Sandbox
 
 COMPANY = "usmf"
+
+
+# The sandbox's F&O codes for the Sales choices its demo data uses (as in local.settings.sample.json).
+DEMO_VALUE_MAPS = {
+    "P2C_VALUE_MAPS__PAYMENT_TERMS": '{"1": "Net30", "2": "Net10", "3": "Net45", "4": "Net60"}',
+    "P2C_VALUE_MAPS__FREIGHT_TERMS": '{"1": "FOB", "2": "NoCharge"}',
+    "P2C_VALUE_MAPS__SHIPPING_METHOD": (
+        '{"1": "Air", "2": "DHL", "3": "FedEx", "4": "UPS", "5": "Postal", "6": "Truck", "7": "WillCall"}'
+    ),
+}
 
 
 def sandbox_env(connection_string: str, dataverse_url: str, fno_url: str) -> dict[str, str]:
@@ -30,6 +39,7 @@ def sandbox_env(connection_string: str, dataverse_url: str, fno_url: str) -> dic
         "P2C_FNO_URL": fno_url,
         "P2C_FNO_COMPANY": COMPANY,
         "P2C_AUTH_MODE": "none",
+        **DEMO_VALUE_MAPS,
     }
 
 
@@ -83,10 +93,9 @@ def sync(host: LocalHost, runtime: Runtime, flow_names: list[str]) -> Summary:
 @contextmanager
 def local_environment(state_dir: Path | None, *, lease_seconds: float = 60.0) -> Iterator[LocalEnvironment]:
     """Start Azurite and the sandbox (persisted under state_dir, or in memory), wire the app."""
-    from p2c_sandbox import Sandbox
-
     from p2c_cli.host import LocalHost
     from p2c_core.runtime import get_runtime, reset_runtime
+    from p2c_sandbox import Sandbox
 
     azurite = Azurite(state_dir / "azurite" if state_dir else None)
     sandbox = Sandbox(data_dir=state_dir / "sandbox" if state_dir else None, fno_company=COMPANY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,6 +16,16 @@ if TYPE_CHECKING:
     from p2c_cli.local import LocalEnvironment, Summary
 
 app = typer.Typer(help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.")
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry and failure.")] = False,
+) -> None:
+    # Record-level problems are summarised at the end; -v shows them as they happen.
+    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+
+
 console = Console()
 
 DEMO_DIR = Path(".p2c/demo")
@@ -51,17 +62,22 @@ def demo(
 
 
 def _print_customers(env: LocalEnvironment) -> None:
-    fno = env.runtime.fno
-    cols = ["CustomerAccount", "OrganizationName", "DeliveryAddressCountryRegionISOCode", "SalesCurrencyCode",
-            "CustomerGroupId", "PaymentTerms"]  # fmt: skip
+    columns = {
+        "CustomerAccount": "account",
+        "OrganizationName": "name",
+        "DeliveryAddressCountryRegionISOCode": "country",
+        "SalesCurrencyCode": "currency",
+        "CustomerGroupId": "group",
+        "PaymentTerms": "terms",
+        "DeliveryMode": "delivery",
+    }
     table = Table(title="F&O customers maintained by p2c (CustomersV3)")
-    for col in cols:
-        table.add_column(col)
-    for page in fno.query(
-        "CustomersV3", select=cols, filter="IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'Yes'"
-    ):
+    for header in columns.values():
+        table.add_column(header, overflow="fold")
+    ours = "IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'Yes'"
+    for page in env.runtime.fno.query("CustomersV3", select=list(columns), filter=ours):
         for row in page.rows:
-            table.add_row(*(str(row.get(c) if row.get(c) is not None else "") for c in cols))
+            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
     console.print(table)
 
 
