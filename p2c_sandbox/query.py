@@ -93,6 +93,12 @@ def _norm(a: Any, b: Any) -> tuple[Any, Any]:
     dates as instants, decimals as numbers."""
     if isinstance(b, datetime) and isinstance(a, str):
         return _as_datetime(a), b
+    # Query functions pass values as strings ('1'); the column's type decides.
+    if isinstance(a, int | float) and not isinstance(a, bool) and isinstance(b, str):
+        try:
+            return float(a), float(b)
+        except ValueError:
+            return a, b
     if isinstance(a, str) and isinstance(b, str):
         return a.casefold(), b.casefold()
     if isinstance(a, Decimal | int | float) and isinstance(b, int | float) and not isinstance(a, bool):

@@ -1,0 +1,80 @@
+"""The sandbox's F&O OData endpoint, pinned to the real one's behaviour."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from p2c_sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Sandbox]:
+    with Sandbox(fno_page_size=4) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def fno(sb: Sandbox) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=sb.fno_url + "/data/") as client:
+        yield client
+
+
+def test_company_scoping_cross_company_and_paging(fno: httpx.Client):
+    fno.post("CustomersV3", json={"dataAreaId": "demf", "CustomerAccount": "DE-001", "OrganizationName": "Berlin"})
+    default = fno.get("CustomersV3", params={"$select": "CustomerAccount,dataAreaId"}).json()
+    assert all(r["dataAreaId"] == "usmf" for r in default["value"]) and "@odata.nextLink" in default
+    rows, link = [], "CustomersV3?cross-company=true&$select=CustomerAccount,dataAreaId"
+    while link:
+        page = fno.get(link).json()
+        rows += page["value"]
+        link = page.get("@odata.nextLink")
+    assert {r["dataAreaId"] for r in rows} == {"usmf", "demf"} and len(rows) == 11
+    only = fno.get("CustomersV3", params={"cross-company": "true", "$filter": "dataAreaId eq 'demf'"}).json()
+    assert [r["CustomerAccount"] for r in only["value"]] == ["DE-001"]
+    other = "CustomersV3(dataAreaId='demf',CustomerAccount='DE-001')"
+    assert fno.get(other).status_code == 404
+    assert fno.get(other, params={"cross-company": "true"}).json()["OrganizationName"] == "Berlin"
+
+
+def test_no_upsert_create_conflict_and_update_rules(fno: httpx.Client):
+    key = "CustomersV3(dataAreaId='usmf',CustomerAccount='O''B%2F1')"
+    assert fno.patch(key, json={"OrganizationName": "x"}).status_code == 404
+    created = fno.post(
+        "CustomersV3", json={"CustomerAccount": "O'B/1", "OrganizationName": "O'Brien", "IsExternallyMaintained": "Yes"}
+    )
+    assert created.status_code == 201 and created.json()["PartyNumber"]
+    assert created.json()["dataAreaId"] == "usmf" and created.json()["CreditLimit"] == 0
+    again = fno.post("CustomersV3", json={"CustomerAccount": "o'b/1", "OrganizationName": "dup"})
+    assert again.status_code == 400 and "already exists" in again.json()["error"]["innererror"]["message"]
+    assert again.headers["ms-dyn-aid"]
+    assert fno.patch(key, json={"OrganizationName": "O'Brien Ltd"}).status_code == 204
+    assert fno.get(key).json()["OrganizationName"] == "O'Brien Ltd"
+    assert fno.patch(key, json={"CustomerAccount": "OTHER"}).status_code == 400
+    long = fno.patch(key, json={"OrganizationName": "n" * 101})
+    assert long.status_code == 400 and "maximum" in long.json()["error"]["innererror"]["message"]
+    enum = fno.patch(key, json={"IsExternallyMaintained": "Maybe"})
+    assert enum.status_code == 400
+    assert fno.delete(key).status_code == 204 and fno.get(key).status_code == 404
+
+
+def test_enum_literal_filters_and_unknown_property(fno: httpx.Client):
+    flt = "IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'No'"
+    rows = fno.get("CustomersV3", params={"$filter": flt, "$top": "3"}).json()["value"]
+    assert len(rows) == 3 and all(r["IsExternallyMaintained"] == "No" for r in rows)
+    bad = fno.post("CustomersV3", json={"CustomerAccount": "X-1", "OrgName": "x"})
+    assert bad.status_code == 400 and "OrgName" in bad.json()["error"]["innererror"]["message"]
+
+
+def test_metadata_lists_every_entity_of_the_spec(fno: httpx.Client):
+    import json
+    from pathlib import Path
+
+    from p2c_core.metadata import parse_csdl
+
+    spec = json.loads((Path(__file__).resolve().parents[2] / "p2c_sandbox/data/fno-entities.json").read_text())
+    sets = parse_csdl(fno.get("$metadata").content)
+    for name, entity in spec["entities"].items():
+        assert set(sets[name].properties) == set(entity["properties"]), name
