@@ -224,8 +224,10 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str]:
     if isinstance(err, dict):
         message = str(err.get("message") or "").strip()
         inner = err.get("innererror")
-        if not message and isinstance(inner, dict):
-            message = str(inner.get("message") or "")
+        # F&O puts the useful text in innererror ("Write failed ... already exists") under a
+        # generic "An error has occurred."; its stack trace is left out.
+        if isinstance(inner, dict) and inner.get("message"):
+            message = str(inner["message"]).strip()
         return (str(err["code"]) if err.get("code") else None), message or "no message"
     return None, f"HTTP {response.status_code} without an OData error body"
 

@@ -106,3 +106,17 @@ def test_links_are_stored_relative_to_the_service_root():
         str(built)
         == "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
     )
+
+
+def test_fno_inner_error_message_is_the_one_reported():
+    def handler(request):
+        body = {"error": {"code": "", "message": "An error has occurred.", "innererror": {
+            "message": "Write failed for table row of type 'CustomersV3'. The record already exists.",
+            "type": "Microsoft.Dynamics.Platform.Integration.Services.OData.AxODataWriteException",
+            "stacktrace": "at Dynamics.Ax.Application..."}}}  # fmt: skip
+        return httpx.Response(400, json=body, headers={"ms-dyn-aid": "aid-9"})
+
+    with pytest.raises(PermanentError) as info:
+        client(handler, profile=FNO).request("POST", "CustomersV3", json_body={})
+    assert "The record already exists" in str(info.value) and "stacktrace" not in str(info.value)
+    assert "at Dynamics" not in str(info.value)
