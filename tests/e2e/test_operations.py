@@ -1,0 +1,51 @@
+"""Operating against the sandbox: check, plan (issue 7 acceptance 2 and 3)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from p2c_core import ops
+from p2c_core.flow import Field
+from p2c_core.flows import get_flow
+
+from .conftest import E2E
+
+accounts = get_flow("accounts")
+
+
+def test_check_passes_on_the_real_mappings_and_names_a_misspelled_field(e2e: E2E):
+    assert ops.check(e2e.runtime) == []
+    typo = dataclasses.replace(
+        accounts,
+        fields={**accounts.fields, "OrganisationName": Field("name"), "PrimaryContactPhone": Field("telephone")},
+    )
+    problems = {(p.service, p.name): p for p in ops.check(e2e.runtime, [typo])}
+    assert problems[("fno", "OrganisationName")].suggestion == "OrganizationName"
+    assert problems[("dataverse", "telephone")].suggestion == "telephone1"
+    assert len(problems) == 2
+    wrong_set = dataclasses.replace(accounts, target=dataclasses.replace(accounts.target, entity_set="CustomerV3"))
+    [problem] = ops.check(e2e.runtime, [wrong_set])
+    assert problem.problem == "entity set not in $metadata" and problem.suggestion == "CustomersV3"
+
+
+def test_plan_shows_exactly_what_the_next_sync_writes(e2e: E2E):
+    planned = ops.plan(e2e.runtime, "accounts")
+    creates = {c.key for c in planned if c.action == "create"}
+    fails = {c.key for c in planned if c.action == "fail"}
+    assert len(creates) > 20 and len(fails) == 2
+    assert e2e.sandbox.fno.rows("CustomersV3") and all(
+        r["CustomerAccount"] not in creates for r in e2e.sandbox.fno.rows("CustomersV3")
+    ), "plan wrote nothing"
+    summary = e2e.sync("accounts")
+    assert summary.flows["accounts"].written == len(creates)
+    # an edit in Sales, and one behind p2c's back in F&O: plan shows both as one update each
+    key = sorted(creates)[0]
+    with e2e.dataverse() as dv:
+        dv.patch(f"accounts(accountnumber='{key}')", json={"name": "Planned Name"}, headers={"If-Match": "*"})
+    planned = ops.plan(e2e.runtime, "accounts")
+    [change] = [c for c in planned if c.action != "unchanged"]
+    assert change.key == key and change.action == "update"
+    assert change.fields == {"OrganizationName": (change.fields["OrganizationName"][0], "Planned Name")}
+    summary = e2e.sync("accounts")
+    assert summary.flows["accounts"].written == 1
+    assert ops.plan(e2e.runtime, "accounts") == []
