@@ -250,6 +250,37 @@ def plan(
 
 
 @app.command()
+def reconcile(
+    flow: Annotated[str, typer.Argument(help="The flow whose two sides to compare.")],
+    repair: Annotated[
+        bool, typer.Option(help="Enqueue the source version of every missing or differing record.")
+    ] = False,
+    sample: Annotated[int, typer.Option(help="How many keys of each kind to show.")] = 5,
+    json_output: JsonOption = False,
+) -> None:
+    """Compare both sides by natural key: missing, extra and differing records. Exits 1 on drift."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    drift = ops.reconcile(get_runtime(), flow, repair=repair)
+    counts = drift.counts()
+    if json_output:
+        typer.echo(json.dumps({
+            "flow": drift.flow, "counts": counts, "missing": drift.missing[:sample], "extra": drift.extra[:sample],
+            "differing": dict(list(drift.differing.items())[:sample]), "unmappable": drift.unmappable,
+        }, default=str))  # fmt: skip
+    else:
+        console.print(f"[bold]{drift.flow}[/]: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for kind, keys in (("missing in target", drift.missing), ("extra in target", drift.extra)):
+            if keys:
+                console.print(f"  {kind}: " + ", ".join(keys[:sample]) + (" ..." if len(keys) > sample else ""))
+        for key, fields in list(drift.differing.items())[:sample]:
+            console.print(f"  differs {key}: " + "; ".join(f"{f} {a!r} != {b!r}" for f, (a, b) in fields.items()))
+    drifted = counts["missing"] + counts["extra"] + counts["differing"]
+    raise typer.Exit(1 if drifted and not repair else 0)
+
+
+@app.command()
 def sandbox(
     dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,
     fno_port: Annotated[int, typer.Option(help="Port of the F&O OData endpoint (0 = a free one).")] = 0,

@@ -168,7 +168,7 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
     try:
         payload, create_only = rt.mapper.map(flow, record.key, record.data)
         digest = content_hash(payload)
-        if entry is not None and entry.hash == digest and entry.version >= 0:
+        if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
             if entry.version < record.version:
                 # Source changed in unmapped columns only: remember the version, write nothing.
                 claimed = state.claim(entry, flow.name, record.key, record.version, lease)

@@ -32,6 +32,8 @@ class Record(BaseModel):
     attempt: int = Field(default=0, ge=0)
     # Put back by `replay`: a success clears the record's failure entry.
     replay: bool = False
+    # A repair from `reconcile`: write even if the key map says this content is applied.
+    force: bool = False
 
 
 class Envelope(BaseModel):

@@ -22,10 +22,14 @@ class Eq:
 
     column: str
     value: str | int | bool | None
+    # F&O enums are compared as typed literals: Microsoft.Dynamics.DataEntities.NoYes'Yes'.
+    enum: str | None = None
 
     def odata(self) -> str:
         from p2c_core.keys import literal
 
+        if self.enum is not None:
+            return f"{self.column} eq Microsoft.Dynamics.DataEntities.{self.enum}{literal(self.value)}"
         return f"{self.column} eq {literal(self.value)}"
 
     def matches(self, row: Mapping[str, Any]) -> bool:
@@ -151,6 +155,8 @@ class Flow:
     # Max length per target field, where the target enforces one; longer values fail
     # the record with an error naming the field rather than a 400 from the service.
     max_lengths: Mapping[str, int] = field(default_factory=dict)
+    # Which target records this flow maintains (for reconcile's "extra" records).
+    owned: Where | None = None
 
     @property
     def queue(self) -> str:

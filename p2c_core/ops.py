@@ -232,3 +232,92 @@ def _target_row(rt: Runtime, flow: Flow, key: str, select: list[str]) -> dict[st
     if flow.target.service == "fno":
         return rt.fno.get(flow.target.entity_set, rt.fno.key(**{flow.target.key: key}), select=select)
     return rt.dataverse.get(flow.target.entity_set, {flow.target.key: key}, select=select)
+
+
+@dataclass
+class Drift:
+    flow: str
+    source_records: int = 0
+    target_records: int = 0
+    missing: list[str] = field(default_factory=list)  # in the source, not in the target
+    extra: list[str] = field(default_factory=list)  # maintained by p2c in the target, gone from the source
+    differing: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # key -> field -> (target, source)
+    unmappable: dict[str, str] = field(default_factory=dict)
+    repaired: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "source": self.source_records, "target": self.target_records, "missing": len(self.missing),
+            "extra": len(self.extra), "differing": len(self.differing), "unmappable": len(self.unmappable),
+            "repaired": self.repaired,
+        }  # fmt: skip
+
+
+def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
+    """Compare both sides by natural key; optionally enqueue the source version of each drifted record."""
+    from p2c_core.envelope import Record, chunk
+    from p2c_core.errors import MappingError
+
+    flow = get_flow(flow_name)
+    if flow.source.service != "dataverse":
+        raise ValueError(f"reconcile does not read {flow.source.service} sources yet (flow {flow.name})")
+    drift = Drift(flow=flow.name)
+    expected: dict[str, dict[str, Any]] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    reader_select = [*flow.source_columns(), "versionnumber"]
+    where = flow.source.where.odata() if flow.source.where else None
+    for page in rt.dataverse.query(flow.source.entity_set, select=list(dict.fromkeys(reader_select)), filter=where):
+        rt.lookups.resolve(flow, page.rows)
+        for row in page.rows:
+            key = row.get(flow.source.key)
+            if not isinstance(key, str) or not key.strip():
+                continue
+            drift.source_records += 1
+            try:
+                expected[key] = rt.mapper.map(flow, key, row)[0]
+                rows[key] = row
+            except MappingError as exc:
+                drift.unmappable[key] = str(exc)
+    actual = _target_rows(rt, flow, list(dict.fromkeys([flow.target.key, *flow.fields])))
+    drift.target_records = len(actual)
+    for key, payload in sorted(expected.items()):
+        current = actual.get(key.casefold())
+        if current is None:
+            drift.missing.append(key)
+            continue
+        diff = {k: (current.get(k), v) for k, v in payload.items() if not _same(current.get(k), v)}
+        if diff:
+            drift.differing[key] = diff
+    if flow.owned is not None:
+        source_keys = {k.casefold() for k in [*expected, *drift.unmappable]}
+        owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata())
+        drift.extra = sorted(str(r[flow.target.key]) for k, r in owned.items() if k not in source_keys)
+    if repair:
+        todo = [*drift.missing, *drift.differing]
+        records = [
+            Record(
+                key=k,
+                version=int(rows[k]["versionnumber"]),
+                data={c: v for c, v in rows[k].items() if not c.startswith("@")},
+                force=True,
+            )
+            for k in todo
+        ]
+        queue = rt.storage.queue(flow.queue)
+        for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+            queue.send_message(envelope.to_json().encode())
+        drift.repaired = len(records)
+    return drift
+
+
+def _target_rows(rt: Runtime, flow: Flow, select: list[str], filter: str | None = None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    pages = (
+        rt.fno.query(flow.target.entity_set, select=select, filter=filter)
+        if flow.target.service == "fno"
+        else rt.dataverse.query(flow.target.entity_set, select=select, filter=filter)
+    )
+    for page in pages:
+        for row in page.rows:
+            out[str(row.get(flow.target.key)).casefold()] = row
+    return out

@@ -1,6 +1,6 @@
 """accounts: Sales customer accounts -> F&O customers (CustomersV3). FLOWS.md, accounts."""
 
-from p2c_core.flow import Const, Dataverse, Default, Field, FinOps, Flow, Lookup, ValueMap, Where
+from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, ValueMap, Where
 
 accounts = Flow(
     name="accounts",
@@ -47,4 +47,5 @@ accounts = Flow(
         "PartyType": Const("Organization"),
     },
     max_lengths={"CustomerAccount": 20, "OrganizationName": 100},
+    owned=Where((Eq("IsExternallyMaintained", "Yes", enum="NoYes"),)),
 )

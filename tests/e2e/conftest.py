@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
-from p2c_sandbox import Sandbox
 
 from p2c_cli.azurite import Azurite
 from p2c_cli.host import LocalHost
@@ -15,6 +14,7 @@ from p2c_cli.local import Summary, sandbox_env, sync
 from p2c_core.runtime import Runtime, get_runtime, reset_runtime
 from p2c_core.settings import setting_names
 from p2c_core.storage import Storage
+from p2c_sandbox import Sandbox
 
 
 @dataclass

@@ -49,3 +49,34 @@ def test_plan_shows_exactly_what_the_next_sync_writes(e2e: E2E):
     summary = e2e.sync("accounts")
     assert summary.flows["accounts"].written == 1
     assert ops.plan(e2e.runtime, "accounts") == []
+
+
+def test_reconcile_finds_changes_behind_p2cs_back_and_repairs_them(e2e: E2E):
+    import httpx
+
+    e2e.sync("accounts")
+    clean = ops.reconcile(e2e.runtime, "accounts")
+    assert (clean.missing, clean.extra, clean.differing) == ([], [], {})
+    assert clean.source_records > 20 and len(clean.unmappable) == 1  # the over-long name
+    keys = sorted(k for k in (r.get("accountnumber") for r in e2e.sandbox.dataverse.rows("accounts")) if k)
+    gone, edited_fno, edited_sales = keys[0], keys[1], keys[2]
+    with httpx.Client(base_url=e2e.sandbox.fno_url + "/data/") as fno:
+        fno.delete(f"CustomersV3(dataAreaId='usmf',CustomerAccount='{gone}')").raise_for_status()
+        fno.patch(f"CustomersV3(dataAreaId='usmf',CustomerAccount='{edited_fno}')",
+                  json={"CreditLimit": 123456}).raise_for_status()  # fmt: skip
+        fno.post("CustomersV3", json={"CustomerAccount": "ORPHAN-1", "OrganizationName": "Orphan",
+                                      "IsExternallyMaintained": "Yes"}).raise_for_status()  # fmt: skip
+    e2e.runtime.state.put_cursor(e2e.runtime.state.get_cursor("accounts"))  # cursor stays: p2c sees nothing
+    with e2e.dataverse() as dv:
+        dv.patch(f"accounts(accountnumber='{edited_sales}')", json={"name": "Edited Quietly"},
+                 headers={"If-Match": "*"}).raise_for_status()  # fmt: skip
+    drift = ops.reconcile(e2e.runtime, "accounts", repair=True)
+    assert drift.missing == [gone] and drift.extra == ["ORPHAN-1"]
+    assert set(drift.differing) == {edited_fno, edited_sales}
+    assert drift.differing[edited_fno]["CreditLimit"][0] == 123456
+    assert drift.differing[edited_sales]["OrganizationName"] == (drift.differing[edited_sales]["OrganizationName"][0],
+                                                                 "Edited Quietly")  # fmt: skip
+    assert drift.repaired == 3
+    e2e.host.drain(timeout=60, idle_sleep=0.05)
+    after = ops.reconcile(e2e.runtime, "accounts")
+    assert (after.missing, after.differing) == ([], {}) and after.extra == ["ORPHAN-1"]
