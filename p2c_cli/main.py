@@ -189,6 +189,26 @@ def replay(
         console.print(f"replayed {sum(counts.values())} record(s): " + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+@app.command()
+def pause(flow: Annotated[str, typer.Argument(help="The flow to pause.")]) -> None:
+    """Pause a flow: its timer reads nothing and queued changes wait in the queue."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    ops.set_paused(get_runtime(), flow, True)
+    console.print(f"{flow} paused; `p2c resume {flow}` to continue")
+
+
+@app.command()
+def resume(flow: Annotated[str, typer.Argument(help="The flow to resume.")]) -> None:
+    """Resume a paused flow (a pause set by P2C_FLOWS__<FLOW>__PAUSED stays until that setting changes)."""
+    from p2c_core import ops
+    from p2c_core.runtime import get_runtime
+
+    ops.set_paused(get_runtime(), flow, False)
+    console.print(f"{flow} resumed")
+
+
 @app.command("reset-cursor")
 def reset_cursor(flow: Annotated[str, typer.Argument(help="The flow whose cursor to forget.")]) -> None:
     """Make the flow's next poll read everything again (records that did not change write nothing)."""

@@ -31,6 +31,8 @@ log = logging.getLogger("p2c.engine")
 
 # Delay for a record another worker is applying right now.
 BUSY_DELAY_S = 5.0
+# How often a paused flow's queued messages are looked at again.
+PAUSED_DELAY_S = 60
 RECORD_BACKOFF = Backoff(base=5.0, cap=900.0)
 
 
@@ -42,6 +44,7 @@ class Counts:
     skipped: int = 0
     failed: int = 0
     retried: int = 0
+    deferred: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if v}
@@ -63,6 +66,9 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     out = Outcome(flow.name, "poll")
     if not rt.settings.flows.get(flow.name).enabled:
         log.info("flow %s is disabled; poll skipped", flow.name)
+        return out
+    if paused(rt, flow):
+        log.info("flow %s is paused; poll skipped", flow.name)
         return out
     started = now().isoformat()
     state = rt.state
@@ -137,9 +143,19 @@ def _row_ident(flow: Flow, row: dict[str, Any]) -> str:
 # --- apply ------------------------------------------------------------------------
 
 
+def paused(rt: Runtime, flow: Flow) -> bool:
+    return rt.settings.flows.get(flow.name).paused or rt.state.is_paused(flow.name)
+
+
 def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
     """Apply one queue message. Never raises for bad input or a bad record."""
     out = Outcome(flow.name, "apply")
+    if paused(rt, flow):
+        # Keep the change: put the message back, unchanged, to be looked at again later.
+        raw = body.encode() if isinstance(body, str) else body
+        rt.storage.queue(flow.queue).send_message(raw, visibility_timeout=PAUSED_DELAY_S)
+        out.counts.deferred += 1
+        return out
     started = now().isoformat()
     try:
         envelope = decode(body)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 class FlowStatus:
     flow: str
     enabled: bool
+    paused: bool
     cursor: str  # "none", "scanning", "delta"
     cursor_updated_at: str | None
     cursor_age_s: float | None
@@ -56,6 +57,7 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
     return FlowStatus(
         flow=name,
         enabled=rt.settings.flows.get(name).enabled,
+        paused=engine.paused(rt, flow),
         cursor=kind,
         cursor_updated_at=cursor.updated_at,
         cursor_age_s=_age(cursor.updated_at),
@@ -89,6 +91,11 @@ def failures(rt: Runtime, flow: str | None = None, error_class: str | None = Non
 def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -> dict[str, int]:
     names = [get_flow(flow).name] if flow else [f.name for f in FLOWS]
     return {name: engine.replay(rt, get_flow(name), keys) for name in names}
+
+
+def set_paused(rt: Runtime, flow: str, paused: bool) -> None:
+    """Pause (or resume) a flow: timers read nothing, queued changes wait in the queue."""
+    rt.state.set_paused(get_flow(flow).name, paused)
 
 
 def reset_cursor(rt: Runtime, flow: str) -> None:

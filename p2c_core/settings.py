@@ -43,6 +43,8 @@ def valid_ncrontab(expr: str) -> bool:
 
 class FlowSettings(BaseModel):
     enabled: bool = True
+    # Paused: the timer reads nothing and queued changes wait in the queue until resumed.
+    paused: bool = False
     # None = the flow's own default schedule (see p2c_core/flows/).
     schedule: str | None = None
 

@@ -173,6 +173,24 @@ class StateStore:
     def delete_cursor(self, flow: str) -> None:
         self._table(CURSORS).delete_entity(flow, "cursor")
 
+    # A pause set by an operator (`p2c pause`), beside the cursor but not in it, so cursor
+    # writes (ETag-guarded) never clobber it.
+    def set_paused(self, flow: str, paused: bool) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._table(CURSORS).upsert_entity(
+            {"PartitionKey": flow, "RowKey": "paused", "paused": paused, "updated_at": now().isoformat()},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def is_paused(self, flow: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return bool(self._table(CURSORS).get_entity(flow, "paused").get("paused"))
+        except ResourceNotFoundError:
+            return False
+
     # --- key map --------------------------------------------------------------
 
     def get_entry(self, flow: str, key: str) -> KeyMapEntry | None:

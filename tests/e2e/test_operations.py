@@ -80,3 +80,37 @@ def test_reconcile_finds_changes_behind_p2cs_back_and_repairs_them(e2e: E2E):
     e2e.host.drain(timeout=60, idle_sleep=0.05)
     after = ops.reconcile(e2e.runtime, "accounts")
     assert (after.missing, after.differing) == ([], {}) and after.extra == ["ORPHAN-1"]
+
+
+def test_pause_keeps_changes_queued_and_resume_applies_them(e2e: E2E, monkeypatch):
+    import json
+
+    from p2c_core import engine
+
+    monkeypatch.setattr(engine, "PAUSED_DELAY_S", 1)
+    e2e.sync("accounts")
+    ops.set_paused(e2e.runtime, "accounts", True)
+    assert ops.status(e2e.runtime)["flows"]["accounts"]["paused"] is True
+    key = sorted(
+        r["CustomerAccount"] for r in e2e.sandbox.fno.rows("CustomersV3") if r["CustomerAccount"][:4] == "ACC-"
+    )[0]
+    with e2e.dataverse() as dv:
+        dv.patch(f"accounts(accountnumber='{key}')", json={"name": "While Paused"}, headers={"If-Match": "*"})
+    paused = e2e.sync("accounts")
+    assert paused.flows["accounts"].read == 0  # the timer read nothing
+    # a message already queued stays queued while paused
+    record = {"key": key, "version": 10**9, "data": {"accountnumber": key, "name": "Queued While Paused"}}
+    e2e.storage.queue(accounts.queue).send_message(
+        json.dumps({"v": 1, "flow": "accounts", "records": [record]}).encode()
+    )
+    e2e.host.pump(next(f for f in e2e.host.queue_functions() if f.queue == accounts.queue))
+    assert e2e.host.depth(accounts.queue) == 1
+    name = {r["CustomerAccount"]: r for r in e2e.sandbox.fno.rows("CustomersV3")}[key]["OrganizationName"]
+    assert name not in ("While Paused", "Queued While Paused")
+    ops.set_paused(e2e.runtime, "accounts", False)
+    resumed = e2e.sync("accounts")
+    assert resumed.flows["accounts"].read == 1
+    # the queued (newer) version wins over the Sales edit read after resuming
+    assert {r["CustomerAccount"]: r for r in e2e.sandbox.fno.rows("CustomersV3")}[key]["OrganizationName"] == (
+        "Queued While Paused"
+    )
