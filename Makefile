@@ -6,8 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov pins many packages; it gets a venv of its own.
+INFRA_VENV := .venv-infra
+INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck install clean
+.PHONY: demo test lint typecheck install infra clean
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +25,16 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	@touch $@
 
+$(INFRA_STAMP):
+	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
+	$(INFRA_VENV)/bin/python -m pip install -q --upgrade pip
+	$(INFRA_VENV)/bin/python -m pip install -q 'checkov>=3.2,<4' 'pycep-parser>=0.5'
+	@touch $@
+
 install: $(STAMP) $(NODE_STAMP)
+
+infra: $(INFRA_STAMP)
+	$(INFRA_VENV)/bin/python tools/check_infra.py
 
 demo: install
 	$(BIN)/p2c demo
@@ -34,8 +46,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-test: install lint typecheck
+test: install lint typecheck infra
 	$(BIN)/pytest -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) node_modules .p2c
+	rm -rf $(VENV) $(INFRA_VENV) node_modules .p2c

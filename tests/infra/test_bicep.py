@@ -1,0 +1,108 @@
+"""infra/: every Bicep file parses, the template provisions what the code uses, and the
+app settings it sets are exactly the ones the code reads (the settings contract)."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pycep import BicepParser
+
+from p2c_core.flows import FLOWS
+from p2c_core.settings import STORAGE, setting_names
+from p2c_core.state import TABLES
+
+INFRA = Path(__file__).resolve().parents[2] / "infra"
+BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
+
+# Read by the Functions host itself, not by p2c's code.
+HOST_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+# Settings the code reads that Azure need not set, each with why.
+OPTIONAL = {
+    STORAGE: "in Azure the identity-based AzureWebJobsStorage__* settings replace the connection string",
+    "P2C_HTTP_TIMEOUT_SECONDS": "default 30 s",
+    "P2C_HTTP_MAX_RETRIES": "default 3",
+    "P2C_RECORD_MAX_ATTEMPTS": "default 8",
+    "P2C_APPLY_LEASE_SECONDS": "default 120 s",
+    "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
+    "P2C_CHUNK_SIZE": "default 100",
+    **{
+        f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
+        for flow in ("ACCOUNTS", "PRODUCTS", "CONTACTS", "QUOTES", "ORDERS", "INVOICES")
+    },
+}
+
+
+@cache
+def parsed(path: Path) -> dict[str, Any]:
+    return dict(BicepParser().parse(text=path.read_text()))
+
+
+def app_settings(template: dict[str, Any]) -> list[str]:
+    names: list[str] = []
+    for resource in template["resources"].values():
+        if resource["type"] == "Microsoft.Web/sites":
+            names += [s["name"] for s in resource["config"]["properties"]["siteConfig"]["appSettings"]]
+    return names
+
+
+def contract_problems(code: set[str], bicep: set[str], optional: set[str]) -> list[str]:
+    """What breaks the contract between the settings the code reads and those Bicep sets."""
+    problems = [f"Bicep sets {n}, which the code does not read" for n in sorted(bicep - code - HOST_SETTINGS)]
+    problems += [f"the code reads {n}, which Bicep does not set" for n in sorted(code - bicep - optional)]
+    return problems
+
+
+@pytest.mark.parametrize("path", BICEP_FILES, ids=[str(p.relative_to(INFRA)) for p in BICEP_FILES])
+def test_every_bicep_file_parses(path: Path):
+    assert parsed(path)["resources"] or parsed(path)["modules"]
+
+
+def test_settings_contract_holds():
+    bicep = app_settings(parsed(INFRA / "resources.bicep"))
+    assert len(bicep) == len(set(bicep)), "a setting is set twice"
+    assert contract_problems(set(setting_names()), set(bicep), set(OPTIONAL)) == []
+
+
+def test_settings_contract_fails_when_either_side_drifts():
+    code, bicep = set(setting_names()), set(app_settings(parsed(INFRA / "resources.bicep")))
+    assert contract_problems(code | {"P2C_NEW_SETTING"}, bicep, set(OPTIONAL)) == [
+        "the code reads P2C_NEW_SETTING, which Bicep does not set"
+    ]
+    assert contract_problems(code, bicep | {"P2C_STALE"}, set(OPTIONAL)) == [
+        "Bicep sets P2C_STALE, which the code does not read"
+    ]
+
+
+def test_template_provisions_every_queue_and_table_the_app_uses():
+    text = (INFRA / "resources.bicep").read_text()
+    flows = re.search(r"var flows = \[(.*?)\]", text, re.S)
+    assert flows is not None
+    assert re.findall(r"'(\w+)'", flows.group(1)) == [
+        "accounts",
+        "products",
+        "contacts",
+        "quotes",
+        "orders",
+        "invoices",
+    ]
+    assert {f.name for f in FLOWS} <= set(re.findall(r"'(\w+)'", flows.group(1)))
+    assert "'p2c-${flow}'" in text and "'p2c-${flow}-poison'" in text
+    assert all(f.queue == f"p2c-{f.name}" and f.poison_queue == f"p2c-{f.name}-poison" for f in FLOWS)
+    tables = re.search(r"var tableNames = \[(.*?)\]", text, re.S)
+    assert tables is not None and sorted(re.findall(r"'(\w+)'", tables.group(1))) == sorted(TABLES)
+
+
+def test_no_key_or_storage_connection_string_in_the_template():
+    for path in BICEP_FILES:
+        text = path.read_text()
+        for pattern in ("listKeys(", "AccountKey=", "primaryKey", "SharedAccessKey", "connectionStrings"):
+            assert pattern not in text, f"{path.name} contains {pattern}"
+    settings = app_settings(parsed(INFRA / "resources.bicep"))
+    assert STORAGE not in settings  # identity-based storage only
+    storage = parsed(INFRA / "modules" / "storage.bicep")["resources"]["storage"]["config"]["properties"]
+    assert storage["allowSharedKeyAccess"] is False and storage["allowBlobPublicAccess"] is False
+    assert storage["minimumTlsVersion"] == "TLS1_2"
