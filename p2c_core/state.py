@@ -96,8 +96,14 @@ class Run:
     error: str | None = None
 
 
-def _clean(entity: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+def _replace_if_unchanged(table: TableClient, entity: dict[str, Any], etag: str | None) -> dict[str, Any]:
+    """Replace an entity only if nobody changed it since we read it (ETag); else 412."""
+    from azure.core import MatchConditions
+    from azure.data.tables import UpdateMode
+
+    return dict(
+        table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified)
+    )
 
 
 class StateStore:
@@ -141,9 +147,7 @@ class StateStore:
 
     def put_cursor(self, cursor: Cursor) -> Cursor:
         """Write only if nobody else moved the cursor since we read it (ETag)."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-        from azure.data.tables import UpdateMode
 
         entity = {
             "PartitionKey": cursor.flow,
@@ -158,12 +162,7 @@ class StateStore:
             if cursor.etag is None:
                 meta = table.create_entity(entity)
             else:
-                meta = table.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=cursor.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                meta = _replace_if_unchanged(table, entity, cursor.etag)
         except (ResourceExistsError, ResourceModifiedError):
             raise CursorConflict(f"cursor of flow {cursor.flow!r} was moved by another poller") from None
         cursor.etag = meta["etag"]
@@ -243,9 +242,7 @@ class StateStore:
 
         Raises RecordBusy when another worker holds an unexpired lease or won the race.
         """
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
-        from azure.data.tables import UpdateMode
 
         at = now()
         if entry is not None and entry.leased(at):
@@ -258,12 +255,7 @@ class StateStore:
             if entry is None:
                 meta = table.create_entity(self._entity(claimed))
             else:
-                meta = table.update_entity(
-                    self._entity(claimed),
-                    mode=UpdateMode.REPLACE,
-                    etag=entry.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
+                meta = _replace_if_unchanged(table, self._entity(claimed), entry.etag)
         except (ResourceExistsError, ResourceModifiedError):
             raise RecordBusy(f"record {key!r} was claimed by another worker") from None
         claimed.etag = meta["etag"]
@@ -273,39 +265,25 @@ class StateStore:
         self, entry: KeyMapEntry, *, version: int, hash: str, target_key: str | None, master: str | None
     ) -> None:
         """Record the applied version and release the lease (only if still ours)."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         entry.version, entry.hash = version, hash
         entry.target_key, entry.master = target_key, master
         entry.lease_version = entry.lease_until = None
         try:
-            meta = self._table(KEYMAP).update_entity(
-                self._entity(entry),
-                mode=UpdateMode.REPLACE,
-                etag=entry.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
+            meta = _replace_if_unchanged(self._table(KEYMAP), self._entity(entry), entry.etag)
         except (ResourceModifiedError, ResourceNotFoundError):
             raise RecordBusy(f"lease on record {entry.source_key!r} expired before commit") from None
         entry.etag = meta["etag"]
 
     def release(self, entry: KeyMapEntry) -> None:
         """Drop our lease after a failed apply, keeping the last applied version."""
-        from azure.core import MatchConditions
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-        from azure.data.tables import UpdateMode
 
         entry.lease_version = entry.lease_until = None
         # If someone took over after our lease expired, the record is theirs now.
         with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
-            self._table(KEYMAP).update_entity(
-                self._entity(entry),
-                mode=UpdateMode.REPLACE,
-                etag=entry.etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
+            _replace_if_unchanged(self._table(KEYMAP), self._entity(entry), entry.etag)
 
     # --- failures -------------------------------------------------------------
 

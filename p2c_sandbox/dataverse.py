@@ -8,28 +8,26 @@ paging with Prefer: odata.maxpagesize, OData error bodies and request-id headers
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.schema import DATAVERSE, EntitySchema
 from p2c_sandbox.service import (
-    Accounting,
     Address,
+    ODataService,
     ServiceError,
     check_value,
     decode_token,
     encode_token,
     filtered,
+    json_body,
     now_iso,
     odata_error,
     parse_path,
@@ -47,29 +45,15 @@ def _bad(message: str) -> ServiceError:
     return ServiceError(400, "0x80060888", message)
 
 
-class DataverseService:
+class DataverseService(ODataService):
+    root_path = ROOT
+
     def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
+        super().__init__()
         self.store = store
         self.schemas: dict[str, EntitySchema] = DATAVERSE
-        self.accounting = Accounting()
         self.delta_retention = timedelta(days=delta_retention_days)
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/_sandbox/stats", self.stats, methods=["GET"]),
-                Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
-                Route(ROOT + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
-            ]
-        )
-
-    async def stats(self, request: Request) -> Response:
-        return JSONResponse(self.accounting.snapshot())
-
-    async def reset_stats(self, request: Request) -> Response:
-        self.accounting.reset()
-        return Response(status_code=204)
 
     # --- dispatch ---------------------------------------------------------------
 
@@ -82,8 +66,7 @@ class DataverseService:
             auth = request.headers.get("authorization")
             if auth is not None and not auth.startswith("Bearer "):
                 raise ServiceError(401, "0x80072560", "The user is not a member of the organization.")
-            raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-            path = raw[raw.index(ROOT) + len(ROOT) :] if ROOT in raw else ""
+            path = self.resource_path(request)
             if path == "$metadata":
                 entity_set = "$metadata"
                 status = 200
@@ -112,7 +95,7 @@ class DataverseService:
             if method == "GET":
                 return self.read(request, schema, params, prefer)
             if method == "POST":
-                return self.create(request, schema, _json(body), prefer)
+                return self.create(request, schema, json_body(body, _bad), prefer)
             raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on a collection.")
         if method == "GET":
             row = self.find(schema, address.key)
@@ -121,7 +104,7 @@ class DataverseService:
             cols = select_columns(schema, params.get("$select"), _bad)
             return JSONResponse(self.project(request, schema, row, cols))
         if method == "PATCH":
-            return self.upsert(request, schema, address.key, _json(body), prefer)
+            return self.upsert(request, schema, address.key, json_body(body, _bad), prefer)
         if method == "DELETE":
             row = self.find(schema, address.key)
             if row is None:
@@ -357,10 +340,6 @@ class DataverseService:
             404, "0x80040217", f"A record with the specified key values does not exist in {schema.entity_type} entity"
         )
 
-    @staticmethod
-    def root(request: Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc}{ROOT}"
-
 
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, str) and isinstance(b, str):
@@ -375,16 +354,6 @@ def _prefer(header: str) -> dict[str, str]:
         if name:
             out[name.strip()] = value.strip().strip('"')
     return out
-
-
-def _json(body: bytes) -> Row:
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _bad("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise _bad("The request body must be a JSON object.")
-    return data
 
 
 def _link(base: str, params: dict[str, str]) -> str:

@@ -12,19 +12,18 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.schema import EntitySchema, fno_schema
 from p2c_sandbox.service import (
-    Accounting,
     Address,
+    ODataService,
     ServiceError,
     check_value,
     filtered,
+    json_body,
     parse_path,
     select_columns,
 )
@@ -39,30 +38,16 @@ def _bad(message: str) -> ServiceError:
     return ServiceError(400, "", message)
 
 
-class FnoService:
+class FnoService(ODataService):
+    root_path = ROOT
+
     def __init__(self, store: Store, *, company: str = "usmf", page_size: int = 10_000) -> None:
+        super().__init__()
         self.store = store
         self.company = company.lower()
         self.page_size = page_size
         self.schemas: dict[str, EntitySchema] = fno_schema()
-        self.accounting = Accounting()
         self.csdl = build_csdl(NAMESPACE, self.schemas, "EntityContainer")
-
-    def app(self) -> Starlette:
-        return Starlette(
-            routes=[
-                Route("/_sandbox/stats", self.stats, methods=["GET"]),
-                Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
-                Route(ROOT + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
-            ]
-        )
-
-    async def stats(self, request: Request) -> Response:
-        return JSONResponse(self.accounting.snapshot())
-
-    async def reset_stats(self, request: Request) -> Response:
-        self.accounting.reset()
-        return Response(status_code=204)
 
     async def handle(self, request: Request) -> Response:
         headers = {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
@@ -71,8 +56,7 @@ class FnoService:
             auth = request.headers.get("authorization")
             if auth is not None and not auth.startswith("Bearer "):
                 raise ServiceError(401, "", "Unauthorized")
-            raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
-            path = raw[raw.index(ROOT) + len(ROOT) :] if ROOT in raw else ""
+            path = self.resource_path(request)
             if path == "$metadata":
                 entity_set, status = "$metadata", 200
                 return Response(self.csdl, media_type="application/xml", headers=headers)
@@ -105,7 +89,7 @@ class FnoService:
             if request.method == "GET":
                 return self.read(request, schema, params, cross)
             if request.method == "POST":
-                return self.create(request, schema, _json(body))
+                return self.create(request, schema, json_body(body, _bad))
             raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed on a collection.")
         key = self.full_key(schema, address.key)
         if not cross and key.get("dataAreaId") != self.company:
@@ -119,7 +103,7 @@ class FnoService:
         if request.method == "PATCH":
             if row is None:
                 raise ServiceError(404, "", "No resource was found matching the request URL.")
-            values = self.values(schema, _json(body))
+            values = self.values(schema, json_body(body, _bad))
             for k in schema.keys:
                 if k in values and _norm(k, values[k]) != _norm(k, row[k]):
                     raise _bad(f"The key field '{k}' cannot be changed.")
@@ -224,10 +208,6 @@ class FnoService:
             out[c] = row.get(c)
         return out
 
-    @staticmethod
-    def root(request: Request) -> str:
-        return f"{request.url.scheme}://{request.url.netloc}{ROOT}"
-
 
 def _zero(t: str) -> Any:
     if t in ("Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double"):
@@ -248,13 +228,3 @@ def _norm(key: str, value: Any) -> Any:
 def row_pk(schema: EntitySchema, key: dict[str, Any]) -> str:
     # F&O keys compare case-insensitively (SQL Server collation).
     return json.dumps([_norm(k, key[k]) for k in schema.keys], ensure_ascii=False)
-
-
-def _json(body: bytes) -> Row:
-    try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise _bad("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise _bad("The request body must be a JSON object.")
-    return data

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import abc
 import base64
 import json
 import threading
@@ -14,8 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
@@ -189,3 +192,49 @@ def filtered(
 
 def odata_error(status: int, code: str, message: str, headers: dict[str, str]) -> JSONResponse:
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
+
+
+class ODataService(abc.ABC):
+    """One sandbox service: its OData routes under `root_path` plus the admin endpoints."""
+
+    root_path: str
+
+    def __init__(self) -> None:
+        self.accounting = Accounting()
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/_sandbox/stats", self.stats, methods=["GET"]),
+                Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
+                Route(self.root_path + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
+            ]
+        )
+
+    async def stats(self, request: Request) -> Response:
+        return JSONResponse(self.accounting.snapshot())
+
+    async def reset_stats(self, request: Request) -> Response:
+        self.accounting.reset()
+        return Response(status_code=204)
+
+    @abc.abstractmethod
+    async def handle(self, request: Request) -> Response: ...
+
+    def resource_path(self, request: Request) -> str:
+        """The path after the service root, still percent-encoded (keys are decoded once, later)."""
+        raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
+        return raw[raw.index(self.root_path) + len(self.root_path) :] if self.root_path in raw else ""
+
+    def root(self, request: Request) -> str:
+        return f"{request.url.scheme}://{request.url.netloc}{self.root_path}"
+
+
+def json_body(body: bytes, error: Callable[[str], ServiceError]) -> Row:
+    try:
+        data = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise error("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise error("The request body must be a JSON object.")
+    return data
