@@ -12,11 +12,13 @@ import contextlib
 import hashlib
 import json
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from p2c_core import telemetry
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
 from p2c_core.errors import MappingError, MessageError, P2CError, ThrottledError
 from p2c_core.flow import Flow
@@ -70,6 +72,15 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     if paused(rt, flow):
         log.info("flow %s is paused; poll skipped", flow.name)
         return out
+    with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
+        _poll(rt, flow, out)
+        span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    _count(flow, out)
+    log.info("poll %s: %s", flow.name, out.counts.as_dict(), extra=_extra(flow, out))
+    return out
+
+
+def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     started = now().isoformat()
     state = rt.state
     queue = rt.storage.queue(flow.queue)
@@ -81,6 +92,7 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
             records = list(_records(rt, flow, page.rows, reader.version_of, out))
             out.counts.skipped += len(page.deleted)  # P2C carries no deletions
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+                envelope.sent = time.time()
                 queue.send_message(envelope.to_json().encode())
             out.counts.enqueued += len(records)
             # Checkpoint only after this page is durably enqueued (invariant 1).
@@ -95,8 +107,22 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
         raise
     finally:
         _record_run(rt, out, started, error)
-    log.info("poll %s: %s", flow.name, out.counts.as_dict())
-    return out
+
+
+def _extra(flow: Flow, out: Outcome, key: str | None = None) -> dict[str, str]:
+    """Structured log fields (customDimensions in Application Insights)."""
+    fields = {"p2c.flow": flow.name, "p2c.run_id": out.run_id, "p2c.kind": out.kind}
+    if key is not None:
+        fields["p2c.key"] = key
+    return fields
+
+
+def _count(flow: Flow, out: Outcome) -> None:
+    meters = telemetry.instruments()
+    for outcome, n in out.counts.as_dict().items():
+        meters.records.add(n, {"flow": flow.name, "outcome": outcome})
+    if out.counts.failed:
+        meters.failures.add(out.counts.failed, {"flow": flow.name})
 
 
 def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
@@ -156,6 +182,14 @@ def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
         rt.storage.queue(flow.queue).send_message(raw, visibility_timeout=PAUSED_DELAY_S)
         out.counts.deferred += 1
         return out
+    with telemetry.span("p2c apply", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
+        _apply(rt, flow, body, out)
+        span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    _count(flow, out)
+    return out
+
+
+def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
     started = now().isoformat()
     try:
         envelope = decode(body)
@@ -167,11 +201,12 @@ def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
         _fail(rt, flow, ident, 0, exc, record=None, poison=raw)
         out.counts.failed += 1
         _record_run(rt, out, started, None)
-        return out
+        return
     for record in envelope.records:
         apply_record(rt, flow, record, out)
+    if envelope.sent is not None and out.counts.written:
+        telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     _record_run(rt, out, started, None)
-    return out
 
 
 def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
@@ -237,7 +272,10 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
             visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
         )
         out.counts.retried += 1
-        log.info("record %s/%s retried in %.0fs: %s", flow.name, record.key, delay, exc.error_class)
+        log.info(
+            "record %s/%s retried in %.0fs: %s", flow.name, record.key, delay, exc.error_class,
+            extra=_extra(flow, out, record.key),
+        )  # fmt: skip
         return
     _fail(
         rt,

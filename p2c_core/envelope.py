@@ -42,6 +42,8 @@ class Envelope(BaseModel):
     v: Literal[1] = VERSION
     flow: str
     records: list[Record] = Field(min_length=1)
+    # When the poll enqueued these changes (epoch seconds), for the lag metric.
+    sent: float | None = None
 
     def encode(self) -> str:
         return base64.b64encode(self.to_json().encode()).decode()

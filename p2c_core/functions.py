@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Any
 
-from p2c_core import engine
+from p2c_core import engine, telemetry
 from p2c_core.errors import P2CError
 from p2c_core.flows import get_flow
 from p2c_core.runtime import get_runtime
@@ -20,6 +20,7 @@ log = logging.getLogger("p2c.functions")
 
 
 def run_poll(flow_name: str) -> engine.Outcome:
+    telemetry.configure()
     return engine.poll(get_runtime(), get_flow(flow_name))
 
 
@@ -29,6 +30,7 @@ def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attem
     The host moves a message that keeps failing to `<queue>-poison` by itself; the
     failure entry written here makes that visible and replayable too (invariant 6).
     """
+    telemetry.configure()
     rt = get_runtime()
     flow = get_flow(flow_name)
     try:

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from p2c_core import telemetry
 from p2c_core.errors import (
     ConflictError,
     NotFoundError,
@@ -111,22 +112,23 @@ class ODataClient:
         """Send with bounded retries for transient errors; raise typed errors."""
         attempt = 0
         while True:
-            try:
-                response = self._http.request(method, url, params=params, json=json_body, headers=headers)
-            except httpx.TimeoutException as exc:
-                error: ODataError = TransientError(
-                    f"timed out ({type(exc).__name__}) on {method} {_path(url)}",
-                    service=self.profile.name,
-                )
-            except httpx.TransportError as exc:
-                error = TransientError(
-                    f"connection failed ({type(exc).__name__}) on {method} {_path(url)}",
-                    service=self.profile.name,
-                )
-            else:
-                if response.status_code < 400:
-                    return response
-                error = self.error_from(response)
+            attributes = {
+                "http.request.method": method,
+                "url.path": _path(url),
+                "p2c.service": self.profile.name,
+                "p2c.attempt": attempt + 1,
+            }
+            with telemetry.span(f"{self.profile.name} {method}", **attributes) as span:
+                response, error = self._send(method, url, params, json_body, headers)
+                if response is not None:
+                    span.set_attribute("http.response.status_code", response.status_code)
+                    if request_id := self.request_id(response):
+                        span.set_attribute("p2c.request_id", request_id)
+            if error is None:
+                assert response is not None
+                return response
+            if isinstance(error, ThrottledError):
+                telemetry.instruments().throttles.add(1, {"service": self.profile.name})
             attempt += 1
             if not error.transient or attempt > self.retry.max_retries:
                 raise error
@@ -136,6 +138,27 @@ class ODataClient:
                 raise error
             log.info("retrying %s %s after %.2fs (%s)", method, _path(url), delay, error.error_class)
             self._sleep(delay)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, str] | None,
+        json_body: Any,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[httpx.Response | None, ODataError | None]:
+        """One HTTP exchange: the response when it succeeded, else the typed error."""
+        try:
+            response = self._http.request(method, url, params=params, json=json_body, headers=headers)
+        except httpx.TimeoutException as exc:
+            message = f"timed out ({type(exc).__name__}) on {method} {_path(url)}"
+            return None, TransientError(message, service=self.profile.name)
+        except httpx.TransportError as exc:
+            message = f"connection failed ({type(exc).__name__}) on {method} {_path(url)}"
+            return None, TransientError(message, service=self.profile.name)
+        if response.status_code < 400:
+            return response, None
+        return response, self.error_from(response)
 
     def get_json(
         self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None

@@ -241,4 +241,7 @@ def setting_names() -> list[str]:
         STORAGE,
         *(f"{STORAGE}__{suffix}" for suffix in STORAGE_IDENTITY_SUFFIXES),
         *_model_names(Settings, PREFIX),
+        # Read by p2c_core.telemetry (and by the Functions host).
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
     ]

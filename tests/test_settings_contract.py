@@ -26,7 +26,7 @@ def test_sample_sets_every_setting_the_code_reads_and_nothing_else():
 
 def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"`((?:P2C_|AzureWebJobsStorage)[A-Za-z0-9_]*)`", readme))
+    documented = set(re.findall(r"`((?:P2C_|AzureWebJobsStorage|APPLICATIONINSIGHTS_)[A-Za-z0-9_]*)`", readme))
     missing = set(setting_names()) - documented
     assert missing == set(), f"settings not in README.md: {sorted(missing)}"
 

@@ -18,8 +18,8 @@ from p2c_core.state import TABLES
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 BICEP_FILES = sorted(INFRA.rglob("*.bicep"))
 
-# Read by the Functions host itself, not by p2c's code.
-HOST_SETTINGS = {"APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"}
+# Read by the Functions host itself, not by p2c's code (none today).
+HOST_SETTINGS: set[str] = set()
 # Settings the code reads that Azure need not set, each with why.
 OPTIONAL = {
     STORAGE: "in Azure the identity-based AzureWebJobsStorage__* settings replace the connection string",
