@@ -298,6 +298,7 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     if flow.owned is not None:
         source_keys = {k.casefold() for k in [*expected, *drift.unmappable]}
         owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata())
+        drift.target_records = len(owned)  # the records this flow maintains, not the target's own
         drift.extra = sorted(str(r[flow.target.key]) for k, r in owned.items() if k not in source_keys)
     if repair:
         todo = [*drift.missing, *drift.differing]

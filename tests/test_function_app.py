@@ -81,7 +81,8 @@ def test_function_app_imports_no_heavy_modules():
 
     code = (
         "import sys, function_app; "
-        "heavy = [m for m in ('pydantic', 'httpx', 'azure.data.tables', 'azure.storage.queue', 'azure.identity') "
+        "heavy = [m for m in ('pydantic', 'httpx', 'azure.data.tables', 'azure.storage.queue', 'azure.identity', "
+        "'opentelemetry') "
         "if m in sys.modules]; print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
