@@ -122,7 +122,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts
 def status(json_output: JsonOption = False) -> None:
     """Per flow: enabled, cursor and its age, queue and poison depth, failures, last runs.
 
-    Exits 1 when any flow is unhealthy (failures, poisoned messages or a failed last run).
+    Exits 1 when any flow is unhealthy (failed records, or a last run that failed).
     """
     from p2c_core import ops
     from p2c_core.runtime import get_runtime

@@ -24,7 +24,7 @@ from p2c_core.errors import MappingError, MessageError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import content_hash
 from p2c_core.retry import Backoff
-from p2c_core.state import Failure, Run, now
+from p2c_core.state import Failure, KeyMapEntry, Run, now
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -231,7 +231,7 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
                     master=entry.master,
                 )
             out.counts.skipped += 1
-            _cleared(rt, flow, record)
+            _cleared(rt, flow, record, entry)
             return
         claimed = state.claim(entry, flow.name, record.key, record.version, lease)
         try:
@@ -247,14 +247,14 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
             master=flow.source.service,
         )
         out.counts.written += 1
-        _cleared(rt, flow, record)
+        _cleared(rt, flow, record, entry)
     except P2CError as exc:
         _failed_attempt(rt, flow, record, exc, out)
 
 
-def _cleared(rt: Runtime, flow: Flow, record: Record) -> None:
+def _cleared(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None) -> None:
     """A record that failed before and now went through leaves the failure table."""
-    if record.attempt > 0 or record.replay:
+    if record.attempt > 0 or record.replay or (entry is not None and entry.failed):
         from azure.core.exceptions import ResourceNotFoundError
 
         with contextlib.suppress(ResourceNotFoundError):
@@ -336,9 +336,14 @@ def _record_run(rt: Runtime, out: Outcome, started: str, error: str | None) -> N
 
 
 def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
-    """Put failed records back on the flow's queue; returns how many were re-enqueued."""
+    """Put failed records back on the flow's queue; returns how many messages were re-enqueued.
+
+    Replaying a whole flow also empties its poison queue: copies of records just replayed
+    are dropped, anything else (a message the host gave up on) goes back to the queue.
+    """
     queue = rt.storage.queue(flow.queue)
     count = 0
+    replayed: set[tuple[str, int]] = set()
     for failure in rt.state.failures(flow.name):
         if keys is not None and failure.source_key not in keys:
             continue
@@ -346,6 +351,28 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             record = Record.model_validate(json.loads(failure.record))
             record = record.model_copy(update={"attempt": 0, "replay": True})
             queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
+            replayed.add((record.key, record.version))
             count += 1
         rt.state.clear_failure(flow.name, failure.source_key)
+    if keys is None:
+        count += _drain_poison(rt, flow, replayed)
     return count
+
+
+def _drain_poison(rt: Runtime, flow: Flow, replayed: set[tuple[str, int]]) -> int:
+    poison, queue = rt.storage.queue(flow.poison_queue), rt.storage.queue(flow.queue)
+    moved = 0
+    while True:
+        batch = list(poison.receive_messages(messages_per_page=32, max_messages=32, visibility_timeout=60))
+        if not batch:
+            return moved
+        for message in batch:
+            try:
+                envelope = decode(message.content)
+                duplicate = all((r.key, r.version) in replayed for r in envelope.records)
+            except MessageError:
+                duplicate = False  # back it goes: it fails again, visibly, until discarded
+            if not duplicate:
+                queue.send_message(message.content)
+                moved += 1
+            poison.delete_message(message)

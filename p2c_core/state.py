@@ -64,6 +64,8 @@ class KeyMapEntry:
     master: str | None = None
     lease_version: int | None = None
     lease_until: str | None = None
+    # The record has a failure entry: its next success clears it.
+    failed: bool = False
     etag: str | None = None
 
     def leased(self, at: datetime) -> bool:
@@ -208,6 +210,7 @@ class StateStore:
             master=e.get("master"),
             lease_version=e.get("lease_version"),
             lease_until=e.get("lease_until"),
+            failed=bool(e.get("failed")),
             etag=e.metadata["etag"],
         )
 
@@ -313,6 +316,12 @@ class StateStore:
             "record": failure.record if failure.record and len(failure.record) <= _MAX_TEXT else None,
         }
         table.upsert_entity(entity, mode=UpdateMode.REPLACE)
+        # Mark the key map so the record's next success (a fix at the source) clears this
+        # entry; applying writes the key map without the mark.
+        self._table(KEYMAP).upsert_entity(
+            {"PartitionKey": failure.flow, "RowKey": row_key(failure.source_key), "failed": True},
+            mode=UpdateMode.MERGE,
+        )
         return failure
 
     def clear_failure(self, flow: str, key: str) -> None:

@@ -114,3 +114,34 @@ def test_pause_keeps_changes_queued_and_resume_applies_them(e2e: E2E, monkeypatc
     assert {r["CustomerAccount"]: r for r in e2e.sandbox.fno.rows("CustomersV3")}[key]["OrganizationName"] == (
         "Queued While Paused"
     )
+
+
+def test_status_failures_and_replay_bring_failures_to_zero(e2e: E2E, monkeypatch):
+    with e2e.dataverse() as dv:
+        dv.post("accounts", json={"accountnumber": "NARNIA-9", "name": "Far Away", "customertypecode": 3,
+                                  "address1_country": "Narnia"}).raise_for_status()  # fmt: skip
+    e2e.sync("accounts")
+    report = ops.status(e2e.runtime)["flows"]["accounts"]
+    assert report["failures"] == 3 and report["healthy"] is False  # no number, over-long name, Narnia
+    causes = {f["source_key"]: f for f in ops.failures(e2e.runtime, "accounts")}
+    assert "has no accountnumber" in next(f["message"] for k, f in causes.items() if k.startswith("accounts("))
+    assert "value map 'country' has no entry for 'Narnia'" in causes["NARNIA-9"]["message"]
+    long_key = next(k for k, f in causes.items() if "over the target's maximum" in f["message"])
+    # fix each cause: a value map (setting), the source record, and the missing number
+    monkeypatch.setenv("P2C_VALUE_MAPS__COUNTRY", '{"Narnia": "NA"}')
+    e2e.restart_runtime()
+    keyless = next(r for r in e2e.sandbox.dataverse.rows("accounts") if r.get("accountnumber") is None)
+    with e2e.dataverse() as dv:
+        dv.patch(f"accounts(accountnumber='{long_key}')", json={"name": "Short Name Ltd"},
+                 headers={"If-Match": "*"}).raise_for_status()  # fmt: skip
+        dv.patch(f"accounts({keyless['accountid']})", json={"accountnumber": "ACC-09999-FIXED"},
+                 headers={"If-Match": "*"}).raise_for_status()  # fmt: skip
+    assert e2e.host.depth(accounts.poison_queue) == 2
+    assert ops.replay(e2e.runtime, "accounts") == {"accounts": 2}
+    assert e2e.host.depth(accounts.poison_queue) == 0  # copies of the replayed records, dropped
+    e2e.sync("accounts")
+    assert ops.failures(e2e.runtime) == []
+    assert ops.status(e2e.runtime)["healthy"] is True
+    fno = {r["CustomerAccount"]: r for r in e2e.sandbox.fno.rows("CustomersV3")}
+    assert fno[long_key]["OrganizationName"] == "Short Name Ltd" and "ACC-09999-FIXED" in fno
+    assert fno["NARNIA-9"]["DeliveryAddressCountryRegionISOCode"] == "NA"
