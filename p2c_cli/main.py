@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -151,13 +153,14 @@ def status(json_output: JsonOption = False) -> None:
 def failures(
     flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
     error: Annotated[str | None, typer.Option(help="Only this error class, e.g. MappingError.")] = None,
+    age: Annotated[str | None, typer.Option(help="Only those seen within this long, e.g. 30m, 24h, 7d.")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Failed records with their cause (flow, key, attempt, error, status, request id)."""
     from p2c_core import ops
     from p2c_core.runtime import get_runtime
 
-    rows = ops.failures(get_runtime(), flow, error)
+    rows = ops.failures(get_runtime(), flow, error, _duration(age) if age else None)
     if json_output:
         typer.echo(json.dumps(rows, default=str))
         return
@@ -210,13 +213,31 @@ def resume(flow: Annotated[str, typer.Argument(help="The flow to resume.")]) -> 
 
 
 @app.command("reset-cursor")
-def reset_cursor(flow: Annotated[str, typer.Argument(help="The flow whose cursor to forget.")]) -> None:
-    """Make the flow's next poll read everything again (records that did not change write nothing)."""
+def reset_cursor(
+    flow: Annotated[str, typer.Argument(help="The flow whose cursor to reset.")],
+    to: Annotated[
+        datetime | None, typer.Option(help="Re-read only what changed since this time (UTC unless it says).")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Re-read everything (the default).")] = False,
+) -> None:
+    """Make the flow's next poll read the source again; records that did not change write nothing."""
     from p2c_core import ops
     from p2c_core.runtime import get_runtime
 
-    ops.reset_cursor(get_runtime(), flow)
-    console.print(f"cursor of {flow} reset: the next poll is a full read")
+    if to is not None and full:
+        raise typer.BadParameter("give --to TIME or --full, not both")
+    when = None if to is None else (to if to.tzinfo else to.replace(tzinfo=UTC))
+    ops.reset_cursor(get_runtime(), flow, when)
+    since = f"changes since {when.isoformat()}" if when else "everything"
+    console.print(f"cursor of {flow} reset: the next poll reads {since}")
+
+
+def _duration(text: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", text)
+    if not match:
+        raise typer.BadParameter(f"not a duration like 30m, 24h or 7d: {text!r}")
+    unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+    return timedelta(**{unit: int(match.group(1))})
 
 
 @app.command()

@@ -24,6 +24,7 @@ from p2c_core.errors import MappingError, MessageError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import content_hash
 from p2c_core.retry import Backoff
+from p2c_core.sources import MODIFIED_COLUMN
 from p2c_core.state import Failure, KeyMapEntry, Run, now
 
 if TYPE_CHECKING:
@@ -89,7 +90,13 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     error: str | None = None
     try:
         for page in reader.pages(cursor.link):
-            records = list(_records(rt, flow, page.rows, reader.version_of, out))
+            rows = page.rows
+            if cursor.watermark:  # `reset-cursor --to`: only what changed since then
+                kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
+                out.counts.read += len(rows) - len(kept)
+                out.counts.skipped += len(rows) - len(kept)
+                rows = kept
+            records = list(_records(rt, flow, rows, reader.version_of, out))
             out.counts.skipped += len(page.deleted)  # P2C carries no deletions
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()
@@ -100,7 +107,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
                 cursor.scan_started = started
             cursor.link = page.resume
             if page.done:
-                cursor.scan_started = None
+                cursor.scan_started = cursor.watermark = None
             state.put_cursor(cursor)
     except P2CError as exc:
         error = f"{exc.error_class}: {exc}"

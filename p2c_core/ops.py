@@ -5,9 +5,8 @@ The CLI and the HTTP status function both render these; neither adds logic of it
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine
@@ -77,12 +76,16 @@ def status(rt: Runtime) -> dict[str, Any]:
     }
 
 
-def failures(rt: Runtime, flow: str | None = None, error_class: str | None = None) -> list[dict[str, Any]]:
+def failures(
+    rt: Runtime, flow: str | None = None, error_class: str | None = None, seen_within: timedelta | None = None
+) -> list[dict[str, Any]]:
+    """Failure entries (without the stored record), filtered by flow, error class and age."""
     rows = rt.state.failures(get_flow(flow).name if flow else None)
+    since = None if seen_within is None else (datetime.now(UTC) - seen_within).isoformat()
     return [
         {k: v for k, v in asdict(f).items() if k != "record"}
         for f in rows
-        if error_class is None or f.error_class == error_class
+        if (error_class is None or f.error_class == error_class) and (since is None or f.last_seen >= since)
     ]
 
 
@@ -96,12 +99,16 @@ def set_paused(rt: Runtime, flow: str, paused: bool) -> None:
     rt.state.set_paused(get_flow(flow).name, paused)
 
 
-def reset_cursor(rt: Runtime, flow: str) -> None:
-    """Forget where the flow was: the next poll reads everything (unchanged records write nothing)."""
-    from azure.core.exceptions import ResourceNotFoundError
+def reset_cursor(rt: Runtime, flow: str, to: datetime | None = None) -> None:
+    """Make the next poll read the source again: everything, or what changed since `to`.
 
-    with contextlib.suppress(ResourceNotFoundError):
-        rt.state.delete_cursor(get_flow(flow).name)
+    Records whose content did not change are dropped by the key map and write nothing.
+    """
+    name = get_flow(flow).name
+    cursor = rt.state.get_cursor(name)
+    cursor.link = cursor.scan_started = None
+    cursor.watermark = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rt.state.put_cursor(cursor)
 
 
 @dataclass

@@ -13,6 +13,8 @@ from p2c_core.flow import Flow, Lookup
 from p2c_core.odata import Row
 
 VERSION_COLUMN = "versionnumber"
+# When a row last changed, for `reset-cursor --to TIME` (re-read changes since a moment).
+MODIFIED_COLUMN = "modifiedon"
 
 
 @dataclass
@@ -43,7 +45,7 @@ class DataverseChanges:
         self.lookups = lookups
 
     def select(self) -> list[str]:
-        return list(dict.fromkeys([*self.flow.source_columns(), VERSION_COLUMN]))
+        return list(dict.fromkeys([*self.flow.source_columns(), VERSION_COLUMN, MODIFIED_COLUMN]))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:
         for page in self.client.track_changes(self.flow.source.entity_set, self.select(), link):

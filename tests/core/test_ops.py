@@ -34,6 +34,10 @@ def test_status_reports_cursor_queues_failures_and_health(storage):
     assert accounts["cursor_age_s"] is not None and accounts["cursor_age_s"] < 60
     assert ops.failures(rt, "accounts")[0]["status"] == 429
     assert ops.failures(rt, error_class="MappingError") == []
+    from datetime import timedelta
+
+    assert len(ops.failures(rt, seen_within=timedelta(hours=1))) == 1
+    assert ops.failures(rt, seen_within=timedelta(seconds=0)) == []
 
 
 def test_replay_re_enqueues_the_record_and_clears_the_entry(storage):

@@ -13,6 +13,12 @@ from .conftest import E2E
 accounts = get_flow("accounts")
 
 
+def maintained_keys(e2e: E2E) -> list[str]:
+    """F&O customers p2c maintains, sorted."""
+    rows = e2e.sandbox.fno.rows("CustomersV3")
+    return sorted(r["CustomerAccount"] for r in rows if r["IsExternallyMaintained"] == "Yes")
+
+
 def test_check_passes_on_the_real_mappings_and_names_a_misspelled_field(e2e: E2E):
     assert ops.check(e2e.runtime) == []
     typo = dataclasses.replace(
@@ -145,3 +151,26 @@ def test_status_failures_and_replay_bring_failures_to_zero(e2e: E2E, monkeypatch
     fno = {r["CustomerAccount"]: r for r in e2e.sandbox.fno.rows("CustomersV3")}
     assert fno[long_key]["OrganizationName"] == "Short Name Ltd" and "ACC-09999-FIXED" in fno
     assert fno["NARNIA-9"]["DeliveryAddressCountryRegionISOCode"] == "NA"
+
+
+def test_reset_cursor_to_a_time_rereads_only_what_changed_since(e2e: E2E):
+    import time
+    from datetime import UTC, datetime
+
+    e2e.sync("accounts")
+    time.sleep(1.1)  # modifiedon has whole seconds
+    since = datetime.now(UTC)
+    key = sorted(
+        r["CustomerAccount"] for r in e2e.sandbox.fno.rows("CustomersV3") if r["IsExternallyMaintained"] == "Yes"
+    )[0]
+    with e2e.dataverse() as dv:
+        dv.patch(f"accounts(accountnumber='{key}')", json={"name": "Changed Since"}, headers={"If-Match": "*"})
+    ops.reset_cursor(e2e.runtime, "accounts", since)
+    assert e2e.runtime.state.get_cursor("accounts").watermark is not None
+    summary = e2e.sync("accounts").flows["accounts"]
+    assert summary.written == 1 and summary.read == len(e2e.sandbox.dataverse.rows("accounts"))
+    cursor = e2e.runtime.state.get_cursor("accounts")
+    assert cursor.watermark is None and cursor.link is not None and "deltatoken" in cursor.link
+    ops.reset_cursor(e2e.runtime, "accounts")  # full: reads everything, writes nothing unchanged
+    full = e2e.sync("accounts").flows["accounts"]
+    assert full.written == 0 and full.read == summary.read
