@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_sett
 from p2c_core.storage import Storage
 
 log = logging.getLogger("p2c.host")
+
+# (messages handled so far, messages still queued)
+Progress = Callable[[int, int], None]
+# (flow, phase "poll" | "apply", handled, queued)
+FlowProgress = Callable[[str, str, int, int], None]
 
 
 @dataclass
@@ -152,24 +158,38 @@ class LocalHost:
         *,
         timeout: float = 600.0,
         idle_sleep: float = 0.25,
+        progress: Progress | None = None,
     ) -> None:
-        """Run queue functions until their queues are empty, including delayed messages."""
+        """Run queue functions until their queues are empty, including delayed messages.
+
+        `progress(messages handled, messages still queued)` is called after every batch.
+        """
         fns = list(functions) if functions is not None else self.queue_functions()
         deadline = time.monotonic() + timeout
+        done = 0
         while True:
             handled = sum(self.pump(fn) for fn in fns)
+            done += handled
+            if handled and progress is None:
+                continue
+            queued = sum(self.depth(fn.queue or "") for fn in fns)
+            if progress is not None:
+                progress(done, queued)
             if handled:
                 continue
-            if all(self.depth(fn.queue or "") == 0 for fn in fns):
+            if queued == 0:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"queues not drained within {timeout:.0f}s")
             time.sleep(idle_sleep)
 
-    def run_flows(self, flow_names: Iterable[str]) -> None:
+    def run_flows(self, flow_names: Iterable[str], progress: FlowProgress | None = None) -> None:
         """Poll and drain each flow in order (dependency order), then drain everything."""
         by_name = {f.name: f for f in self.functions}
         for name in flow_names:
+            if progress is not None:
+                progress(name, "poll", 0, 0)
             self.fire(by_name[f"{name}_poll"])
-            self.drain([by_name[f"{name}_apply"]])
+            report = None if progress is None else partial(progress, name, "apply")
+            self.drain([by_name[f"{name}_apply"]], progress=report)
         self.drain()

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from p2c_cli.azurite import Azurite
 
 if TYPE_CHECKING:
-    from p2c_cli.host import LocalHost
+    from p2c_cli.host import FlowProgress, LocalHost
     from p2c_core.runtime import Runtime
     from p2c_sandbox import Sandbox
 
@@ -74,11 +74,11 @@ class LocalEnvironment:
         return sync(self.host, self.runtime, flow_names)
 
 
-def sync(host: LocalHost, runtime: Runtime, flow_names: list[str]) -> Summary:
+def sync(host: LocalHost, runtime: Runtime, flow_names: list[str], progress: FlowProgress | None = None) -> Summary:
     """Poll and drain each flow through the registered functions; count what happened."""
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    host.run_flows(flow_names)
+    host.run_flows(flow_names, progress)
     summary = Summary(elapsed_s=time.monotonic() - t0)
     for name in flow_names:
         s = summary.flows[name] = FlowSummary()

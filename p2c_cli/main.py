@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -99,13 +100,30 @@ def sync(
     runtime = get_runtime()
     host = LocalHost(function_app.app, runtime.storage, lease_seconds=runtime.settings.apply_lease_seconds)
     try:
-        summary = run_sync(host, runtime, names)
+        if json_output:
+            summary = run_sync(host, runtime, names)
+        else:
+            with _progress() as bars:
+                tasks = {n: bars.add_task(f"{n}: waiting", total=None) for n in names}
+
+                def report(flow: str, phase: str, done: int, queued: int) -> None:
+                    total = done + queued if phase == "apply" else None
+                    bars.update(tasks[flow], description=f"{flow}: {phase}", completed=done, total=total)
+
+                summary = run_sync(host, runtime, names, report)
     finally:
         host.close()
     if json_output:
         typer.echo(json.dumps(summary.as_dict()))
         return
     _print_summary(summary)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("messages"),
+        TimeElapsedColumn(), console=console, transient=True,
+    )  # fmt: skip
 
 
 def _print_summary(summary: Summary) -> None:

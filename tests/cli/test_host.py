@@ -67,3 +67,19 @@ def test_messages_are_base64_on_the_wire_as_the_host_expects(storage, tmp_path):
         assert calls[-1] == ("tick", 0)
     finally:
         host.close()
+
+
+def test_drain_reports_progress_until_the_queue_is_empty(storage, tmp_path):
+    calls: list[tuple[str, int]] = []
+    host = LocalHost(make_app(calls, fail_times=0), storage, host_json=host_json(tmp_path))
+    try:
+        queue = storage.queue("t-work")
+        for i in range(10):
+            queue.send_message(json.dumps({"n": f"m{i}"}).encode())
+        reports: list[tuple[int, int]] = []
+        host.drain(timeout=30, idle_sleep=0.05, progress=lambda done, queued: reports.append((done, queued)))
+        assert reports[-1] == (10, 0)
+        assert [d for d, _ in reports] == sorted(d for d, _ in reports)
+        assert len(calls) == 10
+    finally:
+        host.close()
