@@ -103,8 +103,14 @@ class LocalHost:
     def queue_functions(self) -> list[Registered]:
         return [f for f in self.functions if f.kind == "queue"]
 
-    def fire(self, fn: Registered) -> None:
-        fn.call(**{fn.arg_name: TimerRequest(past_due=False)})
+    def fire(self, fn: Registered) -> bool:
+        """Run a timer function once; like the host, a failed run is logged, not raised."""
+        try:
+            fn.call(**{fn.arg_name: TimerRequest(past_due=False)})
+        except Exception as exc:
+            log.warning("%s failed; the next tick retries: %s", fn.name, exc)
+            return False
+        return True
 
     def pump(self, fn: Registered) -> int:
         """One batch from fn's queue, like one host poll; returns messages handled."""

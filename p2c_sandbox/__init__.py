@@ -7,6 +7,7 @@ with Sandbox() as sb:            # free loopback ports, in-memory data
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import threading
 from pathlib import Path
@@ -14,11 +15,12 @@ from types import TracebackType
 from typing import Any
 
 from p2c_sandbox.dataverse import DataverseService
+from p2c_sandbox.faults import FaultConfig
 from p2c_sandbox.fno import FnoService
 from p2c_sandbox.server import BackgroundServer
 from p2c_sandbox.store import Store
 
-__all__ = ["Sandbox", "serve"]
+__all__ = ["FaultConfig", "Sandbox", "serve"]
 
 
 class _Rows:
@@ -65,6 +67,11 @@ class Sandbox:
     @property
     def fno_url(self) -> str:
         return self._servers[1].url
+
+    def set_faults(self, config: FaultConfig) -> None:
+        """Inject faults into both services (F&O draws from seed + 1, so they differ)."""
+        self.dataverse_service.faults.configure(config)
+        self.fno_service.faults.configure(dataclasses.replace(config, seed=config.seed + 1))
 
     def start(self) -> Sandbox:
         for server in self._servers:

@@ -47,6 +47,17 @@ def _bad(message: str) -> ServiceError:
 
 class DataverseService(ODataService):
     root_path = ROOT
+    request_id_header = "x-ms-service-request-id"
+    FAULTS = {
+        429: ("0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds."),
+        500: ("0x80040216", "An unexpected error occurred."),
+        502: ("0x80040216", "Bad gateway."),
+        503: ("0x80040216", "The service is temporarily unavailable."),
+    }
+
+    def fault_body(self, status: int) -> dict[str, Any]:
+        code, message = self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}."))
+        return {"error": {"code": code, "message": message}}
 
     def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
         super().__init__()

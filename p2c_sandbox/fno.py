@@ -40,6 +40,11 @@ def _bad(message: str) -> ServiceError:
 
 class FnoService(ODataService):
     root_path = ROOT
+    request_id_header = "ms-dyn-aid"
+
+    def fault_body(self, status: int) -> dict[str, Any]:
+        inner = "Too many requests: please retry later." if status == 429 else f"Service error {status}."
+        return {"error": {"code": "", "message": "An error has occurred.", "innererror": {"message": inner}}}
 
     def __init__(self, store: Store, *, company: str = "usmf", page_size: int = 10_000) -> None:
         super().__init__()

@@ -6,11 +6,11 @@ import threading
 import time
 
 import uvicorn
-from starlette.applications import Starlette
+from starlette.types import ASGIApp
 
 
 class BackgroundServer:
-    def __init__(self, app: Starlette, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: ASGIApp, port: int = 0, host: str = "127.0.0.1") -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
         self.host = host

@@ -19,7 +19,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
+from p2c_sandbox.faults import FaultConfig, FaultMiddleware, Faults
 from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.store import Row
@@ -198,18 +200,38 @@ class ODataService(abc.ABC):
     """One sandbox service: its OData routes under `root_path` plus the admin endpoints."""
 
     root_path: str
+    request_id_header: str
 
     def __init__(self) -> None:
         self.accounting = Accounting()
+        self.faults = Faults()
 
-    def app(self) -> Starlette:
-        return Starlette(
+    def app(self) -> ASGIApp:
+        app = Starlette(
             routes=[
                 Route("/_sandbox/stats", self.stats, methods=["GET"]),
                 Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
+                Route("/_sandbox/faults", self.get_faults, methods=["GET"]),
+                Route("/_sandbox/faults", self.set_faults, methods=["POST"]),
                 Route(self.root_path + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
             ]
         )
+        return FaultMiddleware(app, self.faults, self.fault_body, self.request_id_header)
+
+    async def get_faults(self, request: Request) -> Response:
+        return JSONResponse(self.faults.snapshot())
+
+    async def set_faults(self, request: Request) -> Response:
+        """Configure injected faults: {"seed": 1, "error_rate": 0.2, "latency_ms": 50, ...}."""
+        try:
+            self.faults.configure(FaultConfig.from_json(json.loads(await request.body() or b"{}")))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.faults.snapshot())
+
+    @abc.abstractmethod
+    def fault_body(self, status: int) -> dict[str, Any]:
+        """An injected error's body, shaped like the service's own errors."""
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(self.accounting.snapshot())

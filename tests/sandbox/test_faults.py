@@ -1,0 +1,72 @@
+"""Injected faults: seeded and repeatable, each kind as a client would see it."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import pytest
+
+from p2c_sandbox import FaultConfig, Sandbox
+
+
+def outcomes(sb: Sandbox, n: int) -> list[str]:
+    seen = []
+    with httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/") as dv:
+        for _ in range(n):
+            try:
+                r = dv.get("transactioncurrencies", params={"$select": "isocurrencycode"})
+                r.read()
+                seen.append(str(r.status_code))
+            except httpx.TransportError as exc:
+                seen.append(type(exc).__name__)
+    return seen
+
+
+def test_same_seed_same_faults_other_seed_other_faults():
+    with Sandbox() as sb:
+        config = FaultConfig(seed=7, error_rate=0.3, drop_rate=0.1)
+        sb.set_faults(config)
+        first = outcomes(sb, 40)
+        sb.set_faults(config)
+        assert outcomes(sb, 40) == first
+        assert {"200", "429"} <= set(first) and "RemoteProtocolError" in first
+        sb.set_faults(FaultConfig(seed=8, error_rate=0.3, drop_rate=0.1))
+        assert outcomes(sb, 40) != first
+
+
+def test_throttle_has_retry_after_and_the_real_error_code():
+    with Sandbox() as sb, httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/") as dv:
+        sb.set_faults(FaultConfig(error_rate=1.0, statuses={429: 1.0}, retry_after_s=3))
+        r = dv.get("accounts")
+        assert r.status_code == 429 and r.headers["Retry-After"] == "3"
+        assert r.json()["error"]["code"] == "0x80072322" and r.headers["x-ms-service-request-id"]
+
+
+def test_a_fault_after_handling_keeps_the_write_and_loses_the_answer():
+    with Sandbox() as sb, httpx.Client(base_url=sb.fno_url + "/data/") as fno:
+        sb.set_faults(FaultConfig(error_rate=1.0, statuses={500: 1.0}, after_share=1.0))
+        r = fno.post("CustomersV3", json={"CustomerAccount": "AFTER-1", "OrganizationName": "Lost answer"})
+        assert r.status_code == 500 and "innererror" in r.json()["error"]
+        assert any(row["CustomerAccount"] == "AFTER-1" for row in sb.fno.rows("CustomersV3"))
+
+
+def test_latency_and_bad_configuration():
+    with Sandbox() as sb:
+        sb.set_faults(FaultConfig(latency_ms=200))
+        t0 = time.monotonic()
+        assert outcomes(sb, 2) == ["200", "200"]
+        assert time.monotonic() - t0 >= 0.4
+        admin = httpx.post(sb.dataverse_url + "/_sandbox/faults", json={"error_rate": 2})
+        assert admin.status_code == 400 and "between 0 and 1" in admin.json()["error"]
+        admin = httpx.post(sb.dataverse_url + "/_sandbox/faults", json={"nope": 1})
+        assert admin.status_code == 400 and "nope" in admin.json()["error"]
+        ok = httpx.post(sb.dataverse_url + "/_sandbox/faults", json={"seed": 3, "error_rate": 0.5})
+        assert ok.status_code == 200 and ok.json()["config"]["seed"] == 3
+
+
+@pytest.mark.parametrize("rate", [0.0, 1.0])
+def test_admin_endpoints_are_never_faulted(rate: float):
+    with Sandbox() as sb:
+        sb.set_faults(FaultConfig(error_rate=rate, drop_rate=0.0))
+        assert httpx.get(sb.dataverse_url + "/_sandbox/stats").status_code == 200
