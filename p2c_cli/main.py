@@ -211,23 +211,26 @@ def replay(
 
 
 @app.command()
-def pause(flow: Annotated[str, typer.Argument(help="The flow to pause.")]) -> None:
+def pause(flow: Annotated[str, typer.Argument(help="The flow to pause.")], json_output: JsonOption = False) -> None:
     """Pause a flow: its timer reads nothing and queued changes wait in the queue."""
-    from p2c_core import ops
-    from p2c_core.runtime import get_runtime
-
-    ops.set_paused(get_runtime(), flow, True)
-    console.print(f"{flow} paused; `p2c resume {flow}` to continue")
+    _set_paused(flow, True, json_output)
 
 
 @app.command()
-def resume(flow: Annotated[str, typer.Argument(help="The flow to resume.")]) -> None:
+def resume(flow: Annotated[str, typer.Argument(help="The flow to resume.")], json_output: JsonOption = False) -> None:
     """Resume a paused flow (a pause set by P2C_FLOWS__<FLOW>__PAUSED stays until that setting changes)."""
+    _set_paused(flow, False, json_output)
+
+
+def _set_paused(flow: str, paused: bool, json_output: bool) -> None:
     from p2c_core import ops
     from p2c_core.runtime import get_runtime
 
-    ops.set_paused(get_runtime(), flow, False)
-    console.print(f"{flow} resumed")
+    ops.set_paused(get_runtime(), flow, paused)
+    if json_output:
+        typer.echo(json.dumps({"flow": flow, "paused": paused}))
+    else:
+        console.print(f"{flow} paused; `p2c resume {flow}` to continue" if paused else f"{flow} resumed")
 
 
 @app.command("reset-cursor")
@@ -237,6 +240,7 @@ def reset_cursor(
         datetime | None, typer.Option(help="Re-read only what changed since this time (UTC unless it says).")
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Re-read everything (the default).")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Make the flow's next poll read the source again; records that did not change write nothing."""
     from p2c_core import ops
@@ -246,6 +250,9 @@ def reset_cursor(
         raise typer.BadParameter("give --to TIME or --full, not both")
     when = None if to is None else (to if to.tzinfo else to.replace(tzinfo=UTC))
     ops.reset_cursor(get_runtime(), flow, when)
+    if json_output:
+        typer.echo(json.dumps({"flow": flow, "reset": True, "since": when.isoformat() if when else None}))
+        return
     since = f"changes since {when.isoformat()}" if when else "everything"
     console.print(f"cursor of {flow} reset: the next poll reads {since}")
 

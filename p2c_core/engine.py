@@ -321,7 +321,10 @@ def _fail(
     )
     if poison is not None:
         rt.storage.queue(flow.poison_queue).send_message(poison)
-    log.warning("record %s/%s failed (%s): %s", flow.name, key, exc.error_class, exc)
+    log.warning(
+        "record %s/%s failed (%s): %s", flow.name, key, exc.error_class, exc,
+        extra={"p2c.flow": flow.name, "p2c.key": key, "p2c.error_class": exc.error_class, "p2c.attempt": attempt},
+    )  # fmt: skip
 
 
 def _record_run(rt: Runtime, out: Outcome, started: str, error: str | None) -> None:
