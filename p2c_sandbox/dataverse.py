@@ -29,7 +29,6 @@ from p2c_sandbox.service import (
     filtered,
     json_body,
     now_iso,
-    odata_error,
     parse_path,
     select_columns,
 )
@@ -55,9 +54,11 @@ class DataverseService(ODataService):
         503: ("0x80040216", "The service is temporarily unavailable."),
     }
 
-    def fault_body(self, status: int) -> dict[str, Any]:
-        code, message = self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}."))
-        return {"error": {"code": code, "message": message}}
+    error_code_not_found = "0x8006088a"
+    unauthorized = ("0x80072560", "The user is not a member of the organization.")
+
+    def fault(self, status: int) -> ServiceError:
+        return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
 
     def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
         super().__init__()
@@ -68,35 +69,12 @@ class DataverseService(ODataService):
 
     # --- dispatch ---------------------------------------------------------------
 
-    async def handle(self, request: Request) -> Response:
+    def response_headers(self) -> dict[str, str]:
         request_id = str(uuid.uuid4())
-        headers = {"x-ms-service-request-id": request_id, "REQ_ID": request_id, "OData-Version": "4.0"}
-        entity_set = "?"
-        status = 500
-        try:
-            auth = request.headers.get("authorization")
-            if auth is not None and not auth.startswith("Bearer "):
-                raise ServiceError(401, "0x80072560", "The user is not a member of the organization.")
-            path = self.resource_path(request)
-            if path == "$metadata":
-                entity_set = "$metadata"
-                status = 200
-                return Response(self.csdl, media_type="application/xml", headers=headers)
-            address = parse_path(path)
-            entity_set = address.entity_set
-            schema = self.schemas.get(address.entity_set)
-            if schema is None or address.rest:
-                raise ServiceError(404, "0x8006088a", f"Resource not found for the segment '{address.entity_set}'.")
-            body = await request.body()
-            response = self.dispatch(request, schema, address, body)
-            response.headers.update(headers)
-            status = response.status_code
-            return response
-        except ServiceError as exc:
-            status = exc.status
-            return odata_error(exc.status, exc.code, exc.message, {**headers, **exc.headers})
-        finally:
-            self.accounting.add(request.method, entity_set, status)
+        return {"x-ms-service-request-id": request_id, "REQ_ID": request_id, "OData-Version": "4.0"}
+
+    def error_body(self, error: ServiceError) -> dict[str, Any]:
+        return {"error": {"code": error.code, "message": error.message}}
 
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         method = request.method

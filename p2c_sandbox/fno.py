@@ -24,7 +24,6 @@ from p2c_sandbox.service import (
     check_value,
     filtered,
     json_body,
-    parse_path,
     select_columns,
 )
 from p2c_sandbox.store import Row, Store
@@ -42,9 +41,10 @@ class FnoService(ODataService):
     root_path = ROOT
     request_id_header = "ms-dyn-aid"
 
-    def fault_body(self, status: int) -> dict[str, Any]:
-        inner = "Too many requests: please retry later." if status == 429 else f"Service error {status}."
-        return {"error": {"code": "", "message": "An error has occurred.", "innererror": {"message": inner}}}
+    def fault(self, status: int) -> ServiceError:
+        return ServiceError(
+            status, "", "Too many requests: please retry later." if status == 429 else f"Service error {status}."
+        )
 
     def __init__(self, store: Store, *, company: str = "usmf", page_size: int = 10_000) -> None:
         super().__init__()
@@ -54,38 +54,13 @@ class FnoService(ODataService):
         self.schemas: dict[str, EntitySchema] = fno_schema()
         self.csdl = build_csdl(NAMESPACE, self.schemas, "EntityContainer")
 
-    async def handle(self, request: Request) -> Response:
-        headers = {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
-        entity_set, status = "?", 500
-        try:
-            auth = request.headers.get("authorization")
-            if auth is not None and not auth.startswith("Bearer "):
-                raise ServiceError(401, "", "Unauthorized")
-            path = self.resource_path(request)
-            if path == "$metadata":
-                entity_set, status = "$metadata", 200
-                return Response(self.csdl, media_type="application/xml", headers=headers)
-            address = parse_path(path)
-            entity_set = address.entity_set
-            schema = self.schemas.get(address.entity_set)
-            if schema is None or address.rest:
-                raise ServiceError(404, "", f"Resource not found for the segment '{address.entity_set}'.")
-            response = self.dispatch(request, schema, address, await request.body())
-            response.headers.update(headers)
-            status = response.status_code
-            return response
-        except ServiceError as exc:
-            status = exc.status
-            body = {
-                "error": {
-                    "code": exc.code,
-                    "message": "An error has occurred." if exc.status >= 400 else "",
-                    "innererror": {"message": exc.message, "type": WRITE_EXCEPTION, "stacktrace": ""},
-                }
-            }
-            return JSONResponse(body, status_code=exc.status, headers={**headers, **exc.headers})
-        finally:
-            self.accounting.add(request.method, entity_set, status)
+    def response_headers(self) -> dict[str, str]:
+        return {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
+
+    def error_body(self, error: ServiceError) -> dict[str, Any]:
+        # F&O wraps the useful text in innererror under a generic message.
+        inner = {"message": error.message, "type": WRITE_EXCEPTION, "stacktrace": ""}
+        return {"error": {"code": error.code, "message": "An error has occurred.", "innererror": inner}}
 
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         params = dict(request.query_params)

@@ -192,10 +192,6 @@ def filtered(
     return rows
 
 
-def odata_error(status: int, code: str, message: str, headers: dict[str, str]) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
-
-
 class ODataService(abc.ABC):
     """One sandbox service: its OData routes under `root_path` plus the admin endpoints."""
 
@@ -230,8 +226,11 @@ class ODataService(abc.ABC):
         return JSONResponse(self.faults.snapshot())
 
     @abc.abstractmethod
+    def fault(self, status: int) -> ServiceError:
+        """An injected error, as the service would word it."""
+
     def fault_body(self, status: int) -> dict[str, Any]:
-        """An injected error's body, shaped like the service's own errors."""
+        return self.error_body(self.fault(status))
 
     async def stats(self, request: Request) -> Response:
         return JSONResponse(self.accounting.snapshot())
@@ -240,8 +239,53 @@ class ODataService(abc.ABC):
         self.accounting.reset()
         return Response(status_code=204)
 
+    # --- what each service says differently -----------------------------------
+
+    schemas: dict[str, EntitySchema]
+    csdl: str
+    error_code_not_found: str = ""
+    unauthorized: tuple[str, str] = ("", "Unauthorized")
+
     @abc.abstractmethod
-    async def handle(self, request: Request) -> Response: ...
+    def response_headers(self) -> dict[str, str]:
+        """Headers on every answer (request id, OData version)."""
+
+    @abc.abstractmethod
+    def error_body(self, error: ServiceError) -> dict[str, Any]:
+        """The service's OData error body."""
+
+    @abc.abstractmethod
+    def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
+        """Answer one request to an entity set or entity."""
+
+    # --- the request path, the same for both -------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        headers = self.response_headers()
+        entity_set, status = "?", 500
+        try:
+            auth = request.headers.get("authorization")
+            if auth is not None and not auth.startswith("Bearer "):
+                raise ServiceError(401, *self.unauthorized)
+            path = self.resource_path(request)
+            if path == "$metadata":
+                entity_set, status = "$metadata", 200
+                return Response(self.csdl, media_type="application/xml", headers=headers)
+            address = parse_path(path)
+            entity_set = address.entity_set
+            schema = self.schemas.get(address.entity_set)
+            if schema is None or address.rest:
+                message = f"Resource not found for the segment '{address.entity_set}'."
+                raise ServiceError(404, self.error_code_not_found, message)
+            response = self.dispatch(request, schema, address, await request.body())
+            response.headers.update(headers)
+            status = response.status_code
+            return response
+        except ServiceError as exc:
+            status = exc.status
+            return JSONResponse(self.error_body(exc), status_code=exc.status, headers={**headers, **exc.headers})
+        finally:
+            self.accounting.add(request.method, entity_set, status)
 
     def resource_path(self, request: Request) -> str:
         """The path after the service root, still percent-encoded (keys are decoded once, later)."""
