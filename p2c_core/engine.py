@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import time
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core import telemetry
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
-from p2c_core.errors import MappingError, MessageError, P2CError, ThrottledError
+from p2c_core.errors import MappingError, MessageError, ODataError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import content_hash
 from p2c_core.retry import Backoff
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("p2c.engine")
 
+# Dataverse's answer to a delta token older than the org keeps changes for.
+EXPIRED_DELTA_TOKEN = "0x80044352"
 # Delay for a record another worker is applying right now.
 BUSY_DELAY_S = 5.0
 # How often a paused flow's queued messages are looked at again.
@@ -89,7 +92,19 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     reader = rt.reader(flow)
     error: str | None = None
     try:
-        for page in reader.pages(cursor.link):
+        try:
+            pages = iter(reader.pages(cursor.link))
+            first = next(pages, None)
+        except ODataError as exc:
+            if exc.code != EXPIRED_DELTA_TOKEN or cursor.link is None:
+                raise
+            # The org no longer keeps changes that far back: read everything again. Records
+            # whose content did not change are dropped by the key map and write nothing.
+            log.warning("flow %s: delta token expired; full resync", flow.name, extra=_extra(flow, out))
+            cursor.link = cursor.scan_started = None
+            pages = iter(reader.pages(None))
+            first = next(pages, None)
+        for page in itertools.chain([first] if first is not None else [], pages):
             rows = page.rows
             if cursor.watermark:  # `reset-cursor --to`: only what changed since then
                 kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
@@ -109,8 +124,8 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             if page.done:
                 cursor.scan_started = cursor.watermark = None
             state.put_cursor(cursor)
-    except P2CError as exc:
-        error = f"{exc.error_class}: {exc}"
+    except Exception as exc:
+        error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
         raise
     finally:
         _record_run(rt, out, started, error)

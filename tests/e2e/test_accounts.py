@@ -176,3 +176,18 @@ def test_killed_mid_apply_then_rerun_leaves_each_customer_once(e2e: E2E):
     assert e2e.host.depth(accounts.queue) == 0
     cursor = e2e.runtime.state.get_cursor("accounts")
     assert cursor.link is not None and "deltatoken" in cursor.link
+
+
+def test_an_expired_delta_token_falls_back_to_a_full_resync_that_writes_nothing(e2e: E2E):
+    import time
+    from datetime import timedelta
+
+    first = e2e.sync("accounts").flows["accounts"]
+    # The org now keeps changes for no time at all: the stored delta token has expired.
+    e2e.sandbox.dataverse_service.delta_retention = timedelta(seconds=0)
+    time.sleep(1.1)
+    again = e2e.sync("accounts").flows["accounts"]
+    assert again.read == first.read and again.written == 0
+    assert again.failed == first.failed  # the same two bad records, nothing new
+    assert all(r.status == "ok" for r in e2e.runtime.state.runs("accounts", limit=50))
+    assert "deltatoken" in str(e2e.runtime.state.get_cursor("accounts").link)
