@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import httpx
 import pytest
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from p2c_cli.azurite import Azurite
 from p2c_cli.host import LocalHost
@@ -42,6 +44,28 @@ class E2E:
 
         self.runtime = get_runtime()
         self.host = LocalHost(function_app.app, self.runtime.storage, lease_seconds=2)
+
+
+SPANS = InMemorySpanExporter()
+READER = InMemoryMetricReader()
+
+
+@pytest.fixture(scope="session")
+def otel() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
+    """In-memory OpenTelemetry providers; the global ones can be set once per process."""
+    from opentelemetry import metrics, trace
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    from p2c_core import telemetry
+
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(SPANS))
+    trace.set_tracer_provider(provider)
+    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+    telemetry.reset_for_tests()
+    return SPANS, READER
 
 
 @pytest.fixture

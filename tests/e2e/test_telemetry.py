@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from opentelemetry import metrics, trace
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from p2c_core import telemetry
-
-from .conftest import E2E
-
-SPANS = InMemorySpanExporter()
-READER = InMemoryMetricReader()
+from .conftest import E2E, READER, SPANS
 
 
-@pytest.fixture(scope="module", autouse=True)
-def providers() -> Iterator[None]:
-    # The global providers can be set once per process; this module owns them.
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(SPANS))
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
-    telemetry.reset_for_tests()
-    yield
+@pytest.fixture(autouse=True)
+def _providers(otel: object) -> None:
+    """Every test here records into the session's in-memory providers."""
 
 
 def counter_values(name: str) -> dict[tuple[tuple[str, str], ...], int]:
