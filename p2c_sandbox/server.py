@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -9,10 +10,22 @@ import uvicorn
 from starlette.types import ASGIApp
 
 
+class _DroppedConnections(logging.Filter):
+    """Hide the traceback uvicorn logs for a response the fault injector cut short on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (exc is not None and "Too little data for declared Content-Length" in str(exc))
+
+
+_DROPPED = _DroppedConnections()
+
+
 class BackgroundServer:
     def __init__(self, app: ASGIApp, port: int = 0, host: str = "127.0.0.1") -> None:
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
         self.server = uvicorn.Server(config)
+        logging.getLogger("uvicorn.error").addFilter(_DROPPED)
         self.host = host
         self.thread = threading.Thread(target=self.server.run, name=f"sandbox-{port}", daemon=True)
 

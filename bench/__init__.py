@@ -1,0 +1,1 @@
+"""On-demand chaos runs and benchmarks against the sandbox (not part of `make test`)."""

@@ -1,0 +1,29 @@
+"""The chaos run's stable interface, on one seed (the long set runs on demand)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.chaos import parse_seeds
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_parse_seeds():
+    assert parse_seeds("100-103") == [100, 101, 102, 103]
+    assert parse_seeds("1,5,9-10") == [1, 5, 9, 10]
+
+
+def test_chaos_one_seed_loses_duplicates_and_stales_nothing():
+    out = subprocess.run([sys.executable, "-m", "bench.chaos", "--seeds", "7", "--fault-rate", "0.2", "--json"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    assert set(summary) == {"seeds", "records", "lost", "duplicates", "stale"}
+    assert summary["seeds"] == 1 and summary["records"] > 20
+    assert (summary["lost"], summary["duplicates"], summary["stale"]) == (0, 0, 0)
+    assert lines[0].startswith("seed 7:") and "ok" in lines[0]
