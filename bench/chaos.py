@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import random
 import sys
 import time
@@ -46,6 +47,15 @@ class SeedResult:
 
 
 def run_seed(seed: int, fault_rate: float) -> SeedResult:
+    # Short record backoff: a chaos run waits out every retry for real.
+    os.environ["P2C_RECORD_RETRY_BASE_SECONDS"] = "1"
+    try:
+        return _run_seed(seed, fault_rate)
+    finally:
+        os.environ.pop("P2C_RECORD_RETRY_BASE_SECONDS", None)
+
+
+def _run_seed(seed: int, fault_rate: float) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
     with local_environment(None, lease_seconds=2) as env:
@@ -69,9 +79,25 @@ def run_seed(seed: int, fault_rate: float) -> SeedResult:
             records += drift.source_records - len(drift.unmappable)
             lost += len(drift.missing)
             stale += len(drift.differing)
-        keys = Counter(str(r["CustomerAccount"]).casefold() for r in env.sandbox.fno.rows("CustomersV3"))
-        duplicates = sum(n - 1 for n in keys.values() if n > 1)
+            for key, fields in drift.differing.items():
+                print(f"  seed {seed}: stale {flow.name}/{key}: {fields}", file=sys.stderr)
+            for key in drift.missing:
+                print(f"  seed {seed}: lost {flow.name}/{key}", file=sys.stderr)
+        duplicates = _duplicates(env)
     return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0)
+
+
+def _duplicates(env: object) -> int:
+    """Rows that share a natural key in a target: customers, and lines within a document."""
+    from p2c_cli.local import LocalEnvironment
+
+    assert isinstance(env, LocalEnvironment)
+    keys: Counter[object] = Counter(str(r["CustomerAccount"]).casefold() for r in env.sandbox.fno.rows("CustomersV3"))
+    for lines, parent in (("salesorderdetails", "_salesorderid_value"), ("invoicedetails", "_invoiceid_value")):
+        keys.update((lines, r[parent], r["sequencenumber"]) for r in env.sandbox.dataverse.rows(lines))
+    keys.update(("productpricelevels", r["_productid_value"], r["_pricelevelid_value"])
+                for r in env.sandbox.dataverse.rows("productpricelevels"))  # fmt: skip
+    return sum(n - 1 for n in keys.values() if n > 1)
 
 
 def _edit(env: object, account_id: str, rng: random.Random) -> None:
@@ -98,7 +124,8 @@ def _quiet(env: object, names: list[str]) -> bool:
     for name in names:
         cursor = env.runtime.state.get_cursor(name)
         flow = next(f for f in FLOWS if f.name == name)
-        if not cursor.link or "deltatoken" not in cursor.link or env.host.depth(flow.queue):
+        # Polled to the end at least once, not mid-scan, nothing queued.
+        if cursor.updated_at is None or cursor.scan_started is not None or env.host.depth(flow.queue):
             return False
     return True
 

@@ -39,8 +39,10 @@ param schedules object = {
   accounts: '0 */5 * * * *'
   products: '0 */15 * * * *'
   contacts: '0 */5 * * * *'
+  contact_customers: '0 */5 * * * *'
   quotes: '0 */5 * * * *'
   orders: '0 */5 * * * *'
+  fno_orders: '0 */10 * * * *'
   invoices: '0 */15 * * * *'
 }
 
@@ -49,8 +51,10 @@ param enabled object = {
   accounts: true
   products: true
   contacts: true
+  contact_customers: true
   quotes: true
   orders: true
+  fno_orders: true
   invoices: true
 }
 
@@ -63,6 +67,7 @@ param valueMaps object = {
   freightTerms: ''
   shippingMethod: ''
   productType: ''
+  processingStatus: ''
 }
 
 @description('Defaults for new records; see README, Settings.')

@@ -16,12 +16,15 @@ param defaults object
 param alertEmail string
 param keyVaultPublicNetworkAccess string
 
+// Queue names of the flows (a flow's name with `_` as `-`: queue names allow no `_`).
 var flows = [
   'accounts'
   'products'
   'contacts'
+  'contact-customers'
   'quotes'
   'orders'
+  'fno-orders'
   'invoices'
 ]
 var queueNames = [for flow in flows: 'p2c-${flow}']
@@ -250,6 +253,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
           value: schedules.contacts
         }
         {
+          name: 'P2C_FLOWS__CONTACT_CUSTOMERS__ENABLED'
+          value: string(enabled.contact_customers)
+        }
+        {
+          name: 'P2C_FLOWS__CONTACT_CUSTOMERS__SCHEDULE'
+          value: schedules.contact_customers
+        }
+        {
           name: 'P2C_FLOWS__QUOTES__ENABLED'
           value: string(enabled.quotes)
         }
@@ -264,6 +275,14 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_FLOWS__ORDERS__SCHEDULE'
           value: schedules.orders
+        }
+        {
+          name: 'P2C_FLOWS__FNO_ORDERS__ENABLED'
+          value: string(enabled.fno_orders)
+        }
+        {
+          name: 'P2C_FLOWS__FNO_ORDERS__SCHEDULE'
+          value: schedules.fno_orders
         }
         {
           name: 'P2C_FLOWS__INVOICES__ENABLED'
@@ -300,6 +319,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_VALUE_MAPS__PRODUCT_TYPE'
           value: valueMaps.productType
+        }
+        {
+          name: 'P2C_VALUE_MAPS__PROCESSING_STATUS'
+          value: valueMaps.processingStatus
         }
         {
           name: 'P2C_DEFAULTS__CUSTOMER_GROUP'

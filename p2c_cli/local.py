@@ -25,6 +25,7 @@ COMPANY = "usmf"
 DEMO_VALUE_MAPS = {
     "P2C_VALUE_MAPS__PAYMENT_TERMS": '{"1": "Net30", "2": "Net10", "3": "Net45", "4": "Net60"}',
     "P2C_VALUE_MAPS__FREIGHT_TERMS": '{"1": "FOB", "2": "NoCharge"}',
+    "P2C_VALUE_MAPS__UNIT": '{"ea": "Primary Unit", "hr": "Hour"}',
     "P2C_VALUE_MAPS__SHIPPING_METHOD": (
         '{"1": "Air", "2": "DHL", "3": "FedEx", "4": "UPS", "5": "Postal", "6": "Truck", "7": "WillCall"}'
     ),

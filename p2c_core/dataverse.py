@@ -43,9 +43,35 @@ class DataverseClient:
             params["$filter"] = filter
         return self.odata.pages(entity_set, params=params, headers=self._prefer())
 
-    def upsert(self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any]) -> None:
-        """PATCH by alternate key without conditions: creates or updates."""
-        self.odata.request("PATCH", key_segment(entity_set, key), json_body=dict(body))
+    def upsert(
+        self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any], *, returning: str | None = None
+    ) -> Row | None:
+        """PATCH by alternate key without conditions: creates or updates.
+
+        `returning`: a column to read back from the written row (its id), in the same request.
+        """
+        if returning is None:
+            self.odata.request("PATCH", key_segment(entity_set, key), json_body=dict(body))
+            return None
+        response = self.odata.request(
+            "PATCH",
+            key_segment(entity_set, key),
+            params={"$select": returning},
+            headers={"Prefer": "return=representation"},
+            json_body=dict(body),
+        )
+        return self.odata.json_of(response)
+
+    def upsert_by_id(self, entity_set: str, guid: str, body: Mapping[str, Any]) -> None:
+        """PATCH to a primary key the caller chose: creates it once, updates it after."""
+        self.odata.request("PATCH", key_segment(entity_set, guid), json_body=dict(body))
+
+    def update(self, entity_set: str, guid: str, body: Mapping[str, Any]) -> None:
+        """Update only (If-Match: *): a row deleted meanwhile is a 404, not a new row."""
+        self.odata.request("PATCH", key_segment(entity_set, guid), headers={"If-Match": "*"}, json_body=dict(body))
+
+    def delete(self, entity_set: str, guid: str) -> None:
+        self.odata.request("DELETE", key_segment(entity_set, guid))
 
     def get(self, entity_set: str, key: Mapping[str, str] | str, select: list[str]) -> Row | None:
         try:

@@ -23,10 +23,11 @@ from p2c_core import telemetry
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError, ThrottledError
 from p2c_core.flow import Flow
-from p2c_core.mapping import content_hash
+from p2c_core.mapping import document_hash
 from p2c_core.retry import Backoff
 from p2c_core.sources import MODIFIED_COLUMN
 from p2c_core.state import Failure, KeyMapEntry, Run, now
+from p2c_core.targets import LineWrite
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -106,7 +107,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             first = next(pages, None)
         for page in itertools.chain([first] if first is not None else [], pages):
             rows = page.rows
-            if cursor.watermark:  # `reset-cursor --to`: only what changed since then
+            if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
                 kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
                 out.counts.read += len(rows) - len(kept)
                 out.counts.skipped += len(rows) - len(kept)
@@ -124,6 +125,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             if page.done:
                 cursor.scan_started = cursor.watermark = None
             state.put_cursor(cursor)
+            reader.enqueued(page)
     except Exception as exc:
         error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
         raise
@@ -238,9 +240,15 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+    if flow.create_only and entry is not None and entry.version >= 0 and not record.force:
+        # Written once; the target owns the record now. Later source edits are not carried.
+        out.counts.skipped += 1
+        _cleared(rt, flow, record, entry)
+        return
     try:
         payload, create_only = rt.mapper.map(flow, record.key, record.data)
-        digest = content_hash(payload)
+        lines = rt.mapper.map_lines(flow, record.data)
+        digest = document_hash(payload, lines)
         if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
             if entry.version < record.version:
                 # Source changed in unmapped columns only: remember the version, write nothing.
@@ -255,9 +263,20 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
             out.counts.skipped += 1
             _cleared(rt, flow, record, entry)
             return
+        # References first: a missing customer or product waits before anything is written.
+        refs = rt.references
+        resolved_lines = None
+        if lines is not None:
+            resolved_lines = [
+                LineWrite(line.key, refs.resolve(flow, line.payload), refs.resolve(flow, line.create_only))
+                for line in lines
+            ]
+        payload, create_only = refs.resolve(flow, payload), refs.resolve(flow, create_only)
         claimed = state.claim(entry, flow.name, record.key, record.version, lease)
         try:
-            result = rt.writer(flow).write(record.key, payload, create_only, known=claimed.version >= 0)
+            result = rt.writer(flow).write(
+                record.key, payload, create_only, known=claimed.version >= 0, lines=resolved_lines
+            )
         except BaseException:
             state.release(claimed)
             raise
@@ -287,7 +306,8 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
     attempt = record.attempt + 1
     if exc.transient and attempt < rt.settings.record_max_attempts:
         retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
-        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else RECORD_BACKOFF.delay(attempt, retry_after)
+        backoff = Backoff(base=rt.settings.record_retry_base_seconds, cap=RECORD_BACKOFF.cap)
+        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(attempt, retry_after)
         retry = record.model_copy(update={"attempt": attempt})
         rt.storage.queue(flow.queue).send_message(
             Envelope(flow=flow.name, records=[retry]).to_json().encode(),

@@ -37,10 +37,36 @@ class Eq:
 
 
 @dataclass(frozen=True)
-class Where:
-    """A conjunction of equality terms (all P2C filters are of this shape)."""
+class Ne(Eq):
+    """`column ne value`."""
 
-    terms: tuple[Eq, ...]
+    def odata(self) -> str:
+        return super().odata().replace(" eq ", " ne ", 1)
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        return not super().matches(row)
+
+
+@dataclass(frozen=True)
+class In:
+    """`column` is one of `values` (sent as `eq` terms joined by `or`: both services take that)."""
+
+    column: str
+    values: tuple[str | int | bool, ...]
+    enum: str | None = None
+
+    def odata(self) -> str:
+        return "(" + " or ".join(Eq(self.column, v, self.enum).odata() for v in self.values) + ")"
+
+    def matches(self, row: Mapping[str, Any]) -> bool:
+        return row.get(self.column) in self.values
+
+
+@dataclass(frozen=True)
+class Where:
+    """A conjunction of terms (all P2C filters are of this shape)."""
+
+    terms: tuple[Eq | Ne | In, ...]
 
     @classmethod
     def all(cls, **columns: str | int | bool | None) -> Where:
@@ -56,23 +82,47 @@ class Where:
         return tuple(t.column for t in self.terms)
 
 
+def id_column(entity_set: str) -> str:
+    """A Dataverse table's primary key: `accounts` -> `accountid`, `uoms` -> `uomid`."""
+    singular = entity_set[:-3] + "y" if entity_set.endswith("ies") else entity_set.removesuffix("s")
+    return f"{singular}id"
+
+
 @dataclass(frozen=True)
 class Dataverse:
-    """An entity set in Dataverse (Dynamics 365 Sales), addressed by an alternate key."""
+    """An entity set in Dataverse (Dynamics 365 Sales), addressed by an alternate key.
+
+    As a source it is read by change tracking (delta links).
+    """
 
     entity_set: str
     key: str
     where: Where | None = None
     service: Service = field(default="dataverse", init=False)
 
+    @property
+    def id_column(self) -> str:
+        return id_column(self.entity_set)
+
 
 @dataclass(frozen=True)
 class FinOps:
-    """A data entity in F&O; its key is `dataAreaId` plus `key`."""
+    """A data entity in F&O; its key is `dataAreaId`, `key` and any `more_keys`.
+
+    As a source, F&O entities have no delta links: without `since` the (bounded) set is
+    scanned and a record is sent on when its content changed; with `since` (a date of
+    immutable documents, e.g. `InvoiceDate`) only rows on or after the last one seen,
+    less `overlap_days`, are read.
+    """
 
     entity_set: str
     key: str
     where: Where | None = None
+    # Further key properties, taken from the mapped record (composite keys such as a
+    # contact person's AssociatedPartyNumber).
+    more_keys: tuple[str, ...] = ()
+    since: str | None = None
+    overlap_days: int = 3
     service: Service = field(default="fno", init=False)
 
 
@@ -101,6 +151,11 @@ class ValueMap:
     map: str
     column: str
     optional: bool = False
+    # Read the map backwards (target value -> source value): maps are written one way,
+    # Sales choice or name -> F&O code, and the F&O -> Sales flows use them reversed.
+    reverse: bool = False
+    # The target is a Dataverse choice: send the mapped value as a number.
+    number: bool = False
 
 
 @dataclass(frozen=True)
@@ -117,27 +172,118 @@ class Const:
     value: str | int | float | bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # `to` is a mapping: compared and hashed by identity
 class Lookup:
-    """A Dataverse lookup column resolved to a column of the row it points to.
+    """A Dataverse lookup column read as a natural key of the row it points to.
 
-    Reads `_<column>_value` (a GUID) and replaces it by `<entity_set>.<returns>`, e.g.
-    the account's currency GUID -> its ISO code. Resolved when the source is read, from
-    the referenced (small) table, so queue messages carry plain values.
+    Reads `_<column>_value` (a GUID) and replaces it by that row's `returns` column, e.g.
+    the account's currency GUID -> its ISO code. `to` maps each table the lookup may
+    point to (customer lookups point to accounts or contacts) to the column it returns.
+    Resolved when the source is read, so queue messages carry natural keys, never GUIDs.
     """
 
     column: str
-    entity_set: str
-    returns: str
-    # Primary key column of `entity_set`; Dataverse names most lookups after it.
-    target_id: str | None = None
+    to: Mapping[str, str]
 
     @property
-    def id_column(self) -> str:
-        return self.target_id or self.column
+    def value_column(self) -> str:
+        return f"_{self.column}_value"
 
 
-Rule = Field | ValueMap | Default | Const | Lookup
+@dataclass(frozen=True)
+class Ref:
+    """A record another flow carries, named by its natural key in `column`.
+
+    It must be in the target before this record is written (DESIGN invariant 5): found
+    through those flows' key maps or by its key in the target, else the record waits
+    and, after its retries, fails naming it. F&O targets get the key itself (or the
+    referenced record's `returns` property); Dataverse targets get an `@odata.bind`.
+    """
+
+    column: str
+    flows: tuple[str, ...]
+    returns: str | None = None
+    what: str = "record"  # how an error names it: "customer", "product", ...
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A Dataverse lookup to reference data found by a column value (`uoms` by `name`).
+
+    `value` gives the natural value (a Field or ValueMap); the target gets
+    `<field>@odata.bind` to the row whose `column` equals it.
+    """
+
+    value: Field | ValueMap | Default
+    entity_set: str
+    column: str
+
+
+@dataclass(frozen=True)
+class PriceList:
+    """The Sales price list for a currency: the `price_list` map's entry, else the first
+    active price list in that currency by name (FLOWS.md, products)."""
+
+    currency: str  # source column holding the ISO currency code
+
+
+@dataclass(frozen=True)
+class Calc:
+    """A value computed by a named function of `mapping.CALCS` from source columns
+    (the order discount rule)."""
+
+    function: str
+    columns: tuple[str, ...]
+
+
+Rule = Field | ValueMap | Default | Const | Lookup | Ref | Bind | PriceList | Calc
+
+
+@dataclass(frozen=True)
+class Lines:
+    """The lines of a document flow (quote, order, invoice): read, mapped and written
+    with their header, as one unit.
+
+    Source lines name their document in `source_parent` (Dataverse: the lookup column;
+    F&O: the document number property) and are matched at the target by `key`. A line
+    gone from the source is deleted at the target. `source=None` means one line per
+    document built from the header itself (a product's price list item).
+    """
+
+    source: str | None
+    source_parent: str
+    source_key: str | None
+    target: str
+    target_parent: str
+    target_key: str | None
+    fields: Mapping[str, Rule]
+    on_create: Mapping[str, Rule] = field(default_factory=dict)
+    # Source lookups of a line (its product, its unit), resolved when it is read.
+    lookups: tuple[Lookup, ...] = ()
+    # Target columns that together find this line when target_key is None.
+    match: tuple[str, ...] = ()
+
+    def source_columns(self) -> list[str]:
+        resolved = {lookup.column: lookup.value_column for lookup in self.lookups}
+        cols = [self.source_key] if self.source_key else []
+        cols.extend(resolved.get(c, c) for c in _columns({**self.fields, **self.on_create}))
+        return list(dict.fromkeys(cols))
+
+
+def _columns(rules: Mapping[str, Rule]) -> list[str]:
+    cols: list[str] = []
+    for rule in rules.values():
+        if isinstance(rule, Field | ValueMap | Ref):
+            cols.append(rule.column)
+        elif isinstance(rule, Bind) and not isinstance(rule.value, Default):
+            cols.append(rule.value.column)
+        elif isinstance(rule, Lookup):
+            cols.append(rule.value_column)
+        elif isinstance(rule, PriceList):
+            cols.append(rule.currency)
+        elif isinstance(rule, Calc):
+            cols.extend(rule.columns)
+    return cols
 
 
 @dataclass(frozen=True)
@@ -157,10 +303,17 @@ class Flow:
     max_lengths: Mapping[str, int] = field(default_factory=dict)
     # Which target records this flow maintains (for reconcile's "extra" records).
     owned: Where | None = None
+    lines: Lines | None = None
+    # Create the record in the target, never update it: after the first write the
+    # target owns it (Sales-born orders, FLOWS.md).
+    create_only: bool = False
+    # Source lookups that feed a Ref rather than a target field (a contact's parent account).
+    resolve: tuple[Lookup, ...] = ()
 
     @property
     def queue(self) -> str:
-        return f"p2c-{self.name}"
+        # Queue names allow lower-case letters, digits and single dashes only.
+        return f"p2c-{self.name.replace('_', '-')}"
 
     @property
     def poison_queue(self) -> str:
@@ -169,14 +322,21 @@ class Flow:
     def rules(self) -> Mapping[str, Rule]:
         return {**self.fields, **self.on_create}
 
+    def lookups(self) -> list[Lookup]:
+        """Source lookups of the header (resolved when it is read)."""
+        found = [r for r in self.rules().values() if isinstance(r, Lookup)]
+        if self.lines is not None and self.lines.source is None:
+            found += [r for r in self.lines.fields.values() if isinstance(r, Lookup)]
+        return list(dict.fromkeys([*found, *self.resolve]))
+
     def source_columns(self) -> list[str]:
         """Columns to `$select` from the source: mapped, key and filter columns."""
-        cols: list[str] = [self.source.key]
-        for rule in self.rules().values():
-            if isinstance(rule, Field | ValueMap):
-                cols.append(rule.column)
-            elif isinstance(rule, Lookup):
-                cols.append(f"_{rule.column}_value")
+        resolved = {lookup.column: lookup.value_column for lookup in self.lookups()}
+        cols: list[str] = [self.source.key, *(resolved.get(c, c) for c in _columns(self.rules()))]
+        if self.lines is not None and self.lines.source is None:
+            cols.extend(self.lines.source_columns())
         if self.source.where:
             cols.extend(self.source.where.columns())
+        if isinstance(self.source, Dataverse) and self.lines is not None:
+            cols.append(self.source.id_column)  # lines name their document by its GUID
         return list(dict.fromkeys(cols))

@@ -31,10 +31,10 @@ class FnoClient:
         self.odata = odata
         self.company = company
 
-    def key(self, **parts: str) -> dict[str, str]:
+    def key(self, **parts: str | int) -> dict[str, str | int]:
         return {"dataAreaId": self.company, **parts}
 
-    def get(self, entity_set: str, key: Mapping[str, str], select: list[str] | None = None) -> Row | None:
+    def get(self, entity_set: str, key: Mapping[str, str | int], select: list[str] | None = None) -> Row | None:
         params = {"cross-company": "true"}
         if select:
             params["$select"] = ",".join(select)
@@ -47,10 +47,17 @@ class FnoClient:
         response = self.odata.request("POST", entity_set, json_body={"dataAreaId": self.company, **body})
         return self.odata.json_of(response) if response.content else {}
 
-    def update(self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any]) -> None:
+    def update(self, entity_set: str, key: Mapping[str, str | int], body: Mapping[str, Any]) -> None:
         self.odata.request(
             "PATCH", key_segment(entity_set, key), params={"cross-company": "true"}, json_body=dict(body)
         )
+
+    def delete(self, entity_set: str, key: Mapping[str, str | int]) -> None:
+        self.odata.request("DELETE", key_segment(entity_set, key), params={"cross-company": "true"})
+
+    def resume(self, link: str) -> Iterator[Page]:
+        """Pages from a nextLink a scan stopped at."""
+        return self.odata.pages(link)
 
     def query(self, entity_set: str, *, select: list[str], filter: str | None = None) -> Iterator[Page]:
         """Rows of this company (cross-company + dataAreaId filter, as F&O advises)."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from p2c_core.errors import MappingError
-from p2c_core.flow import Const, Default, Field, Flow, Lookup, Rule, ValueMap
+from p2c_core.flow import Bind, Calc, Const, Default, Field, Flow, Lookup, PriceList, Ref, Rule, ValueMap
 from p2c_core.settings import Settings
 
 # Template defaults (FLOWS.md); a configured map extends/overrides these.
@@ -64,7 +66,88 @@ BUILTIN_MAPS: dict[str, dict[str, str]] = {
     "unit": {"ea": "Primary Unit"},
     "product_type": {"Item": "1", "Service": "3"},
     "price_list": {"USD": "CRM Service USA (sample)"},
+    # F&O SalesOrderProcessingStatus -> the P2C choice msdyn_processingstatus in Sales.
+    "processing_status": {
+        "Active": "192350000",
+        "Confirmed": "192350001",
+        "PartiallyPicked": "192350002",
+        "Picked": "192350003",
+        "PartiallyDelivered": "192350004",
+        "Delivered": "192350005",
+        "PartiallyInvoiced": "192350006",
+        "Invoiced": "192350007",
+        "Cancelled": "192350008",
+    },
 }
+# F&O's "no date" in non-nullable date-time properties.
+NO_DATE = "1900-01-01T00:00:00Z"
+
+
+def _money(value: Any) -> Decimal:
+    return Decimal(str(value or 0))
+
+
+def _cents(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def discount_per_unit(total: Any, quantity: Any) -> float:
+    """Sales line discount (a line total) -> F&O per-unit LineDiscountAmount, to the cent."""
+    q = _money(quantity)
+    return 0.0 if q == 0 else _cents(_money(total) / q)
+
+
+def discount_remainder(total: Any, quantity: Any) -> float:
+    """What rounding the per-unit discount lost, as an F&O charge (3 x 3.33 for 10.00 -> -0.01)."""
+    q = _money(quantity)
+    if q == 0:
+        return _cents(-_money(total))
+    return _cents(q * Decimal(str(discount_per_unit(total, quantity))) - _money(total))
+
+
+def discount_total(per_unit: Any, quantity: Any, charge: Any) -> float:
+    """F&O per-unit discount and its rounding charge -> the Sales line total."""
+    return _cents(_money(quantity) * _money(per_unit) - _money(charge))
+
+
+def as_datetime(value: Any) -> str:
+    """A Sales date -> an F&O date-time (noon UTC keeps the day in every time zone)."""
+    return NO_DATE if not value else f"{str(value)[:10]}T12:00:00Z"
+
+
+def as_date(value: Any) -> str | None:
+    """An F&O date-time -> a Sales date; F&O's 1900-01-01 means none."""
+    return None if not value or str(value).startswith("1900-01-01") else str(value)[:10]
+
+
+CALCS: dict[str, Callable[..., Any]] = {
+    "discount_per_unit": discount_per_unit,
+    "discount_remainder": discount_remainder,
+    "discount_total": discount_total,
+    "datetime": as_datetime,
+    "date": as_date,
+}
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A mapped value that names another record; the target's resolver turns it into the
+    value to write (a key, a property of that record, or an @odata.bind)."""
+
+    rule: Ref | Bind | PriceList
+    value: Any
+
+    def __str__(self) -> str:  # stable in content hashes
+        return f"ref:{self.value}"
+
+
+@dataclass
+class MappedLine:
+    key: Any
+    payload: dict[str, Any]
+    create_only: dict[str, Any]
+
+
 # Maps looked up case- and space-insensitively (free text in Sales).
 _FOLDED = {"country"}
 
@@ -90,11 +173,24 @@ class Mapper:
             return True, rule.default if value is None else value
         if isinstance(rule, Lookup):
             return True, data.get(rule.column)
+        if isinstance(rule, Ref):
+            value = data.get(rule.column)
+            if value in (None, ""):
+                raise MappingError(f"no {rule.what} set (source {rule.column} -> target {target})")
+            return True, Reference(rule, value)
         if isinstance(rule, Const):
             return True, rule.value
         if isinstance(rule, Default):
             value = getattr(self.settings.defaults, rule.name)
             return value is not None, value
+        if isinstance(rule, Calc):
+            return True, CALCS[rule.function](*(data.get(c) for c in rule.columns))
+        if isinstance(rule, Bind):
+            present, value = self.value_of(rule.value, data, target)
+            return present, Reference(rule, value) if value not in (None, "") else None
+        if isinstance(rule, PriceList):
+            currency = data.get(rule.currency)
+            return True, Reference(rule, currency) if currency else None
         return self._mapped(rule, data, target)
 
     def _mapped(self, rule: ValueMap, data: Mapping[str, Any], target: str) -> tuple[bool, Any]:
@@ -105,23 +201,52 @@ class Mapper:
             raise MappingError(f"value map {rule.map!r} is not configured (needed for {target})")
         raw = data.get(rule.column)
         text = "" if raw is None else str(raw).strip()
-        if rule.map == "country" and not text:
+        if rule.map == "country" and not text and not rule.reverse:
             return True, self.settings.defaults.country
         if not text:
             return True, None
-        lookup = text.lower() if rule.map in _FOLDED else text
+        if rule.reverse:
+            table = {v: k for k, v in table.items()}
+        lookup = text.lower() if rule.map in _FOLDED and not rule.reverse else text
         if lookup not in table:
             raise MappingError(
                 f"value map {rule.map!r} has no entry for {text!r} "
                 f"(source {rule.column} -> target {target}); add it to P2C_VALUE_MAPS__{rule.map.upper()}"
             )
-        return True, table[lookup]
+        value = table[lookup]
+        if rule.number:
+            try:
+                return True, int(value)
+            except ValueError:
+                raise MappingError(f"value map {rule.map!r} maps {text!r} to {value!r}, not a choice number") from None
+        return True, value
 
     def map(self, flow: Flow, key: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(payload, create-only fields) for one source record."""
         if not key.strip():
             raise MappingError(f"{flow.source.entity_set} record has an empty {flow.source.key}")
         return self._apply(flow, flow.fields, data), self._apply(flow, flow.on_create, data)
+
+    def map_lines(self, flow: Flow, data: Mapping[str, Any]) -> list[MappedLine] | None:
+        """The document's lines, mapped; None when the flow has no lines."""
+        lines = flow.lines
+        if lines is None:
+            return None
+        rows: list[Mapping[str, Any]] = [data] if lines.source is None else list(data.get("lines") or [])
+        out: list[MappedLine] = []
+        for row in rows:
+            key = row.get(lines.source_key) if lines.source_key else None
+            if lines.source_key and key is None:
+                raise MappingError(f"a line of {flow.source.entity_set} has no {lines.source_key}")
+            payload = self._apply(flow, lines.fields, row)
+            create_only = self._apply(flow, lines.on_create, row)
+            out.append(MappedLine(key=key, payload=payload, create_only=create_only))
+        keys = [line.key for line in out if line.key is not None]
+        if len(keys) != len(set(keys)):
+            raise MappingError(
+                f"two lines share one {lines.source_key}: {sorted(k for k in keys if keys.count(k) > 1)}"
+            )
+        return out
 
     def _apply(self, flow: Flow, rules: Mapping[str, Rule], data: Mapping[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -137,6 +262,13 @@ class Mapper:
                 )
             out[target] = value
         return out
+
+
+def document_hash(payload: Mapping[str, Any], lines: list[MappedLine] | None) -> str:
+    """Hash of a record as written: header fields and, for documents, every line."""
+    if lines is None:
+        return content_hash(payload)
+    return content_hash({"header": payload, "lines": [[line.key, line.payload] for line in lines]})
 
 
 def content_hash(payload: Mapping[str, Any]) -> str:

@@ -127,7 +127,7 @@ class CheckProblem:
 
 def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
-    from p2c_core.flow import Lookup
+    from p2c_core.flow import id_column
     from p2c_core.metadata import nearest, parse_csdl
 
     metadata = {
@@ -140,7 +140,7 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     for flow in flows if flows is not None else FLOWS:
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}
-        lookups = [r for r in flow.rules().values() if isinstance(r, Lookup)]
+        lookups = flow.lookups()
         for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
             sets = metadata[endpoint.service]
             es = sets.get(endpoint.entity_set)
@@ -158,38 +158,41 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
                 continue
             names = set(es.properties) | es.navigation
             for column in sorted(columns):
-                if column not in names:
+                # A polymorphic lookup is written through one navigation property per table.
+                polymorphic = any(n.startswith(f"{column}_") for n in es.navigation)
+                if column not in names and not polymorphic:
                     problems.append(
                         CheckProblem(
                             flow.name, endpoint.service, es.name, column, "not a property", nearest(column, names)
                         )
                     )
         for rule in lookups:
-            ref = metadata["dataverse"].get(rule.entity_set)
-            if ref is None:
-                problems.append(
-                    CheckProblem(
-                        flow.name,
-                        "dataverse",
-                        rule.entity_set,
-                        "",
-                        "entity set not in $metadata",
-                        nearest(rule.entity_set, set(metadata["dataverse"])),
-                    )
-                )
-                continue
-            for column in (rule.id_column, rule.returns):
-                if column not in ref.properties:
+            for entity_set, returns in rule.to.items():
+                ref = metadata["dataverse"].get(entity_set)
+                if ref is None:
                     problems.append(
                         CheckProblem(
                             flow.name,
                             "dataverse",
-                            ref.name,
-                            column,
-                            "not a property",
-                            nearest(column, set(ref.properties)),
+                            entity_set,
+                            "",
+                            "entity set not in $metadata",
+                            nearest(entity_set, set(metadata["dataverse"])),
                         )
                     )
+                    continue
+                for column in (id_column(entity_set), returns):
+                    if column not in ref.properties:
+                        problems.append(
+                            CheckProblem(
+                                flow.name,
+                                "dataverse",
+                                ref.name,
+                                column,
+                                "not a property",
+                                nearest(column, set(ref.properties)),
+                            )
+                        )
     return problems
 
 
@@ -266,38 +269,39 @@ class Drift:
 
 
 def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
-    """Compare both sides by natural key; optionally enqueue the source version of each drifted record."""
+    """Compare both sides by natural key, documents line by line; optionally enqueue the
+    source version of each drifted record (forced: it is written even if the key map
+    says it was)."""
     from p2c_core.envelope import Record, chunk
-    from p2c_core.errors import MappingError
+    from p2c_core.errors import DependencyMissing, MappingError
 
     flow = get_flow(flow_name)
-    if flow.source.service != "dataverse":
-        raise ValueError(f"reconcile does not read {flow.source.service} sources yet (flow {flow.name})")
     drift = Drift(flow=flow.name)
-    expected: dict[str, dict[str, Any]] = {}
+    reader = rt.reader(flow)
+    expected: dict[str, Comparable] = {}
     rows: dict[str, dict[str, Any]] = {}
-    reader_select = [*flow.source_columns(), "versionnumber"]
-    where = flow.source.where.odata() if flow.source.where else None
-    for page in rt.dataverse.query(flow.source.entity_set, select=list(dict.fromkeys(reader_select)), filter=where):
-        rt.lookups.resolve(flow, page.rows)
-        for row in page.rows:
+    for page in reader.snapshot():
+        for row in page:
             key = row.get(flow.source.key)
             if not isinstance(key, str) or not key.strip():
                 continue
             drift.source_records += 1
             try:
-                expected[key] = rt.mapper.map(flow, key, row)[0]
+                expected[key] = _expected(rt, flow, key, row)
                 rows[key] = row
-            except MappingError as exc:
+            except (MappingError, DependencyMissing) as exc:
                 drift.unmappable[key] = str(exc)
-    actual = _target_rows(rt, flow, list(dict.fromkeys([flow.target.key, *flow.fields])))
+    actual = _target_rows(rt, flow, _select(flow, expected.values()))
+    lines = _target_lines(rt, flow, actual) if flow.lines is not None else {}
     drift.target_records = len(actual)
-    for key, payload in sorted(expected.items()):
+    for key, want in sorted(expected.items()):
         current = actual.get(key.casefold())
         if current is None:
             drift.missing.append(key)
             continue
-        diff = {k: (current.get(k), v) for k, v in payload.items() if not _same(current.get(k), v)}
+        diff = {k: (current.get(k), v) for k, v in want.header.items() if not _same(current.get(k), v)}
+        if want.lines is not None:
+            diff.update(_line_diff(want.lines, lines.get(key.casefold(), {})))
         if diff:
             drift.differing[key] = diff
     if flow.owned is not None:
@@ -310,7 +314,7 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
         records = [
             Record(
                 key=k,
-                version=int(rows[k]["versionnumber"]),
+                version=reader.version_of(rows[k]),
                 data={c: v for c, v in rows[k].items() if not c.startswith("@")},
                 force=True,
             )
@@ -321,6 +325,124 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
             queue.send_message(envelope.to_json().encode())
         drift.repaired = len(records)
     return drift
+
+
+@dataclass
+class Comparable:
+    """A record as the target should hold it: column -> value, lines by their identity."""
+
+    header: dict[str, Any]
+    lines: dict[Any, dict[str, Any]] | None
+
+
+def _columns_of(rt: Runtime, flow: Flow, payload: dict[str, Any]) -> dict[str, Any]:
+    """Resolved target values by the column the target reads back (`_x_value` for lookups)."""
+    resolved = rt.references.resolve(flow, payload)
+    out: dict[str, Any] = {}
+    for name in payload:
+        if name in resolved:
+            out[name] = resolved[name]
+            continue
+        for written, value in resolved.items():  # an @odata.bind: compare the lookup's GUID
+            if written.endswith("@odata.bind") and (written == f"{name}@odata.bind" or written.startswith(f"{name}_")):
+                out[f"_{name}_value"] = _bound(value)
+    return out
+
+
+def _expected(rt: Runtime, flow: Flow, key: str, row: dict[str, Any]) -> Comparable:
+    payload, _ = rt.mapper.map(flow, key, row)
+    header = _columns_of(rt, flow, payload)
+    mapped_lines = rt.mapper.map_lines(flow, row)
+    if mapped_lines is None or flow.lines is None:
+        return Comparable(header, None)
+    lines: dict[Any, dict[str, Any]] = {}
+    for line in mapped_lines:
+        columns = _columns_of(rt, flow, line.payload)
+        identity = line.key if flow.lines.target_key else tuple(columns.get(f"_{c}_value") for c in flow.lines.match)
+        lines[_norm_id(identity)] = columns
+    return Comparable(header, lines)
+
+
+def _bound(path: Any) -> str | None:
+    if not isinstance(path, str) or "(" not in path:
+        return None
+    return path.rsplit("(", 1)[1].rstrip(")").lower()
+
+
+def _norm_id(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_norm_id(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return str(value).lower() if isinstance(value, str) else value
+
+
+def _select(flow: Flow, wanted: Any) -> list[str]:
+    cols: list[str] = [flow.target.key]
+    if flow.target.service == "dataverse":
+        from p2c_core.flow import id_column
+
+        cols.append(id_column(flow.target.entity_set))
+    for item in wanted:
+        cols.extend(item.header)
+    return list(dict.fromkeys(cols)) or [flow.target.key]
+
+
+def _line_diff(want: dict[Any, dict[str, Any]], have: dict[Any, dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
+    diff: dict[str, tuple[Any, Any]] = {}
+    for identity, columns in want.items():
+        row = have.get(identity)
+        if row is None:
+            diff[f"line {identity}"] = (None, "present")
+            continue
+        for k, v in columns.items():
+            if not _same(row.get(k), v):
+                diff[f"line {identity}.{k}"] = (row.get(k), v)
+    for identity in have.keys() - want.keys():
+        diff[f"line {identity}"] = ("present", None)
+    return diff
+
+
+def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Target lines grouped by their document's key (casefolded), then by line identity."""
+    from p2c_core.flow import id_column
+
+    spec = flow.lines
+    assert spec is not None
+    out: dict[str, dict[Any, dict[str, Any]]] = {}
+    if flow.target.service == "fno":
+        for page in rt.fno.query(spec.target, select=_line_columns(flow)):
+            for row in page.rows:
+                doc = str(row.get(spec.target_parent)).casefold()
+                out.setdefault(doc, {})[_norm_id(row.get(spec.target_key or ""))] = row
+        return out
+    by_guid = {str(r.get(id_column(flow.target.entity_set))).lower(): k for k, r in headers.items()}
+    parent = f"_{spec.target_parent}_value"
+    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)]):
+        for row in page.rows:
+            doc = by_guid.get(str(row.get(parent)).lower())
+            if doc is None:
+                continue
+            if spec.target_key:
+                identity = _norm_id(row.get(spec.target_key))
+            else:
+                identity = _norm_id(tuple(row.get(f"_{c}_value") for c in spec.match))
+            out.setdefault(doc, {})[identity] = row
+    return out
+
+
+def _line_columns(flow: Flow) -> list[str]:
+    from p2c_core.flow import Bind, PriceList, Ref
+
+    spec = flow.lines
+    assert spec is not None
+    cols = [spec.target_parent] if flow.target.service == "fno" else []
+    if spec.target_key:
+        cols.append(spec.target_key)
+    for name, rule in spec.fields.items():
+        reference = isinstance(rule, Ref | Bind | PriceList) and flow.target.service == "dataverse"
+        cols.append(f"_{name}_value" if reference else name)
+    return list(dict.fromkeys(cols))
 
 
 def _target_rows(rt: Runtime, flow: Flow, select: list[str], filter: str | None = None) -> dict[str, dict[str, Any]]:

@@ -21,8 +21,9 @@ from p2c_core.fno import PROFILE as FNO
 from p2c_core.fno import FnoClient
 from p2c_core.mapping import Mapper
 from p2c_core.odata import ODataClient, RetryPolicy
+from p2c_core.references import References
 from p2c_core.settings import Settings, get_settings
-from p2c_core.sources import ChangeReader, DataverseChanges, LookupResolver
+from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
 from p2c_core.state import StateStore
 from p2c_core.storage import Storage, connect
 from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
@@ -69,10 +70,14 @@ class Runtime:
     def mapper(self) -> Mapper:
         return Mapper(self.settings)
 
+    @cached_property
+    def references(self) -> References:
+        return References(self)
+
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":
             return DataverseChanges(self.dataverse, flow, self.lookups)
-        raise ValueError(f"flow {flow.name!r}: no change reader for a {flow.source.service} source")
+        return FnoChanges(self.fno, flow, self.state)
 
     def writer(self, flow: Flow) -> TargetWriter:
         if flow.target.service == "fno":

@@ -60,8 +60,12 @@ class FlowsSettings(BaseModel):
     accounts: FlowSettings = FlowSettings()
     products: FlowSettings = FlowSettings()
     contacts: FlowSettings = FlowSettings()
+    # Sales contacts that are customers themselves -> F&O customers.
+    contact_customers: FlowSettings = FlowSettings()
     quotes: FlowSettings = FlowSettings()
     orders: FlowSettings = FlowSettings()
+    # F&O orders (confirmed or later) -> Sales: the other direction of `orders`.
+    fno_orders: FlowSettings = FlowSettings()
     invoices: FlowSettings = FlowSettings()
 
     def get(self, flow: str) -> FlowSettings:
@@ -87,6 +91,8 @@ class ValueMaps(BaseModel):
     # Sales shipping method -> F&O delivery mode (FLOWS.md's delivery_mode).
     shipping_method: ValueMapTable | None = None
     product_type: ValueMapTable | None = None
+    # F&O SalesOrderProcessingStatus -> Sales msdyn_processingstatus choice value.
+    processing_status: ValueMapTable | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -131,6 +137,9 @@ class Settings(BaseSettings):
     http_max_retries: int = Field(default=3, ge=0, le=10)
     # Per-record attempts (transient errors, missing dependencies) before it fails.
     record_max_attempts: int = Field(default=8, ge=1, le=50)
+    # First wait before a record is tried again; doubles per attempt (jittered, at most
+    # 15 minutes), or Retry-After when the service sent one.
+    record_retry_base_seconds: float = Field(default=5.0, ge=0.1, le=600)
     # How long one worker may hold a record it is applying; after a crash, the record
     # waits this long before another delivery may take it over.
     apply_lease_seconds: float = Field(default=120.0, ge=1, le=3600)

@@ -29,6 +29,22 @@ TABLES = (CURSORS, KEYMAP, RUNS, FAILURES)
 _MAX_TEXT = 30_000
 
 
+def _seen(flow: str) -> str:
+    """The key map partition of an F&O flow's sent digests (beside its entries, never mixed)."""
+    return f"{flow}~seen"
+
+
+def _int64(value: int) -> Any:
+    """Versions are 64-bit (Dataverse row versions, F&O poll times in ms): say so to the table."""
+    from azure.data.tables import EdmType, EntityProperty
+
+    return EntityProperty(value, EdmType.INT64)
+
+
+def _read_int(value: Any) -> int:
+    return int(getattr(value, "value", value))
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -194,6 +210,28 @@ class StateStore:
 
     # --- key map --------------------------------------------------------------
 
+    # --- what F&O polls sent on: key -> digest of the source row ---------------------
+
+    def seen(self, flow: str) -> dict[str, str]:
+        rows = self._table(KEYMAP).query_entities(
+            "PartitionKey eq @p", parameters={"p": _seen(flow)}, select=["RowKey", "digest"]
+        )
+        return {source_key(r["RowKey"]): r["digest"] for r in rows}
+
+    def mark_seen(self, flow: str, digests: dict[str, str]) -> None:
+        table = self._table(KEYMAP)
+        ops = [("upsert", {"PartitionKey": _seen(flow), "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]
+        for i in range(0, len(ops), 100):  # a table transaction holds at most 100 operations
+            table.submit_transaction(ops[i : i + 100])  # type: ignore[arg-type]
+
+    def clear_seen(self, flow: str) -> None:
+        table = self._table(KEYMAP)
+        rows = list(table.query_entities("PartitionKey eq @p", parameters={"p": _seen(flow)}, select=["RowKey"]))
+        for i in range(0, len(rows), 100):
+            table.submit_transaction(
+                [("delete", {"PartitionKey": _seen(flow), "RowKey": r["RowKey"]}) for r in rows[i : i + 100]]
+            )  # type: ignore[arg-type]
+
     def get_entry(self, flow: str, key: str) -> KeyMapEntry | None:
         from azure.core.exceptions import ResourceNotFoundError
 
@@ -205,10 +243,10 @@ class StateStore:
             flow=flow,
             source_key=key,
             target_key=e.get("target_key"),
-            version=int(e.get("version", -1)),
+            version=_read_int(e.get("version", -1)),
             hash=e.get("hash"),
             master=e.get("master"),
-            lease_version=e.get("lease_version"),
+            lease_version=None if e.get("lease_version") is None else _read_int(e["lease_version"]),
             lease_until=e.get("lease_until"),
             failed=bool(e.get("failed")),
             etag=e.metadata["etag"],
@@ -221,7 +259,7 @@ class StateStore:
                 flow=flow,
                 source_key=source_key(r["RowKey"]),
                 target_key=r.get("target_key"),
-                version=int(r.get("version", -1)),
+                version=_read_int(r.get("version", -1)),
                 hash=r.get("hash"),
                 master=r.get("master"),
             )
@@ -233,10 +271,10 @@ class StateStore:
             "PartitionKey": entry.flow,
             "RowKey": row_key(entry.source_key),
             "target_key": entry.target_key,
-            "version": entry.version,
+            "version": _int64(entry.version),
             "hash": entry.hash,
             "master": entry.master,
-            "lease_version": entry.lease_version,
+            "lease_version": None if entry.lease_version is None else _int64(entry.lease_version),
             "lease_until": entry.lease_until,
         }
 

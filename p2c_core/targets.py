@@ -1,27 +1,50 @@
-"""Writing mapped records to a flow's target, idempotently."""
+"""Writing mapped records to a flow's target, idempotently, documents with their lines."""
 
 from __future__ import annotations
 
+import contextlib
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from p2c_core.dataverse import DataverseClient
 from p2c_core.errors import ConflictError, NotFoundError, PermanentError
-from p2c_core.flow import Flow
+from p2c_core.flow import Flow, Lines, id_column
 from p2c_core.fno import FnoClient
+from p2c_core.sources import any_of
 
 
 @dataclass
 class WriteResult:
     created: bool
     target_key: str
+    # A create-only flow found the record already there and left it alone.
+    untouched: bool = False
+
+
+@dataclass
+class LineWrite:
+    key: Any
+    payload: dict[str, Any]
+    create_only: dict[str, Any]
 
 
 class TargetWriter(Protocol):
     def write(
-        self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        create_only: Mapping[str, Any],
+        known: bool,
+        lines: list[LineWrite] | None = None,
     ) -> WriteResult: ...
+
+
+def _same(now: Any, new: Any) -> bool:
+    if isinstance(now, int | float) and isinstance(new, int | float) and not isinstance(new, bool):
+        return abs(float(now) - float(new)) < 1e-9
+    return now == new
 
 
 class FnoWriter:
@@ -29,30 +52,88 @@ class FnoWriter:
 
     `known` (the key map has written this record before) skips the look-up: steady-state
     changes cost one request. A create that finds the record already there (a retry
-    after a lost response) turns into an update.
+    after a lost response) turns into an update. Lines are compared with the target's
+    and only the differences are written.
     """
 
     def __init__(self, client: FnoClient, flow: Flow) -> None:
         self.client = client
         self.flow = flow
 
-    def write(self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool) -> WriteResult:
+    def address(self, key: str, payload: Mapping[str, Any]) -> dict[str, str | int]:
+        target = self.flow.target
+        return self.client.key(**{target.key: key}, **{k: payload[k] for k in getattr(target, "more_keys", ())})
+
+    def write(
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        create_only: Mapping[str, Any],
+        known: bool,
+        lines: list[LineWrite] | None = None,
+    ) -> WriteResult:
         entity = self.flow.target.entity_set
-        address = self.client.key(**{self.flow.target.key: key})
-        body = {k: v for k, v in payload.items() if k != self.flow.target.key}
+        address = self.address(key, payload)
+        body = {k: v for k, v in payload.items() if k not in address}
+        result = self._header(entity, key, address, body, create_only, known)
+        # Lines too when the header was there already: an earlier attempt may have
+        # created it and failed before its lines (create-only flows included).
+        if lines is not None and self.flow.lines is not None:
+            self._lines(self.flow.lines, key, lines)
+        return result
+
+    def _header(
+        self,
+        entity: str,
+        key: str,
+        address: dict[str, str | int],
+        body: dict[str, Any],
+        create_only: Mapping[str, Any],
+        known: bool,
+    ) -> WriteResult:
+        full = {**{k: v for k, v in address.items() if k != "dataAreaId"}, **body, **create_only}
         if not known and self.client.get(entity, address, select=[self.flow.target.key]) is None:
             try:
-                self.client.create(entity, {self.flow.target.key: key, **body, **create_only})
+                self.client.create(entity, full)
                 return WriteResult(created=True, target_key=key)
             except (ConflictError, PermanentError) as exc:
                 if not _already_exists(exc):
                     raise
+        if self.flow.create_only:
+            return WriteResult(created=False, target_key=key, untouched=True)
         try:
             self.client.update(entity, address, body)
         except NotFoundError:
-            self.client.create(entity, {self.flow.target.key: key, **body, **create_only})
+            self.client.create(entity, full)
             return WriteResult(created=True, target_key=key)
         return WriteResult(created=False, target_key=key)
+
+    def _lines(self, spec: Lines, number: str, lines: list[LineWrite]) -> None:
+        assert spec.target_key is not None, "F&O lines are matched by their key"
+        select = list(dict.fromkeys([spec.target_key, *(c for line in lines for c in line.payload)]))
+        current: dict[Any, dict[str, Any]] = {}
+        for page in self.client.query(spec.target, select=select, filter=any_of(spec.target_parent, [number])):
+            for row in page.rows:
+                current[row[spec.target_key]] = row
+        for line in lines:
+            address = self.client.key(**{spec.target_parent: number, spec.target_key: line.key})
+            body = {k: v for k, v in line.payload.items() if k not in address}
+            now = current.pop(line.key, None)
+            if now is None:
+                try:
+                    self.client.create(
+                        spec.target, {spec.target_parent: number, spec.target_key: line.key, **body, **line.create_only}
+                    )
+                    continue
+                except (ConflictError, PermanentError) as exc:
+                    if not _already_exists(exc):
+                        raise
+            changed = {k: v for k, v in body.items() if now is None or not _same(now.get(k), v)}
+            if changed:
+                self.client.update(spec.target, address, changed)
+        for gone in current:  # removed at the source
+            with contextlib.suppress(NotFoundError):  # deleted meanwhile
+                self.client.delete(spec.target, self.client.key(**{spec.target_parent: number, spec.target_key: gone}))
 
 
 def _already_exists(exc: Exception) -> bool:
@@ -63,14 +144,85 @@ def _already_exists(exc: Exception) -> bool:
 
 
 class DataverseWriter:
-    """Dataverse upserts by alternate key: PATCH without conditions."""
+    """Dataverse upserts by alternate key (PATCH); create-only fields go only into a create.
+
+    A record p2c has not written before is looked up first, so a record that exists
+    (e.g. a Sales-born order coming back from F&O) is updated, never re-marked.
+    """
 
     def __init__(self, client: DataverseClient, flow: Flow) -> None:
         self.client = client
         self.flow = flow
 
-    def write(self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool) -> WriteResult:
-        body = {**payload, **({} if known else create_only)}
-        body.pop(self.flow.target.key, None)
-        self.client.upsert(self.flow.target.entity_set, {self.flow.target.key: key}, body)
-        return WriteResult(created=not known, target_key=key)
+    def write(
+        self,
+        key: str,
+        payload: Mapping[str, Any],
+        create_only: Mapping[str, Any],
+        known: bool,
+        lines: list[LineWrite] | None = None,
+    ) -> WriteResult:
+        target = self.flow.target
+        pk = id_column(target.entity_set)
+        alternate = {target.key: key}
+        body = {k: v for k, v in payload.items() if k != target.key}
+        guid: str | None = None
+        exists = known
+        if not known:
+            row = self.client.get(target.entity_set, alternate, select=[pk])
+            exists, guid = row is not None, (row or {}).get(pk)
+        if exists and self.flow.create_only:
+            return WriteResult(created=False, target_key=key, untouched=True)
+        written = self.client.upsert(
+            target.entity_set,
+            alternate,
+            body if exists else {**body, **create_only},
+            returning=pk if self.flow.lines is not None else None,
+        )
+        guid = (written or {}).get(pk) or guid
+        if lines is not None and self.flow.lines is not None:
+            assert guid is not None, "upsert returned no id"
+            self._lines(self.flow.lines, guid, lines)
+        return WriteResult(created=not exists, target_key=key)
+
+    def _lines(self, spec: Lines, parent: str, lines: list[LineWrite]) -> None:
+        pk = id_column(spec.target)
+        parent_column = f"_{spec.target_parent}_value"
+        match = [spec.target_key] if spec.target_key else [f"_{c}_value" for c in spec.match]
+        current: dict[tuple[Any, ...], str] = {}
+        for page in self.client.query(spec.target, select=[pk, *match], filter=f"{parent_column} eq {parent}"):
+            for row in page.rows:
+                current[tuple(_norm(row.get(c)) for c in match)] = row[pk]
+        parent_set = self.flow.target.entity_set
+        for line in lines:
+            if spec.target_key:
+                identity: tuple[Any, ...] = (_norm(line.key),)
+            else:
+                identity = tuple(_norm(_bound_id(line.payload.get(f"{c}@odata.bind"))) for c in spec.match)
+            guid = current.pop(identity, None)
+            if guid is None:
+                # Created by PATCH to an id derived from the document and line: a retried
+                # create (lost response) updates the same row instead of adding a second.
+                guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"p2c:{spec.target}:{parent}:{identity}"))
+                parent_bind = {f"{spec.target_parent}@odata.bind": f"/{parent_set}({parent})"}
+                self.client.upsert_by_id(spec.target, guid, {**line.payload, **line.create_only, **parent_bind})
+            else:
+                self.client.update(spec.target, guid, line.payload)
+        for gone in current.values():
+            with contextlib.suppress(NotFoundError):  # deleted meanwhile
+                self.client.delete(spec.target, gone)
+
+
+def _bound_id(path: Any) -> str | None:
+    """`/pricelevels(<guid>)` -> `<guid>`."""
+    if not isinstance(path, str) or "(" not in path:
+        return None
+    return path.rsplit("(", 1)[1].rstrip(")")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.lower()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -100,6 +100,7 @@ class DataverseService(ODataService):
                 raise self.not_found(schema, address.key)
             pk = row[schema.keys[0]]
             self.store.delete(schema.entity_set, pk, self.store.next(VERSION))
+            self.touch_parent(schema, row)
             return Response(status_code=204)
         raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed.")
 
@@ -234,7 +235,8 @@ class DataverseService(ODataService):
                         f"An undeclared property '{nav}' which only has property annotations in the payload "
                         f"but no property value was found in the payload."
                     )
-                out[f"_{nav}_value"] = None if value is None else self.bind(schema.lookups[nav], value)
+                column = schema.lookup_columns.get(nav, nav)
+                out[f"_{column}_value"] = None if value is None else self.bind(schema.lookups[nav], value)
                 continue
             if name.startswith("@"):
                 continue
@@ -281,13 +283,36 @@ class DataverseService(ODataService):
                     "already exists. The entity key requires that this set of "
                     "attributes contains unique values.",
                 )
+        if created:
+            for column, prefix in schema.autonumber.items():
+                if not row.get(column):
+                    row = {**row, column: self.number(schema, prefix)}
         version = self.store.next(VERSION)
         stamp = now_iso()
         row = {**row, "modifiedon": stamp, "versionnumber": version}
         if created:
             row["createdon"] = stamp
         self.store.put(schema.entity_set, row[pk], row, version)
+        self.touch_parent(schema, row)
         return row
+
+    def number(self, schema: EntitySchema, prefix: str) -> str:
+        """An autonumber like the P2C solution's: `ORD-01000-BVRCPS` (sequence and a random tail)."""
+        n = self.store.next(f"autonumber:{schema.entity_set}", 999)
+        tail = "".join(chr(65 + (n * 7919 // 26**i) % 26) for i in range(6))
+        return f"{prefix}{n:05d}-{tail}"
+
+    def touch_parent(self, schema: EntitySchema, line: Row) -> None:
+        """A line changed: Dataverse recalculates the document's totals, so the header changes too."""
+        if schema.parent is None:
+            return
+        parent_id = line.get(f"_{schema.parent}_value")
+        target = self.schemas[schema.lookups[schema.parent]]
+        header = self.store.get(target.entity_set, parent_id) if parent_id else None
+        if header is not None:
+            version = self.store.next(VERSION)
+            header = {**header, "modifiedon": now_iso(), "versionnumber": version}
+            self.store.put(target.entity_set, header[target.keys[0]], header, version)
 
     def written(
         self,

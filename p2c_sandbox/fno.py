@@ -87,12 +87,14 @@ class FnoService(ODataService):
             for k in schema.keys:
                 if k in values and _norm(k, values[k]) != _norm(k, row[k]):
                     raise _bad(f"The key field '{k}' cannot be changed.")
-            self.store.put(schema.entity_set, row_pk(schema, key), {**row, **values})
+            self.store.put(schema.entity_set, row_pk(schema, key), self.computed(schema, {**row, **values}))
+            self.update_totals(schema, row)
             return Response(status_code=204)
         if request.method == "DELETE":
             if row is None:
                 raise ServiceError(404, "", "No resource was found matching the request URL.")
             self.store.delete(schema.entity_set, row_pk(schema, key))
+            self.update_totals(schema, row)
             return Response(status_code=204)
         raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed.")
 
@@ -128,9 +130,11 @@ class FnoService(ODataService):
         values = self.values(schema, body)
         values["dataAreaId"] = str(values.get("dataAreaId") or self.company).lower()
         missing = [k for k in schema.keys if values.get(k) in (None, "")]
-        if schema.entity_set == "CustomersV3" and "CustomerAccount" in missing:
-            values["CustomerAccount"] = f"C{self.store.next('CustomerAccount', 100000):06d}"
-            missing.remove("CustomerAccount")
+        sequence = NUMBER_SEQUENCES.get(schema.entity_set)
+        if sequence is not None and sequence[0] in missing:
+            column, prefix, start = sequence
+            values[column] = f"{prefix}{self.store.next(column, start):06d}"
+            missing.remove(column)
         if missing:
             raise _bad(
                 f"Write failed for table row of type '{schema.entity_type}'. The key field(s) "
@@ -153,7 +157,9 @@ class FnoService(ODataService):
                 row[name] = None
         if schema.entity_set == "CustomersV3" and not row.get("PartyNumber"):
             row["PartyNumber"] = f"{self.store.next('PartyNumber', 2000):09d}"
+        row = self.computed(schema, row)
         self.store.put(schema.entity_set, row_pk(schema, key), row)
+        self.update_totals(schema, row)
         return JSONResponse(
             {
                 "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}/$entity",
@@ -187,6 +193,55 @@ class FnoService(ODataService):
         for c in cols:
             out[c] = row.get(c)
         return out
+
+    def computed(self, schema: EntitySchema, row: Row) -> Row:
+        """Line amounts F&O calculates: (price - per-unit discount) x quantity."""
+        quantity = LINE_QUANTITY.get(schema.entity_set)
+        if quantity is None:
+            return row
+        amount = (row.get("SalesPrice") or 0) - (row.get("LineDiscountAmount") or 0)
+        return {**row, "LineAmount": round(amount * (row.get(quantity) or 0), 2)}
+
+    def update_totals(self, schema: EntitySchema, line: Row) -> None:
+        """A document's totals follow its lines, so a line change changes the header too."""
+        document = DOCUMENTS.get(schema.entity_set)
+        if document is None:
+            return
+        header_set, number, total, charges = document
+        header_schema = self.schemas[header_set]
+        key = {"dataAreaId": line["dataAreaId"], number: line[number]}
+        pk = row_pk(header_schema, key)
+        header = self.store.get(header_set, pk)
+        if header is None:
+            return
+        lines = [
+            r
+            for _, r in self.store.scan(schema.entity_set)
+            if r["dataAreaId"] == line["dataAreaId"] and _norm(number, r[number]) == _norm(number, line[number])
+        ]
+        line_total = sum(r.get("LineAmount") or 0 for r in lines)
+        charge_total = sum(r.get("FixedPriceCharges") or 0 for r in lines)
+        header = {**header, total: round(line_total + charge_total, 2), charges: round(charge_total, 2)}
+        self.store.put(header_set, pk, header)
+
+
+# Entities whose key F&O numbers on create: key property, prefix, first number.
+NUMBER_SEQUENCES: dict[str, tuple[str, str, int]] = {
+    "CustomersV3": ("CustomerAccount", "C", 100000),
+    "CDSSalesOrderHeaders": ("SalesOrderNumber", "SO-", 1000),
+    "CDSSalesQuotationHeaders": ("SalesQuotationNumber", "QT-", 1000),
+}
+# Document lines -> (header entity, document number, header total, header charges total).
+DOCUMENTS: dict[str, tuple[str, str, str, str]] = {
+    "CDSSalesOrderLines": ("CDSSalesOrderHeaders", "SalesOrderNumber", "OrderTotalAmount", "OrderTotalChargesAmount"),
+    "CDSSalesQuotationLines": (
+        "CDSSalesQuotationHeaders",
+        "SalesQuotationNumber",
+        "QuotationTotalAmount",
+        "QuotationTotalChargesAmount",
+    ),
+}
+LINE_QUANTITY = {"CDSSalesOrderLines": "OrderedSalesQuantity", "CDSSalesQuotationLines": "RequestedSalesQuantity"}
 
 
 def _zero(t: str) -> Any:

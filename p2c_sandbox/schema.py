@@ -29,12 +29,24 @@ class EntitySchema:
     keys: tuple[str, ...]
     props: dict[str, Prop]
     alternate_keys: tuple[tuple[str, ...], ...] = ()
-    # Dataverse lookups: navigation property -> target entity set; stored as _<nav>_value.
+    # Dataverse lookups: navigation property -> target entity set; stored in `_<column>_value`
+    # where the column is `lookup_columns[nav]` (polymorphic lookups: customerid_account
+    # and customerid_contact share _customerid_value) or the navigation property itself.
     lookups: dict[str, str] = field(default_factory=dict)
+    lookup_columns: dict[str, str] = field(default_factory=dict)
+    # Columns the server numbers on create when the client leaves them out: column -> prefix.
+    autonumber: dict[str, str] = field(default_factory=dict)
+    # Document lines: the lookup to the header, whose totals (and so version) change
+    # whenever a line is written or deleted, as Dataverse recalculates them.
+    parent: str | None = None
     # Columns the server maintains; a client may not write them.
     server_columns: frozenset[str] = frozenset()
     defaults: dict[str, object] = field(default_factory=dict)
     track_changes: bool = False
+
+
+def _entity_type(entity_set: str) -> str:
+    return entity_set[:-3] + "y" if entity_set.endswith("ies") else entity_set.removesuffix("s")
 
 
 def _dv(
@@ -43,13 +55,23 @@ def _dv(
     columns: dict[str, Prop],
     *,
     alt: tuple[tuple[str, ...], ...] = (),
-    lookups: dict[str, str] | None = None,
+    lookups: dict[str, str | tuple[str, ...]] | None = None,
     defaults: dict[str, object] | None = None,
+    autonumber: dict[str, str] | None = None,
+    parent: str | None = None,
 ) -> EntitySchema:
     key = f"{entity_type}id"
     props = {key: Prop("Edm.Guid", nullable=False), **columns}
-    for nav in lookups or {}:
-        props[f"_{nav}_value"] = Prop("Edm.Guid")
+    navs: dict[str, str] = {}
+    nav_columns: dict[str, str] = {}
+    for column, targets in (lookups or {}).items():
+        props[f"_{column}_value"] = Prop("Edm.Guid")
+        if isinstance(targets, str):
+            navs[column] = targets
+            continue
+        for target in targets:  # polymorphic: one navigation property per table
+            nav = f"{column}_{_entity_type(target)}"
+            navs[nav], nav_columns[nav] = target, column
     props.update(
         {
             "createdon": Prop("Edm.DateTimeOffset"),
@@ -63,10 +85,13 @@ def _dv(
         keys=(key,),
         props=props,
         alternate_keys=alt,
-        lookups=dict(lookups or {}),
+        lookups=navs,
+        lookup_columns=nav_columns,
         server_columns=frozenset({key, "createdon", "modifiedon", "versionnumber"}),
         defaults=dict(defaults or {}),
         track_changes=True,
+        autonumber=dict(autonumber or {}),
+        parent=parent,
     )
 
 
@@ -76,6 +101,52 @@ S = Prop  # short alias for the tables below
 def _text(n: int) -> Prop:
     return Prop("Edm.String", max_length=n)
 
+
+def _address(prefix: str, *, county: bool = True) -> dict[str, Prop]:
+    cols = {
+        f"{prefix}_line1": _text(250),
+        f"{prefix}_city": _text(80),
+        f"{prefix}_stateorprovince": _text(50),
+        f"{prefix}_postalcode": _text(20),
+        f"{prefix}_country": _text(80),
+    }
+    if county:
+        cols[f"{prefix}_county"] = _text(50)
+    return cols
+
+
+def _document_header() -> dict[str, Prop]:
+    """Columns quotes and orders share."""
+    return {
+        "requestdeliveryby": S("Edm.Date"),
+        **_address("shipto", county=False),
+        "shipto_line2": _text(250),
+        "paymenttermscode": S("Edm.Int32"),
+        "shippingmethodcode": S("Edm.Int32"),
+        "freighttermscode": S("Edm.Int32"),
+        "totalamount": S("Edm.Decimal"),
+        "discountamount": S("Edm.Decimal"),
+        "totaltax": S("Edm.Decimal"),
+        "freightamount": S("Edm.Decimal"),
+    }
+
+
+_HEADER_LOOKUPS: dict[str, str | tuple[str, ...]] = {
+    "customerid": ("accounts", "contacts"),
+    "transactioncurrencyid": "transactioncurrencies",
+    "pricelevelid": "pricelevels",
+}
+_LINE_LOOKUPS: dict[str, str | tuple[str, ...]] = {"productid": "products", "uomid": "uoms"}
+_LINE: dict[str, Prop] = {
+    "sequencenumber": S("Edm.Int32"),
+    "quantity": S("Edm.Decimal"),
+    "priceperunit": S("Edm.Decimal"),
+    "manualdiscountamount": S("Edm.Decimal"),
+    "extendedamount": S("Edm.Decimal"),
+    "tax": S("Edm.Decimal"),
+    "requestdeliveryby": S("Edm.Date"),
+    "description": _text(2000),
+}
 
 DATAVERSE: dict[str, EntitySchema] = {
     s.entity_set: s
@@ -127,6 +198,140 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("isocurrencycode",),),
             defaults={"statecode": 0},
+        ),
+        _dv(
+            "contacts",
+            "contact",
+            {
+                "msdyn_contactpersonid": _text(20),
+                "firstname": _text(50),
+                "middlename": _text(50),
+                "lastname": _text(50),
+                "fullname": _text(160),
+                "jobtitle": _text(100),
+                "department": _text(100),
+                "emailaddress1": _text(100),
+                "telephone1": _text(50),
+                "fax": _text(50),
+                "websiteurl": _text(200),
+                **_address("address1", county=False),
+                "description": _text(2000),
+                "statecode": S("Edm.Int32", nullable=False),
+                "msdyn_isactivecustomer": S("Edm.Boolean"),
+                "msdyn_iscompanyanaccount": S("Edm.Boolean"),
+            },
+            alt=(("msdyn_contactpersonid",),),
+            lookups={"parentcustomerid": ("accounts", "contacts"), "transactioncurrencyid": "transactioncurrencies"},
+            defaults={"statecode": 0, "msdyn_isactivecustomer": False, "msdyn_iscompanyanaccount": False},
+            autonumber={"msdyn_contactpersonid": "CON-"},
+        ),
+        _dv("uomschedules", "uomschedule", {"name": _text(200)}),
+        _dv(
+            "uoms", "uom", {"name": _text(100), "quantity": S("Edm.Decimal")}, lookups={"uomscheduleid": "uomschedules"}
+        ),
+        _dv(
+            "pricelevels",
+            "pricelevel",
+            {"name": _text(100), "statecode": S("Edm.Int32", nullable=False)},
+            lookups={"transactioncurrencyid": "transactioncurrencies"},
+            defaults={"statecode": 0},
+        ),
+        _dv(
+            "products",
+            "product",
+            {
+                "productnumber": _text(100),
+                "name": _text(100),
+                "description": _text(2000),
+                "msdyn_itemnumber": _text(20),
+                "price": S("Edm.Decimal"),
+                "currentcost": S("Edm.Decimal"),
+                "producttypecode": S("Edm.Int32"),
+                "quantitydecimal": S("Edm.Int32"),
+                "msdyn_externallymaintained": S("Edm.Boolean"),
+                "statecode": S("Edm.Int32", nullable=False),
+            },
+            alt=(("productnumber",),),
+            lookups={
+                "defaultuomid": "uoms",
+                "defaultuomscheduleid": "uomschedules",
+                "transactioncurrencyid": "transactioncurrencies",
+            },
+            defaults={"statecode": 0, "msdyn_externallymaintained": False},
+        ),
+        _dv(
+            "productpricelevels",
+            "productpricelevel",
+            {"amount": S("Edm.Decimal")},
+            lookups={"pricelevelid": "pricelevels", "productid": "products", "uomid": "uoms"},
+        ),
+        _dv(
+            "quotes",
+            "quote",
+            {
+                "quotenumber": _text(100),
+                "name": _text(300),
+                **_document_header(),
+                "statecode": S("Edm.Int32", nullable=False),
+                "statuscode": S("Edm.Int32"),
+                "msdyn_hasexternallymaintainedproductsonly": S("Edm.Boolean"),
+            },
+            alt=(("quotenumber",),),
+            lookups=_HEADER_LOOKUPS,
+            defaults={"statecode": 0, "statuscode": 1},
+            autonumber={"quotenumber": "QUO-"},
+        ),
+        _dv("quotedetails", "quotedetail", _LINE, lookups={"quoteid": "quotes", **_LINE_LOOKUPS}, parent="quoteid"),
+        _dv(
+            "salesorders",
+            "salesorder",
+            {
+                "ordernumber": _text(100),
+                "name": _text(300),
+                **_document_header(),
+                "statecode": S("Edm.Int32", nullable=False),
+                "msdyn_isexternallymaintained": S("Edm.Boolean"),
+                "msdyn_processingstatus": S("Edm.Int32"),
+                "msdyn_hasexternallymaintainedproductsonly": S("Edm.Boolean"),
+            },
+            alt=(("ordernumber",),),
+            lookups=_HEADER_LOOKUPS,
+            defaults={"statecode": 0, "msdyn_isexternallymaintained": False},
+            autonumber={"ordernumber": "ORD-"},
+        ),
+        _dv(
+            "salesorderdetails",
+            "salesorderdetail",
+            _LINE,
+            lookups={"salesorderid": "salesorders", **_LINE_LOOKUPS},
+            parent="salesorderid",
+        ),
+        _dv(
+            "invoices",
+            "invoice",
+            {
+                "invoicenumber": _text(100),
+                "msdyn_invoicenumber": _text(100),
+                "name": _text(300),
+                "msdyn_invoicedate": S("Edm.Date"),
+                "totalamount": S("Edm.Decimal"),
+                "totaltax": S("Edm.Decimal"),
+                "freightamount": S("Edm.Decimal"),
+                "totaldiscountamount": S("Edm.Decimal"),
+                **_address("billto", county=False),
+                "statecode": S("Edm.Int32", nullable=False),
+            },
+            alt=(("msdyn_invoicenumber",),),
+            lookups={"salesorderid": "salesorders", **_HEADER_LOOKUPS},
+            defaults={"statecode": 0},
+            autonumber={"invoicenumber": "INV-"},
+        ),
+        _dv(
+            "invoicedetails",
+            "invoicedetail",
+            _LINE,
+            lookups={"invoiceid": "invoices", **_LINE_LOOKUPS},
+            parent="invoiceid",
         ),
     ]
 }

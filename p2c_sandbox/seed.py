@@ -14,6 +14,7 @@ import uuid
 
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
+from p2c_sandbox.seed_documents import seed_documents
 from p2c_sandbox.store import Row
 
 CURRENCIES = [
@@ -187,6 +188,8 @@ def seed(dataverse: DataverseService, fno: FnoService) -> None:
         n += 1
     for row in rows:
         dataverse.save(accounts, row, created=True)
+    carried = [r for r in rows if r["accountnumber"] and r["customertypecode"] == 3 and r["statecode"] == 0]
+    seed_documents(dataverse, fno, rng, currencies, carried[:40])
     customers = fno.schemas["CustomersV3"]
     fno_names = [
         "Forest Wholesales",

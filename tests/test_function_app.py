@@ -36,7 +36,7 @@ def test_every_flow_has_a_timer_and_a_queue_function():
         assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
         queue = trigger(by_name[f"{flow.name}_apply"])
         assert queue["type"] == "queueTrigger"
-        assert queue["queueName"] == flow.queue == f"p2c-{flow.name}"
+        assert queue["queueName"] == flow.queue == f"p2c-{flow.name.replace('_', '-')}"
         assert queue["connection"] == "AzureWebJobsStorage"
 
 

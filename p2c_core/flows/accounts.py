@@ -2,6 +2,9 @@
 
 from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, ValueMap, Where
 
+# Shared by the Sales -> F&O flows: a currency lookup read as its ISO code.
+CURRENCY = Lookup("transactioncurrencyid", {"transactioncurrencies": "isocurrencycode"})
+
 accounts = Flow(
     name="accounts",
     source=Dataverse(
@@ -32,7 +35,7 @@ accounts = Flow(
         "CreditLimit": Field("creditlimit", default=0),
         "OrganizationNumberOfEmployees": Field("numberofemployees", default=0),
         "SalesMemo": Field("description"),
-        "SalesCurrencyCode": Lookup("transactioncurrencyid", "transactioncurrencies", "isocurrencycode"),
+        "SalesCurrencyCode": CURRENCY,
         "PaymentTerms": ValueMap("payment_terms", "paymenttermscode", optional=True),
         "DeliveryTerms": ValueMap("freight_terms", "address1_freighttermscode", optional=True),
         "DeliveryMode": ValueMap("shipping_method", "address1_shippingmethodcode", optional=True),
@@ -47,5 +50,5 @@ accounts = Flow(
         "PartyType": Const("Organization"),
     },
     max_lengths={"CustomerAccount": 20, "OrganizationName": 100},
-    owned=Where((Eq("IsExternallyMaintained", "Yes", enum="NoYes"),)),
+    owned=Where((Eq("IsExternallyMaintained", "Yes", enum="NoYes"), Eq("PartyType", "Organization"))),
 )

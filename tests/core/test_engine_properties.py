@@ -28,7 +28,9 @@ class MemoryTarget:
         self.rows: dict[str, dict[str, Any]] = {}
         self.creates: dict[str, int] = {}
 
-    def write(self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool) -> WriteResult:
+    def write(
+        self, key: str, payload: Mapping[str, Any], create_only: Mapping[str, Any], known: bool, lines: Any = None
+    ) -> WriteResult:
         created = key not in self.rows
         if created:
             self.creates[key] = self.creates.get(key, 0) + 1

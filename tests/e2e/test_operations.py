@@ -71,7 +71,8 @@ def test_reconcile_finds_changes_behind_p2cs_back_and_repairs_them(e2e: E2E):
         fno.patch(f"CustomersV3(dataAreaId='usmf',CustomerAccount='{edited_fno}')",
                   json={"CreditLimit": 123456}).raise_for_status()  # fmt: skip
         fno.post("CustomersV3", json={"CustomerAccount": "ORPHAN-1", "OrganizationName": "Orphan",
-                                      "IsExternallyMaintained": "Yes"}).raise_for_status()  # fmt: skip
+                                      "IsExternallyMaintained": "Yes", "PartyType": "Organization"},
+                 ).raise_for_status()  # fmt: skip
     e2e.runtime.state.put_cursor(e2e.runtime.state.get_cursor("accounts"))  # cursor stays: p2c sees nothing
     with e2e.dataverse() as dv:
         dv.patch(f"accounts(accountnumber='{edited_sales}')", json={"name": "Edited Quietly"},

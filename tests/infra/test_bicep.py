@@ -26,12 +26,13 @@ OPTIONAL = {
     "P2C_HTTP_TIMEOUT_SECONDS": "default 30 s",
     "P2C_HTTP_MAX_RETRIES": "default 3",
     "P2C_RECORD_MAX_ATTEMPTS": "default 8",
+    "P2C_RECORD_RETRY_BASE_SECONDS": "default 5 s",
     "P2C_APPLY_LEASE_SECONDS": "default 120 s",
     "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
     "P2C_CHUNK_SIZE": "default 100",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
-        for flow in ("ACCOUNTS", "PRODUCTS", "CONTACTS", "QUOTES", "ORDERS", "INVOICES")
+        for flow in (f.name.upper() for f in FLOWS)
     },
 }
 
@@ -81,17 +82,10 @@ def test_template_provisions_every_queue_and_table_the_app_uses():
     text = (INFRA / "resources.bicep").read_text()
     flows = re.search(r"var flows = \[(.*?)\]", text, re.S)
     assert flows is not None
-    assert re.findall(r"'(\w+)'", flows.group(1)) == [
-        "accounts",
-        "products",
-        "contacts",
-        "quotes",
-        "orders",
-        "invoices",
-    ]
-    assert {f.name for f in FLOWS} <= set(re.findall(r"'(\w+)'", flows.group(1)))
+    provisioned = re.findall(r"'([\w-]+)'", flows.group(1))
     assert "'p2c-${flow}'" in text and "'p2c-${flow}-poison'" in text
-    assert all(f.queue == f"p2c-{f.name}" and f.poison_queue == f"p2c-{f.name}-poison" for f in FLOWS)
+    assert sorted(f"p2c-{name}" for name in provisioned) == sorted(f.queue for f in FLOWS)
+    assert all(f.poison_queue == f"{f.queue}-poison" for f in FLOWS)
     tables = re.search(r"var tableNames = \[(.*?)\]", text, re.S)
     assert tables is not None and sorted(re.findall(r"'(\w+)'", tables.group(1))) == sorted(TABLES)
 

@@ -1,0 +1,142 @@
+"""orders, both ways: Sales orders <-> F&O sales orders, each with one writer at a time.
+
+FLOWS.md, orders. Ownership moves with status:
+- `orders` creates Sales-born orders in F&O once activated, and never writes them again:
+  F&O owns them from then on (create_only).
+- `fno_orders` carries confirmed-or-later F&O orders to Sales: it creates F&O-born ones
+  (marked externally maintained, which `orders` skips) and updates Sales-born ones.
+So neither flow writes what the other reads back as a change: no echo, no ping-pong.
+Number sequences must not overlap: F&O `SO-...`, Sales `ORD-...` (see README).
+"""
+
+from p2c_core.flow import (
+    Bind,
+    Calc,
+    Const,
+    Dataverse,
+    Eq,
+    Field,
+    FinOps,
+    Flow,
+    In,
+    Lines,
+    PriceList,
+    Ref,
+    ValueMap,
+    Where,
+)
+from p2c_core.flows.quotes import CUSTOMER, CUSTOMER_REF, PRODUCT, SALES_HEADER, UNIT, sales_lines
+
+# P2C choice msdyn_processingstatus: the value of "Active" (the P2C solution's first option).
+ACTIVE = 192350000
+# F&O processing statuses from which F&O owns the order and Sales follows it.
+CONFIRMED_OR_LATER = (
+    "Confirmed",
+    "PartiallyPicked",
+    "Picked",
+    "PartiallyDelivered",
+    "Delivered",
+    "PartiallyInvoiced",
+    "Invoiced",
+    "Cancelled",
+)
+
+orders = Flow(
+    name="orders",
+    source=Dataverse(
+        "salesorders",
+        key="ordernumber",
+        where=Where.all(
+            msdyn_isexternallymaintained=False,
+            msdyn_processingstatus=ACTIVE,
+            msdyn_hasexternallymaintainedproductsonly=True,
+        ),
+    ),
+    target=FinOps("CDSSalesOrderHeaders", key="SalesOrderNumber"),
+    resolve=(CUSTOMER,),
+    fields={
+        "SalesOrderNumber": Field("ordernumber"),
+        "OrderingCustomerAccountNumber": CUSTOMER_REF,
+        "InvoiceCustomerAccountNumber": CUSTOMER_REF,
+        "SalesOrderName": Field("name"),
+        **SALES_HEADER,
+    },
+    lines=Lines(
+        source="salesorderdetails",
+        source_parent="salesorderid",
+        source_key="sequencenumber",
+        target="CDSSalesOrderLines",
+        target_parent="SalesOrderNumber",
+        target_key="LineCreationSequenceNumber",
+        lookups=(PRODUCT, UNIT),
+        fields=sales_lines("OrderedSalesQuantity"),
+    ),
+    create_only=True,
+    depends_on=("accounts", "contact_customers", "products"),
+    max_lengths={"SalesOrderNumber": 20},
+)
+
+SALES_UNIT = Bind(ValueMap("unit", "SalesUnitSymbol"), "uoms", "name")
+
+fno_orders = Flow(
+    name="fno_orders",
+    source=FinOps(
+        "CDSSalesOrderHeaders",
+        key="SalesOrderNumber",
+        where=Where(
+            (
+                In("SalesOrderProcessingStatus", CONFIRMED_OR_LATER, enum="SalesOrderProcessingStatus"),
+                Eq("OrderingCustomerIsExternallyMaintained", "Yes", enum="NoYes"),
+                Eq("InvoiceCustomerIsExternallyMaintained", "Yes", enum="NoYes"),
+            )
+        ),
+    ),
+    target=Dataverse("salesorders", key="ordernumber"),
+    fields={
+        "ordernumber": Field("SalesOrderNumber"),
+        "customerid": Ref("OrderingCustomerAccountNumber", ("accounts", "contact_customers"), what="customer"),
+        "name": Field("SalesOrderName"),
+        "transactioncurrencyid": Bind(Field("CurrencyCode"), "transactioncurrencies", "isocurrencycode"),
+        "pricelevelid": PriceList("CurrencyCode"),
+        "requestdeliveryby": Calc("date", ("RequestedShippingDate",)),
+        "shipto_line1": Field("DeliveryAddressStreet"),
+        "shipto_line2": Field("DeliveryAddressStreetNumber"),
+        "shipto_city": Field("DeliveryAddressCity"),
+        "shipto_stateorprovince": Field("DeliveryAddressStateId"),
+        "shipto_postalcode": Field("DeliveryAddressZipCode"),
+        "shipto_country": Field("DeliveryAddressCountryRegionISOCode"),
+        "msdyn_processingstatus": ValueMap("processing_status", "SalesOrderProcessingStatus", number=True),
+        "totalamount": Field("OrderTotalAmount"),
+        "discountamount": Field("TotalDiscountAmount"),
+        "totaltax": Field("OrderTotalTaxAmount"),
+        "freightamount": Field("OrderTotalChargesAmount"),
+        "paymenttermscode": ValueMap("payment_terms", "PaymentTermsName", optional=True, reverse=True, number=True),
+        "shippingmethodcode": ValueMap("shipping_method", "DeliveryModeCode", optional=True, reverse=True, number=True),
+        "freighttermscode": ValueMap("freight_terms", "DeliveryTermsCode", optional=True, reverse=True, number=True),
+    },
+    # Only orders born in F&O are marked; Sales-born ones keep their origin.
+    on_create={"msdyn_isexternallymaintained": Const(True)},
+    lines=Lines(
+        source="CDSSalesOrderLines",
+        source_parent="SalesOrderNumber",
+        source_key="LineCreationSequenceNumber",
+        target="salesorderdetails",
+        target_parent="salesorderid",
+        target_key="sequencenumber",
+        fields={
+            "sequencenumber": Field("LineCreationSequenceNumber"),
+            "productid": Ref("ProductNumber", ("products",), what="product"),
+            "quantity": Field("OrderedSalesQuantity"),
+            "priceperunit": Field("SalesPrice"),
+            "manualdiscountamount": Calc(
+                "discount_total", ("LineDiscountAmount", "OrderedSalesQuantity", "FixedPriceCharges")
+            ),
+            "uomid": SALES_UNIT,
+            "extendedamount": Field("LineAmount"),
+            "tax": Field("TotalTaxAmount"),
+            "description": Field("LineDescription"),
+        },
+    ),
+    depends_on=("accounts", "contact_customers", "products"),
+    schedule="0 */10 * * * *",
+)
