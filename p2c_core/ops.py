@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine
 from p2c_core.flows import FLOWS, get_flow
+from p2c_core.keys import literal
 
 if TYPE_CHECKING:
     from p2c_core.flow import Flow
@@ -104,10 +105,21 @@ def reset_cursor(rt: Runtime, flow: str, to: datetime | None = None) -> None:
 
     Records whose content did not change are dropped by the key map and write nothing.
     """
-    name = get_flow(flow).name
-    cursor = rt.state.get_cursor(name)
+    from p2c_core.flow import FinOps
+    from p2c_core.sources import SINCE
+
+    chosen = get_flow(flow)
+    cursor = rt.state.get_cursor(chosen.name)
     cursor.link = cursor.scan_started = None
-    cursor.watermark = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(chosen.source, FinOps):
+        # F&O reads: forget what was sent, so every row in range goes on again; a date
+        # source restarts at `to` (less its overlap).
+        rt.state.clear_seen(chosen.name)
+        if chosen.source.since and stamp:
+            cursor.link = f"{SINCE}{stamp}"
+    else:
+        cursor.watermark = stamp
     rt.state.put_cursor(cursor)
 
 
@@ -211,8 +223,12 @@ def _same(now: Any, new: Any) -> bool:
 
 
 def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedChange]:
-    """A dry run: what the next sync of the flow would write, field by field. Writes nothing."""
-    from p2c_core.errors import MappingError
+    """A dry run: what the next sync of the flow would write, field by field. Writes nothing.
+
+    Lookups show as the target stores them (`_x_value` GUIDs in Sales); a record whose
+    customer or product is not in the target yet shows as `wait`.
+    """
+    from p2c_core.errors import DependencyMissing, MappingError
 
     flow = get_flow(flow_name)
     cursor = rt.state.get_cursor(flow.name)
@@ -229,24 +245,27 @@ def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedC
                 out.append(PlannedChange(str(key), "fail", reason=f"no {flow.source.key}"))
                 continue
             try:
-                payload, create_only = rt.mapper.map(flow, key, row)
+                want = _expected(rt, flow, key, row)
+                create_only = rt.mapper.map(flow, key, row)[1]
             except MappingError as exc:
                 out.append(PlannedChange(key, "fail", reason=str(exc)))
                 continue
-            current = _target_row(rt, flow, key, list({**payload, **create_only}))
-            if current is None:
-                fields = {k: (None, v) for k, v in {**payload, **create_only}.items()}
-                out.append(PlannedChange(key, "create", fields))
+            except DependencyMissing as exc:
+                out.append(PlannedChange(key, "wait", reason=str(exc)))
                 continue
-            diff = {k: (current.get(k), v) for k, v in payload.items() if not _same(current.get(k), v)}
+            current = _target_rows(rt, flow, _select(flow, [want]), f"{flow.target.key} eq {literal(key)}")
+            now = current.get(key.casefold())
+            if now is None:
+                out.append(
+                    PlannedChange(key, "create", {k: (None, v) for k, v in {**want.header, **create_only}.items()})
+                )
+                continue
+            diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(now.get(k), v)}
+            if flow.create_only:
+                out.append(PlannedChange(key, "skip", reason="created before; the target owns it now"))
+                continue
             out.append(PlannedChange(key, "update" if diff else "unchanged", diff))
     return out
-
-
-def _target_row(rt: Runtime, flow: Flow, key: str, select: list[str]) -> dict[str, Any] | None:
-    if flow.target.service == "fno":
-        return rt.fno.get(flow.target.entity_set, rt.fno.key(**{flow.target.key: key}), select=select)
-    return rt.dataverse.get(flow.target.entity_set, {flow.target.key: key}, select=select)
 
 
 @dataclass

@@ -75,3 +75,44 @@ def test_blank_key_fails():
 def test_content_hash_is_order_independent_and_value_sensitive():
     assert content_hash({"a": 1, "b": "x"}) == content_hash({"b": "x", "a": 1})
     assert content_hash({"a": 1}) != content_hash({"a": 2})
+
+
+@pytest.mark.parametrize(
+    ("total", "quantity", "per_unit", "charge"),
+    [(10.0, 3, 3.33, -0.01), (10.0, 7, 1.43, 0.01), (0, 5, 0.0, 0.0), (25.0, 4, 6.25, 0.0), (5.0, 0, 0.0, -5.0)],
+)
+def test_the_discount_rule_splits_a_line_total_and_comes_back_to_it(total, quantity, per_unit, charge):
+    from p2c_core.mapping import discount_per_unit, discount_remainder, discount_total
+
+    assert (discount_per_unit(total, quantity), discount_remainder(total, quantity)) == (per_unit, charge)
+    if quantity:
+        assert discount_total(per_unit, quantity, charge) == total  # FLOWS.md: 3 x 3.33 - (-0.01) = 10.00
+
+
+def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
+    from p2c_core.mapping import Reference
+
+    quotes, fno_orders = get_flow("quotes"), get_flow("fno_orders")
+    mapper = Mapper(settings())
+    data = {"quotenumber": "QUO-1", "customerid": "ACC-1", "requestdeliveryby": "2026-12-01",
+            "lines": [{"sequencenumber": 2, "productid": "D0001", "quantity": 3.0, "priceperunit": 9.5,
+                       "manualdiscountamount": 10.0, "uomid": "Primary Unit", "requestdeliveryby": None}]}  # fmt: skip
+    payload, _ = mapper.map(quotes, "QUO-1", data)
+    assert payload["RequestedShippingDate"] == "2026-12-01T12:00:00Z"
+    assert payload["RequestingCustomerAccountNumber"] == Reference(
+        quotes.fields["RequestingCustomerAccountNumber"], "ACC-1"
+    )  # type: ignore[arg-type]
+    (line,) = mapper.map_lines(quotes, data) or []
+    assert line.key == 2 and line.payload["SalesUnitSymbol"] == "ea"  # the unit map, read backwards
+    assert (line.payload["LineDiscountAmount"], line.payload["FixedPriceCharges"]) == (3.33, -0.01)
+    assert line.payload["RequestedShippingDate"] == "1900-01-01T00:00:00Z"  # F&O's "no date"
+    status, _ = mapper.map(fno_orders, "SO-1", {"SalesOrderNumber": "SO-1", "OrderingCustomerAccountNumber": "A",
+                                                 "SalesOrderProcessingStatus": "Invoiced"})  # fmt: skip
+    assert status["msdyn_processingstatus"] == 192350007 and status["requestdeliveryby"] is None
+    with pytest.raises(MappingError, match="no customer set"):
+        mapper.map(quotes, "QUO-2", {**data, "customerid": None})
+    with pytest.raises(MappingError, match="two lines share one sequencenumber"):
+        mapper.map_lines(quotes, {**data, "lines": data["lines"] * 2})
+    with pytest.raises(MappingError, match="'processing_status' has no entry for 'Teleported'"):
+        mapper.map(fno_orders, "SO-1", {"SalesOrderNumber": "SO-1", "OrderingCustomerAccountNumber": "A",
+                                        "SalesOrderProcessingStatus": "Teleported"})  # fmt: skip

@@ -261,3 +261,22 @@ def _account(dv: httpx.Client, number: str, name: str, *, customertypecode: int,
         "transactioncurrencyid@odata.bind": f"/transactioncurrencies({currency['transactioncurrencyid']})",
     }).raise_for_status()  # fmt: skip
     return guid
+
+
+def test_plan_and_reset_cursor_work_on_f_and_o_sources_and_composite_keys(quick: E2E):
+    e2e = quick
+    e2e.sync(*ALL)
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    with fno_client(e2e) as fno:
+        address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{order['ordernumber']}')"
+        fno.patch(address, json={"SalesOrderName": "Planned rename"}).raise_for_status()
+    planned = ops.plan(e2e.runtime, "fno_orders")
+    assert [(c.key, c.action, c.fields.get("name")) for c in planned] == [
+        (order["ordernumber"], "update", (order["name"], "Planned rename"))
+    ]
+    assert {c.action for c in ops.plan(e2e.runtime, "contacts")} <= {"unchanged"}  # nothing changed, keys resolve
+    assert e2e.sync("fno_orders").flows["fno_orders"].written == 1
+    # A full reset re-reads every F&O row; unchanged content writes nothing.
+    ops.reset_cursor(e2e.runtime, "fno_orders")
+    again = e2e.sync("fno_orders").flows["fno_orders"]
+    assert again.read > 0 and again.written == 0
