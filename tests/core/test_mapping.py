@@ -99,9 +99,8 @@ def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
                        "manualdiscountamount": 10.0, "uomid": "Primary Unit", "requestdeliveryby": None}]}  # fmt: skip
     payload, _ = mapper.map(quotes, "QUO-1", data)
     assert payload["RequestedShippingDate"] == "2026-12-01T12:00:00Z"
-    assert payload["RequestingCustomerAccountNumber"] == Reference(
-        quotes.fields["RequestingCustomerAccountNumber"], "ACC-1"
-    )  # type: ignore[arg-type]
+    customer = payload["RequestingCustomerAccountNumber"]
+    assert isinstance(customer, Reference) and (customer.value, str(customer)) == ("ACC-1", "ref:ACC-1")
     (line,) = mapper.map_lines(quotes, data) or []
     assert line.key == 2 and line.payload["SalesUnitSymbol"] == "ea"  # the unit map, read backwards
     assert (line.payload["LineDiscountAmount"], line.payload["FixedPriceCharges"]) == (3.33, -0.01)
