@@ -68,6 +68,7 @@ def _print_customers(env: LocalEnvironment) -> None:
     columns = {
         "CustomerAccount": "account",
         "OrganizationName": "name",
+        "PersonLastName": "person",
         "DeliveryAddressCountryRegionISOCode": "country",
         "SalesCurrencyCode": "currency",
         "CustomerGroupId": "group",
