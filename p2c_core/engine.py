@@ -80,6 +80,9 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
         _poll(rt, flow, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    retention = timedelta(days=rt.settings.failure_retention_days)
+    if purged := rt.state.purge_failures(flow.name, now() - retention):
+        log.info("flow %s: %d failure entries older than %s forgotten", flow.name, purged, retention)
     _count(flow, out)
     log.info("poll %s: %s", flow.name, out.counts.as_dict(), extra=_extra(flow, out))
     return out

@@ -143,6 +143,8 @@ class Settings(BaseSettings):
     # How long one worker may hold a record it is applying; after a crash, the record
     # waits this long before another delivery may take it over.
     apply_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
+    # Failure entries not seen again for this long are forgotten (at the flow's next poll).
+    failure_retention_days: float = Field(default=90.0, gt=0, le=3650)
     page_size: int = Field(default=5000, ge=1, le=5000)
     chunk_size: int = Field(default=100, ge=1, le=1000)
 

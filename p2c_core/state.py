@@ -362,6 +362,21 @@ class StateStore:
         )
         return failure
 
+    def purge_failures(self, flow: str, seen_before: datetime) -> int:
+        """Forget failures last seen before a moment (the retention period); returns how many."""
+        table = self._table(FAILURES)
+        old = list(
+            table.query_entities(
+                "PartitionKey eq @f and last_seen lt @t",
+                parameters={"f": flow, "t": seen_before.isoformat()},
+                select=["PartitionKey", "RowKey"],
+            )
+        )
+        for i in range(0, len(old), 100):
+            batch = [("delete", {"PartitionKey": flow, "RowKey": r["RowKey"]}) for r in old[i : i + 100]]
+            table.submit_transaction(batch)  # type: ignore[arg-type]
+        return len(old)
+
     def clear_failure(self, flow: str, key: str) -> None:
         self._table(FAILURES).delete_entity(flow, row_key(key))
 

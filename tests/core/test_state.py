@@ -91,3 +91,42 @@ def test_runs_newest_first_and_since(storage):
     runs = state.runs("accounts")
     assert [r.run_id for r in runs] == ["r2", "r1", "r0"]
     assert [r.run_id for r in state.runs("accounts", since=t0 + timedelta(minutes=30))] == ["r2"]
+
+
+def test_failures_past_retention_are_purged_and_recent_ones_kept(storage):
+    state = StateStore(storage)
+    for key in ("old-1", "old-2", "recent"):
+        state.record_failure(
+            Failure(flow="accounts", source_key=key, attempt=1, error_class="MappingError", message="x")
+        )
+    table = storage.table("p2cfailures")
+    for key in ("old-1", "old-2"):
+        entity = table.get_entity("accounts", row_key(key))
+        entity["last_seen"] = (datetime.now(UTC) - timedelta(days=91)).isoformat()
+        table.upsert_entity(entity)
+    assert state.purge_failures("accounts", datetime.now(UTC) - timedelta(days=90)) == 2
+    assert [f.source_key for f in state.failures("accounts")] == ["recent"]
+
+
+def test_f_and_o_digests_live_beside_the_key_map_and_clear(storage):
+    state = StateStore(storage)
+    state.mark_seen("products", {f"P{i:04d}": f"d{i}" for i in range(150)})  # over one transaction
+    seen = state.seen("products")
+    assert len(seen) == 150 and seen["P0149"] == "d149"
+    assert state.entries("products") == []  # never mixed with the key map entries
+    state.clear_seen("products")
+    assert state.seen("products") == {}
+
+
+def test_versions_beyond_32_bits_round_trip(storage):
+    state = StateStore(storage)
+    version = 1_795_573_669_204  # an F&O poll time in milliseconds
+    claimed = state.claim(None, "products", "D0001", version, timedelta(seconds=30))
+    state.commit(claimed, version=version, hash="h", target_key="D0001", master="fno")
+    assert version_of_flow(state, "products", "D0001") == version
+
+
+def version_of_flow(state: StateStore, flow: str, key: str) -> int:
+    entry = state.get_entry(flow, key)
+    assert entry is not None
+    return entry.version

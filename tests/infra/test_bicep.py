@@ -27,6 +27,7 @@ OPTIONAL = {
     "P2C_HTTP_MAX_RETRIES": "default 3",
     "P2C_RECORD_MAX_ATTEMPTS": "default 8",
     "P2C_RECORD_RETRY_BASE_SECONDS": "default 5 s",
+    "P2C_FAILURE_RETENTION_DAYS": "default 90 days",
     "P2C_APPLY_LEASE_SECONDS": "default 120 s",
     "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
     "P2C_CHUNK_SIZE": "default 100",
