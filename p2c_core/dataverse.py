@@ -19,6 +19,7 @@ PROFILE = ServiceProfile(
         "Content-Type": "application/json; charset=utf-8",
     },
     request_id_headers=("x-ms-service-request-id", "REQ_ID"),
+    max_concurrency=52,  # service protection: 52 concurrent requests per user
 )
 
 

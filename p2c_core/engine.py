@@ -306,11 +306,13 @@ def _cleared(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None)
 
 
 def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: Outcome) -> None:
-    attempt = record.attempt + 1
-    if exc.transient and attempt < rt.settings.record_max_attempts:
+    # A throttle says "later", not "wrong": it waits Retry-After and spends no attempt,
+    # so a long throttle makes progress instead of pushing records into poison.
+    attempt = record.attempt if isinstance(exc, ThrottledError) else record.attempt + 1
+    if exc.transient and (attempt < rt.settings.record_max_attempts or isinstance(exc, ThrottledError)):
         retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
         backoff = Backoff(base=rt.settings.record_retry_base_seconds, cap=RECORD_BACKOFF.cap)
-        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(attempt, retry_after)
+        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(max(attempt, 1), retry_after)
         retry = record.model_copy(update={"attempt": attempt})
         rt.storage.queue(flow.queue).send_message(
             Envelope(flow=flow.name, records=[retry]).to_json().encode(),

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from p2c_core import telemetry
+from p2c_core.concurrency import AdaptiveLimit
 from p2c_core.errors import (
     ConflictError,
     NotFoundError,
@@ -48,6 +49,8 @@ class ServiceProfile:
     root_path: str
     headers: Mapping[str, str]
     request_id_headers: tuple[str, ...]
+    # Requests in flight at most, per worker process (the service's own cap).
+    max_concurrency: int = 32
 
 
 @dataclass
@@ -74,6 +77,7 @@ class ODataClient:
         self.profile = profile
         self.root = base_url.rstrip("/") + profile.root_path
         self.retry = retry or RetryPolicy()
+        self.limit = AdaptiveLimit(profile.max_concurrency)
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.root,
@@ -149,14 +153,18 @@ class ODataClient:
     ) -> tuple[httpx.Response | None, ODataError | None]:
         """One HTTP exchange: the response when it succeeded, else the typed error."""
         try:
-            response = self._http.request(method, url, params=params, json=json_body, headers=headers)
+            with self.limit.slot():
+                response = self._http.request(method, url, params=params, json=json_body, headers=headers)
         except httpx.TimeoutException as exc:
             message = f"timed out ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
         except httpx.TransportError as exc:
             message = f"connection failed ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
-        if response.status_code < 400:
+        if response.status_code == 429:
+            self.limit.throttled()
+        elif response.status_code < 400:
+            self.limit.succeeded()
             return response, None
         return response, self.error_from(response)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from p2c_core import engine
 from p2c_sandbox import FaultConfig
 
@@ -26,3 +28,26 @@ def test_accounts_converge_under_twenty_percent_faults(e2e: E2E, monkeypatch):
     assert sum(c.get("drop", 0) for c in counts) >= 1 and sum(c.get("error 429", 0) for c in counts) >= 1, counts
     e2e.sync("accounts")
     assert_synced(e2e, natives)  # every record, once, with every mapped field; only the expected failures
+
+
+def test_a_long_throttle_makes_progress_without_spending_attempts(e2e: E2E, monkeypatch):
+    monkeypatch.setenv("P2C_RECORD_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("P2C_HTTP_MAX_RETRIES", "0")
+    monkeypatch.setenv("P2C_RECORD_RETRY_BASE_SECONDS", "0.2")  # so the wait is Retry-After's
+    e2e.restart_runtime()
+    natives = set(fno_customers(e2e))
+    # F&O answers every request 429 (Retry-After 1 s) for a while: far more than 2 attempts' worth.
+    e2e.sandbox.fno_service.faults.configure(FaultConfig(error_rate=1.0, statuses={429: 1.0}, after_share=0.0))
+    e2e.host.fire(next(f for f in e2e.host.timers() if f.name == "accounts_poll"))
+    apply = next(f for f in e2e.host.queue_functions() if f.name == "accounts_apply")
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        if not e2e.host.pump(apply):
+            time.sleep(0.05)
+    throttled = e2e.sandbox.fno_service.faults.snapshot()["counts"].get("error 429", 0)
+    assert throttled >= 3 * 48  # each record was turned away at least three times
+    assert {f.error_class for f in e2e.runtime.state.failures("accounts")} == {"MappingError"}  # none gave up
+    assert e2e.runtime.dataverse.odata.limit.limit == 52 and e2e.runtime.fno.odata.limit.limit == 1
+    e2e.sandbox.fno_service.faults.configure(FaultConfig())
+    e2e.host.drain([apply], timeout=60, idle_sleep=0.05)
+    assert_synced(e2e, natives)

@@ -1,0 +1,52 @@
+"""How many requests a worker process sends to one service at once: adaptive (AIMD).
+
+Every request holds a slot. A 429 halves the slots (never below one); each run of
+`limit` successes adds one back, up to the service's cap (Dataverse allows 52
+concurrent requests per user). So a throttled service sees fewer requests at once until
+it stops throttling, and a quiet one is ramped up to its cap, as Microsoft advises.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class AdaptiveLimit:
+    def __init__(self, cap: int, start: int | None = None) -> None:
+        if cap < 1:
+            raise ValueError("cap must be at least 1")
+        self.cap = cap
+        self.limit = max(1, min(cap, start if start is not None else cap))
+        self.in_use = 0
+        self._successes = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._cond:
+            while self.in_use >= self.limit:
+                self._cond.wait()
+            self.in_use += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= 1
+                self._cond.notify()
+
+    def throttled(self) -> None:
+        """Multiplicative decrease."""
+        with self._cond:
+            self.limit = max(1, self.limit // 2)
+            self._successes = 0
+
+    def succeeded(self) -> None:
+        """Additive increase: one more slot per `limit` successes in a row."""
+        with self._cond:
+            self._successes += 1
+            if self._successes >= self.limit and self.limit < self.cap:
+                self.limit += 1
+                self._successes = 0
+                self._cond.notify()

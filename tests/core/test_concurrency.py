@@ -1,0 +1,66 @@
+"""Adaptive concurrency: 429s halve the requests in flight, successes win them back."""
+
+import threading
+import time
+
+import httpx
+
+from p2c_core.concurrency import AdaptiveLimit
+from p2c_core.odata import ODataClient, RetryPolicy, ServiceProfile
+
+
+def test_throttles_halve_the_limit_and_successes_raise_it_to_the_cap():
+    limit = AdaptiveLimit(cap=8)
+    assert limit.limit == 8
+    for expected in (4, 2, 1, 1):
+        limit.throttled()
+        assert limit.limit == expected
+    for _ in range(1 + 2 + 3):  # one more slot per `limit` successes in a row
+        limit.succeeded()
+    assert limit.limit == 4
+    for _ in range(100):
+        limit.succeeded()
+    assert limit.limit == 8  # never above the cap
+
+
+def test_no_more_requests_in_flight_than_the_limit():
+    limit = AdaptiveLimit(cap=3)
+    peak, now, lock = 0, 0, threading.Lock()
+
+    def work() -> None:
+        nonlocal peak, now
+        with limit.slot():
+            with lock:
+                now += 1
+                peak = max(peak, now)
+            time.sleep(0.02)
+            with lock:
+                now -= 1
+
+    threads = [threading.Thread(target=work) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert peak == 3
+
+
+def test_the_client_backs_off_its_concurrency_on_429_and_recovers():
+    answers = iter([429, 429, *([200] * 20)])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        status = next(answers)
+        if status == 429:
+            return httpx.Response(429, headers={"Retry-After": "0"}, json={"error": {"code": "x", "message": "slow"}})
+        return httpx.Response(200, json={"value": []})
+
+    profile = ServiceProfile("test", "/", {}, (), max_concurrency=4)
+    client = ODataClient(profile, "http://127.0.0.1:1", transport=httpx.MockTransport(handler),
+                         retry=RetryPolicy(max_retries=5), sleep=lambda _: None)  # fmt: skip
+    client.get_json("things")
+    assert client.limit.limit == 2  # two 429s: 4 -> 2 -> 1; then one success: 2
+    for _ in range(4):
+        client.get_json("things")
+    assert client.limit.limit == 3  # 2 more successes -> 3; 3 more needed for 4
+    client.get_json("things")
+    assert client.limit.limit == 4
