@@ -303,6 +303,8 @@ class Flow:
     max_lengths: Mapping[str, int] = field(default_factory=dict)
     # Which target records this flow maintains (for reconcile's "extra" records).
     owned: Where | None = None
+    # Target fields that must have a value: an empty or blank one fails the record by name.
+    required: tuple[str, ...] = ()
     lines: Lines | None = None
     # Create the record in the target, never update it: after the first write the
     # target owns it (Sales-born orders, FLOWS.md).

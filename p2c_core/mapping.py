@@ -79,6 +79,8 @@ BUILTIN_MAPS: dict[str, dict[str, str]] = {
         "Cancelled": "192350008",
     },
 }
+# The largest amount both services store (Dataverse money: 922,337,203,685,477).
+MAX_AMOUNT = 922_337_203_685_477
 # F&O's "no date" in non-nullable date-time properties.
 NO_DATE = "1900-01-01T00:00:00Z"
 
@@ -254,6 +256,11 @@ class Mapper:
             present, value = self.value_of(rule, data, target)
             if not present:
                 continue
+            source = getattr(rule, "column", target)
+            if target in flow.required and (value is None or (isinstance(value, str) and not value.strip())):
+                raise MappingError(f"{target} is required, but source {source} is empty")
+            if isinstance(value, int | float) and not isinstance(value, bool) and not abs(value) <= MAX_AMOUNT:
+                raise MappingError(f"{target} = {value} is beyond what the target can store (source {source})")
             limit = flow.max_lengths.get(target)
             if limit is not None and isinstance(value, str) and len(value) > limit:
                 raise MappingError(

@@ -50,5 +50,6 @@ accounts = Flow(
         "PartyType": Const("Organization"),
     },
     max_lengths={"CustomerAccount": 20, "OrganizationName": 100},
+    required=("OrganizationName",),
     owned=Where((Eq("IsExternallyMaintained", "Yes", enum="NoYes"), Eq("PartyType", "Organization"))),
 )

@@ -43,6 +43,7 @@ contacts = Flow(
     on_create={"IsContactPersonExternallyMaintained": Const("Yes")},
     depends_on=("accounts",),
     max_lengths={"ContactPersonPartyNumber": 20},
+    required=("LastName",),
     owned=Where((Eq("IsContactPersonExternallyMaintained", "Yes", enum="NoYes"),)),
 )
 
@@ -72,5 +73,6 @@ contact_customers = Flow(
     on_create={"IsExternallyMaintained": Const("Yes"), "PartyType": Const("Person")},
     depends_on=("accounts",),
     max_lengths={"CustomerAccount": 20},
+    required=("PersonLastName",),
     owned=Where((Eq("IsExternallyMaintained", "Yes", enum="NoYes"), Eq("PartyType", "Person"))),
 )

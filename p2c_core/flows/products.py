@@ -40,5 +40,6 @@ products = Flow(
             "amount": Field("SalesPrice"),
         },
     ),
+    required=("name",),
     schedule="0 */15 * * * *",
 )

@@ -112,6 +112,12 @@ def test_hostile_keys_and_values_sync_or_fail_specifically(e2e: E2E):
         dv.post("accounts", json={"accountnumber": "X" * 21, "name": "Too long a key", "customertypecode": 3})
         dv.post("accounts", json={"accountnumber": "NARNIA-1", "name": "Far Away", "customertypecode": 3,
                                   "address1_country": "Narnia"}).raise_for_status()  # fmt: skip
+        dv.post("accounts", json={"accountnumber": "BLANK-1", "name": "   ", "customertypecode": 3}).raise_for_status()
+        dv.post(
+            "accounts", json={"accountnumber": "   ", "name": "Blank key", "customertypecode": 3}
+        ).raise_for_status()
+        dv.post("accounts", json={"accountnumber": "HUGE-1", "name": "Huge Credit", "customertypecode": 3,
+                                  "creditlimit": 1e16}).raise_for_status()  # fmt: skip
     e2e.sync("accounts")
     got = fno_customers(e2e)
     for number, name in hostile.items():
@@ -120,7 +126,11 @@ def test_hostile_keys_and_values_sync_or_fail_specifically(e2e: E2E):
     assert "over the target's maximum of 100" in failures["LONG-1"].message
     assert failures["LONG-1"].error_class == "MappingError"
     assert "value map 'country' has no entry for 'Narnia'" in failures["NARNIA-1"].message
-    assert "LONG-1" not in got and "NARNIA-1" not in got
+    assert failures["BLANK-1"].message == "OrganizationName is required, but source name is empty"
+    assert "CreditLimit = 1e+16 is beyond what the target can store" in failures["HUGE-1"].message
+    blank_key = [f for f in failures.values() if "has no accountnumber" in f.message]
+    assert len(blank_key) == 2  # the seeded account without a number, and the one whose number is blank
+    assert not {"LONG-1", "NARNIA-1", "BLANK-1", "HUGE-1", "   "} & set(got)
     if "X" * 21 in {r.get("accountnumber") for r in e2e.sandbox.dataverse.rows("accounts")}:
         assert "CustomerAccount is 21 characters" in failures["X" * 21].message
 
