@@ -47,7 +47,7 @@ typecheck: $(STAMP)
 	$(BIN)/pyright
 
 test: install lint typecheck infra
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n 2
 
 clean:
 	rm -rf $(VENV) $(INFRA_VENV) node_modules .p2c
