@@ -1,9 +1,21 @@
 """accounts: Sales customer accounts -> F&O customers (CustomersV3). FLOWS.md, accounts."""
 
-from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, ValueMap, Where
+from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, Rule, ValueMap, Where
 
 # Shared by the Sales -> F&O flows: a currency lookup read as its ISO code.
 CURRENCY = Lookup("transactioncurrencyid", {"transactioncurrencies": "isocurrencycode"})
+# Phone, e-mail and delivery address of a customer, from a Sales account or contact alike.
+CUSTOMER_CONTACT: dict[str, Rule] = {
+    "PrimaryContactPhone": Field("telephone1"),
+    "PrimaryContactFax": Field("fax"),
+    "PrimaryContactEmail": Field("emailaddress1"),
+    "PrimaryContactURL": Field("websiteurl"),
+    "DeliveryAddressStreet": Field("address1_line1"),
+    "DeliveryAddressCity": Field("address1_city"),
+    "DeliveryAddressState": Field("address1_stateorprovince"),
+    "DeliveryAddressZipCode": Field("address1_postalcode"),
+    "DeliveryAddressCountryRegionISOCode": ValueMap("country", "address1_country"),
+}
 
 accounts = Flow(
     name="accounts",
@@ -16,16 +28,8 @@ accounts = Flow(
     fields={
         "CustomerAccount": Field("accountnumber"),
         "OrganizationName": Field("name"),
-        "PrimaryContactPhone": Field("telephone1"),
-        "PrimaryContactFax": Field("fax"),
-        "PrimaryContactEmail": Field("emailaddress1"),
-        "PrimaryContactURL": Field("websiteurl"),
-        "DeliveryAddressStreet": Field("address1_line1"),
-        "DeliveryAddressCity": Field("address1_city"),
-        "DeliveryAddressState": Field("address1_stateorprovince"),
-        "DeliveryAddressZipCode": Field("address1_postalcode"),
+        **CUSTOMER_CONTACT,
         "DeliveryAddressCounty": Field("address1_county"),
-        "DeliveryAddressCountryRegionISOCode": ValueMap("country", "address1_country"),
         "InvoiceAddressStreet": Field("address2_line1"),
         "InvoiceAddressCity": Field("address2_city"),
         "InvoiceAddressState": Field("address2_stateorprovince"),

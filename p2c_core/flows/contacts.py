@@ -5,7 +5,7 @@ each has one target, one key map and its own cursor.
 """
 
 from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, Ref, ValueMap, Where
-from p2c_core.flows.accounts import CURRENCY
+from p2c_core.flows.accounts import CURRENCY, CUSTOMER_CONTACT
 
 CONTACT_NUMBER = "msdyn_contactpersonid"  # P2C "contact number", like CON-01000-BVRCPS
 
@@ -57,15 +57,7 @@ contact_customers = Flow(
         "PersonMiddleName": Field("middlename"),
         "PersonLastName": Field("lastname"),
         "PersonProfessionalTitle": Field("jobtitle"),
-        "PrimaryContactPhone": Field("telephone1"),
-        "PrimaryContactFax": Field("fax"),
-        "PrimaryContactEmail": Field("emailaddress1"),
-        "PrimaryContactURL": Field("websiteurl"),
-        "DeliveryAddressStreet": Field("address1_line1"),
-        "DeliveryAddressCity": Field("address1_city"),
-        "DeliveryAddressState": Field("address1_stateorprovince"),
-        "DeliveryAddressZipCode": Field("address1_postalcode"),
-        "DeliveryAddressCountryRegionISOCode": ValueMap("country", "address1_country"),
+        **CUSTOMER_CONTACT,
         "SalesCurrencyCode": CURRENCY,
         "CustomerGroupId": Default("customer_group"),
         "LanguageId": Default("language"),
