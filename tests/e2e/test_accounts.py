@@ -201,3 +201,17 @@ def test_an_expired_delta_token_falls_back_to_a_full_resync_that_writes_nothing(
     assert again.failed == first.failed  # the same two bad records, nothing new
     assert all(r.status == "ok" for r in e2e.runtime.state.runs("accounts", limit=50))
     assert "deltatoken" in str(e2e.runtime.state.get_cursor("accounts").link)
+
+
+def test_a_value_of_the_wrong_type_fails_that_record_with_the_services_reason(e2e: E2E):
+    from p2c_core.envelope import Envelope, Record
+
+    good = {"accountnumber": "TYPED-1", "name": "Typed Ltd", "customertypecode": 3, "statecode": 0}
+    bad = {**good, "accountnumber": "TYPED-2", "creditlimit": "a lot", "numberofemployees": 12.5}
+    records = [Record(key=r["accountnumber"], version=1, data=r) for r in (good, bad)]
+    e2e.storage.queue(accounts.queue).send_message(Envelope(flow="accounts", records=records).to_json().encode())
+    e2e.host.drain(timeout=60, idle_sleep=0.05)
+    failure = next(f for f in e2e.runtime.state.failures("accounts") if f.source_key == "TYPED-2")
+    assert (failure.error_class, failure.status) == ("PermanentError", 400)
+    assert "CreditLimit" in failure.message and failure.request_id
+    assert "TYPED-1" in fno_customers(e2e) and "TYPED-2" not in fno_customers(e2e)  # one bad record fails alone
