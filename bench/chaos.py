@@ -4,7 +4,10 @@
 
 Per seed: a fresh sandbox and fresh state; the sandbox answers a `fault-rate` share of
 requests with 429 (Retry-After), 500, 503 or a dropped connection, before or after doing
-the work; Sales records change while the sync runs. After the queues drain, both sides are
+the work; Sales records change while the sync runs; right after each poll a "worker" takes
+some queue messages and dies holding them (they come back after their visibility timeout)
+and some messages are delivered twice, the copy after the others (duplicated and
+reordered deliveries). After the queues drain, both sides are
 compared by natural key: a record is *lost* if the target lacks it, *stale* if the target
 holds other values than its newest source version maps to, *duplicated* if the target holds
 it more than once. Prints the seed of every failing run so it can be replayed; the last line
@@ -40,6 +43,8 @@ class SeedResult:
     stale: int
     ticks: int
     elapsed_s: float
+    held: int = 0  # messages a dying worker held
+    twice: int = 0  # messages delivered twice
 
     @property
     def ok(self) -> bool:
@@ -63,12 +68,15 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
         env.sandbox.set_faults(FaultConfig(seed=seed, error_rate=fault_rate * 0.75, drop_rate=fault_rate * 0.25,
                                            retry_after_s=1))  # fmt: skip
         edited = [r for r in env.sandbox.dataverse.rows("accounts") if r.get("accountnumber")]
+        meddled = _meddle_after_polls(env, random.Random(seed * 7919))
         ticks = 0
         for ticks in range(1, MAX_TICKS + 1):
             sync(env.host, env.runtime, names)
             if ticks <= 3:  # changes while syncing: newer versions race older deliveries
                 for row in rng.sample(edited, k=min(5, len(edited))):
                     _edit(env, row["accountid"], rng)
+            else:
+                meddled["on"] = 0
             if ticks > 3 and _quiet(env, names):
                 break
         env.sandbox.set_faults(FaultConfig())
@@ -84,7 +92,33 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
             for key in drift.missing:
                 print(f"  seed {seed}: lost {flow.name}/{key}", file=sys.stderr)
         duplicates = _duplicates(env)
-    return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0)
+    return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0,
+                      meddled["held"], meddled["twice"])  # fmt: skip
+
+
+def _meddle_after_polls(env: object, rng: random.Random) -> dict[str, int]:
+    """After each poll: a worker dies holding a few messages, and a few are delivered twice."""
+    from p2c_cli.local import LocalEnvironment
+
+    assert isinstance(env, LocalEnvironment)
+    state = {"on": 1, "held": 0, "twice": 0}
+    fire = env.host.fire
+
+    def fire_then_meddle(fn):
+        ok = fire(fn)
+        if state["on"] and fn.name.endswith("_poll"):
+            queue = env.runtime.storage.queue(next(f for f in FLOWS if f"{f.name}_poll" == fn.name).queue)
+            # Received and never deleted nor completed: back after 2 s, as after a crash.
+            held = rng.randint(1, 3)
+            for message in queue.receive_messages(messages_per_page=held, max_messages=held, visibility_timeout=2):
+                state["held"] += 1
+                if rng.random() < 0.5:
+                    queue.send_message(message.content)  # a second delivery, after the others
+                    state["twice"] += 1
+        return ok
+
+    env.host.fire = fire_then_meddle  # type: ignore[method-assign]
+    return state
 
 
 def _duplicates(env: object) -> int:
@@ -156,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         status = "ok" if result.ok else f"FAILED (replay: --seeds {seed})"
         print(f"seed {seed}: {result.records} records, lost {result.lost}, duplicates {result.duplicates}, "
-              f"stale {result.stale}, {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}", flush=True)  # fmt: skip
+              f"stale {result.stale}; {result.held} messages held by dying workers, {result.twice} delivered "
+              f"twice; {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}", flush=True)  # fmt: skip
     summary = {
         "seeds": len(results),
         "records": sum(r.records for r in results),
