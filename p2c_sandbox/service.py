@@ -19,9 +19,10 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from p2c_sandbox.faults import FaultConfig, FaultMiddleware, Faults
+from p2c_sandbox.protection import ProtectionConfig, ServiceProtection
 from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.store import Row
@@ -201,6 +202,7 @@ class ODataService(abc.ABC):
     def __init__(self) -> None:
         self.accounting = Accounting()
         self.faults = Faults()
+        self.protection = ServiceProtection()
 
     def app(self) -> ASGIApp:
         app = Starlette(
@@ -209,10 +211,13 @@ class ODataService(abc.ABC):
                 Route("/_sandbox/reset-stats", self.reset_stats, methods=["POST"]),
                 Route("/_sandbox/faults", self.get_faults, methods=["GET"]),
                 Route("/_sandbox/faults", self.set_faults, methods=["POST"]),
+                Route("/_sandbox/protection", self.get_protection, methods=["GET"]),
+                Route("/_sandbox/protection", self.set_protection, methods=["POST"]),
                 Route(self.root_path + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
             ]
         )
-        return FaultMiddleware(app, self.faults, self.fault_body, self.request_id_header)
+        faulty = FaultMiddleware(app, self.faults, self.fault_body, self.request_id_header)
+        return ProtectionMiddleware(faulty, self)
 
     async def get_faults(self, request: Request) -> Response:
         return JSONResponse(self.faults.snapshot())
@@ -224,6 +229,17 @@ class ODataService(abc.ABC):
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.faults.snapshot())
+
+    async def get_protection(self, request: Request) -> Response:
+        return JSONResponse(self.protection.snapshot())
+
+    async def set_protection(self, request: Request) -> Response:
+        """Service protection limits: {"enabled": true, "max_requests": 100, "window_s": 10, ...}."""
+        try:
+            self.protection.configure(ProtectionConfig.from_json(json.loads(await request.body() or b"{}")))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.protection.snapshot())
 
     @abc.abstractmethod
     def fault(self, status: int) -> ServiceError:
@@ -261,7 +277,9 @@ class ODataService(abc.ABC):
     # --- the request path, the same for both -------------------------------------
 
     async def handle(self, request: Request) -> Response:
-        headers = self.response_headers()
+        return await self.answer(request, self.response_headers())
+
+    async def answer(self, request: Request, headers: dict[str, str]) -> Response:
         entity_set, status = "?", 500
         try:
             auth = request.headers.get("authorization")
@@ -304,3 +322,47 @@ def json_body(body: bytes, error: Callable[[str], ServiceError]) -> Row:
     if not isinstance(data, dict):
         raise error("The request body must be a JSON object.")
     return data
+
+
+class ProtectionMiddleware:
+    """Service protection in front of everything else: a request waiting out injected
+    latency is in flight, and a refused one never reaches the service."""
+
+    def __init__(self, app: ASGIApp, service: ODataService) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        caller = headers.get("authorization") or "anonymous"
+        protection = self.service.protection
+        refused = protection.admit(caller)
+        if refused is not None:
+            self.service.accounting.add(scope.get("method", "?"), "?", 429)
+            error = ServiceError(429, refused.code, refused.message)
+            body = json.dumps(self.service.error_body(error)).encode()
+            await send({"type": "http.response.start", "status": 429, "headers": [
+                (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(refused.retry_after_s).encode()),
+                *((k.encode(), v.encode()) for k, v in self.service.response_headers().items()),
+            ]})  # fmt: skip
+            await send({"type": "http.response.body", "body": body})
+            return
+        released = False
+
+        async def send_with_limits(message: Message) -> None:
+            nonlocal released
+            if message["type"] == "http.response.start" and not released:
+                released = True
+                limits = protection.done(caller)
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *((k.encode(), v.encode()) for k, v in limits.items())]}  # fmt: skip
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_limits)
+        finally:
+            if not released:
+                protection.done(caller)
