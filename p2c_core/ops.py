@@ -23,7 +23,7 @@ class FlowStatus:
     flow: str
     enabled: bool
     paused: bool
-    cursor: str  # "none", "scanning", "delta"
+    cursor: str  # "none", "scanning", "delta" (a delta link or date watermark), "rescan"
     cursor_updated_at: str | None
     cursor_age_s: float | None
     queue_depth: int
@@ -47,7 +47,10 @@ def _age(stamp: str | None) -> float | None:
 def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
     flow = get_flow(name)
     cursor = rt.state.get_cursor(name)
-    kind = "none" if cursor.link is None else ("scanning" if cursor.scan_started else "delta")
+    # "rescan": an F&O scan finished; the next poll reads the set again (and sends changes only).
+    kind = (
+        "scanning" if cursor.scan_started else ("delta" if cursor.link else ("rescan" if cursor.updated_at else "none"))
+    )
 
     def depth(queue: str) -> int:
         return int(rt.storage.queue(queue).get_queue_properties().approximate_message_count or 0)
