@@ -3,11 +3,11 @@
     python -m bench.chaos --seeds 100-119 --fault-rate 0.2 --json
 
 Per seed: a fresh sandbox and fresh state; the sandbox answers a `fault-rate` share of
-requests with 429 (Retry-After), 500, 503 or a dropped connection, before or after doing
-the work; Sales records change while the sync runs; right after each poll a "worker" takes
-some queue messages and dies holding them (they come back after their visibility timeout)
-and some messages are delivered twice, the copy after the others (duplicated and
-reordered deliveries). After the queues drain, both sides are
+requests with 429 (Retry-After), 500, 503, a dropped connection or an answer slower than the
+client's timeout, before or after doing the work; Sales records change while the sync runs;
+right after each poll a "worker" takes some queue messages and dies holding them (they come
+back after their visibility timeout) and some messages are delivered twice, the copy after
+the others (duplicated and reordered deliveries). After the queues drain, both sides are
 compared by natural key: a record is *lost* if the target lacks it, *stale* if the target
 holds other values than its newest source version maps to, *duplicated* if the target holds
 it more than once. Prints the seed of every failing run so it can be replayed; the last line
@@ -45,6 +45,7 @@ class SeedResult:
     elapsed_s: float
     held: int = 0  # messages a dying worker held
     twice: int = 0  # messages delivered twice
+    timeouts: int = 0  # requests answered after the client's timeout
 
     @property
     def ok(self) -> bool:
@@ -54,10 +55,12 @@ class SeedResult:
 def run_seed(seed: int, fault_rate: float) -> SeedResult:
     # Short record backoff: a chaos run waits out every retry for real.
     os.environ["P2C_RECORD_RETRY_BASE_SECONDS"] = "1"
+    os.environ["P2C_HTTP_TIMEOUT_SECONDS"] = "1"
     try:
         return _run_seed(seed, fault_rate)
     finally:
         os.environ.pop("P2C_RECORD_RETRY_BASE_SECONDS", None)
+        os.environ.pop("P2C_HTTP_TIMEOUT_SECONDS", None)
 
 
 def _run_seed(seed: int, fault_rate: float) -> SeedResult:
@@ -65,8 +68,10 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
     rng = random.Random(seed)
     with local_environment(None, lease_seconds=2) as env:
         names = [f.name for f in FLOWS]
-        env.sandbox.set_faults(FaultConfig(seed=seed, error_rate=fault_rate * 0.75, drop_rate=fault_rate * 0.25,
-                                           retry_after_s=1))  # fmt: skip
+        # Of the faults: 65% error answers, 20% dropped connections, 15% answers slower than
+        # the client's timeout (P2C_HTTP_TIMEOUT_SECONDS=1 here) whose work still happens.
+        env.sandbox.set_faults(FaultConfig(seed=seed, error_rate=fault_rate * 0.65, drop_rate=fault_rate * 0.2,
+                                           slow_rate=fault_rate * 0.15, slow_ms=1500, retry_after_s=1))  # fmt: skip
         edited = [r for r in env.sandbox.dataverse.rows("accounts") if r.get("accountnumber")]
         meddled = _meddle_after_polls(env, random.Random(seed * 7919))
         ticks = 0
@@ -79,6 +84,8 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
                 meddled["on"] = 0
             if ticks > 3 and _quiet(env, names):
                 break
+        timeouts = sum(svc.faults.snapshot()["counts"].get("slow", 0)
+                       for svc in (env.sandbox.dataverse_service, env.sandbox.fno_service))  # fmt: skip
         env.sandbox.set_faults(FaultConfig())
         sync(env.host, env.runtime, names)  # one clean tick: what is queued drains, nothing new is read
         records = lost = stale = 0
@@ -93,7 +100,7 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
                 print(f"  seed {seed}: lost {flow.name}/{key}", file=sys.stderr)
         duplicates = _duplicates(env)
     return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0,
-                      meddled["held"], meddled["twice"])  # fmt: skip
+                      meddled["held"], meddled["twice"], timeouts)  # fmt: skip
 
 
 def _meddle_after_polls(env: object, rng: random.Random) -> dict[str, int]:
@@ -189,9 +196,12 @@ def main(argv: list[str] | None = None) -> int:
         result = run_seed(seed, args.fault_rate)
         results.append(result)
         status = "ok" if result.ok else f"FAILED (replay: --seeds {seed})"
-        print(f"seed {seed}: {result.records} records, lost {result.lost}, duplicates {result.duplicates}, "
-              f"stale {result.stale}; {result.held} messages held by dying workers, {result.twice} delivered "
-              f"twice; {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}", flush=True)  # fmt: skip
+        print(
+            f"seed {seed}: {result.records} records, lost {result.lost}, duplicates {result.duplicates}, "
+            f"stale {result.stale}; {result.held} messages held by dying workers, {result.twice} delivered "
+            f"twice, {result.timeouts} requests timed out; {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}",
+            flush=True,
+        )
     summary = {
         "seeds": len(results),
         "records": sum(r.records for r in results),

@@ -28,6 +28,10 @@ class FaultConfig:
     retry_after_s: float = 1.0
     latency_ms: float = 0.0
     jitter_ms: float = 0.0
+    # Share of requests answered only after slow_ms: past a client's timeout, the work
+    # still happens (the client cannot know whether it did).
+    slow_rate: float = 0.0
+    slow_ms: float = 2000.0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultConfig:
@@ -37,7 +41,7 @@ class FaultConfig:
         if "statuses" in data:
             data = {**data, "statuses": {int(k): float(v) for k, v in data["statuses"].items()}}
         cfg = cls(**data)
-        for name in ("error_rate", "drop_rate", "after_share"):
+        for name in ("error_rate", "drop_rate", "after_share", "slow_rate"):
             if not 0.0 <= getattr(cfg, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         return cfg
@@ -45,7 +49,7 @@ class FaultConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "pass" | "error" | "drop"
+    kind: str  # "pass" | "error" | "drop" | "slow"
     status: int = 200
     after: bool = False
     delay_s: float = 0.0
@@ -75,6 +79,8 @@ class Faults:
                 status = rng.choices(statuses, weights=[c.statuses[s] for s in statuses])[0]
                 # A throttle is refused up front, as the real services do.
                 decision = Decision("error", status=status, after=after and status != 429, delay_s=delay)
+            elif roll < c.drop_rate + c.error_rate + c.slow_rate:
+                decision = Decision("slow", delay_s=delay + c.slow_ms / 1000)
             else:
                 decision = Decision("pass", delay_s=delay)
             self.history.append(decision)
@@ -102,6 +108,20 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         decision = self.faults.draw()
+        if decision.kind == "slow":
+            # Take the whole request first: the work happens even after the client gave up.
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message.get("more_body", False) and message["type"] == "http.request"
+            await asyncio.sleep(decision.delay_s)
+
+            async def replay() -> Message:
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            await self.app(scope, replay, send)
+            return
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
         if decision.kind == "pass":

@@ -70,3 +70,14 @@ def test_admin_endpoints_are_never_faulted(rate: float):
     with Sandbox() as sb:
         sb.set_faults(FaultConfig(error_rate=rate, drop_rate=0.0))
         assert httpx.get(sb.dataverse_url + "/_sandbox/stats").status_code == 200
+
+
+def test_a_slow_answer_times_the_client_out_and_the_write_still_happens():
+    with Sandbox(seed=False) as sb:
+        sb.dataverse_service.faults.configure(FaultConfig(slow_rate=1.0, slow_ms=800))
+        dv = httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/", timeout=0.3)
+        with dv, pytest.raises(httpx.TimeoutException):
+            dv.post("transactioncurrencies", json={"isocurrencycode": "NZD", "currencyname": "NZ Dollar"})
+        time.sleep(1.0)
+        assert [r["isocurrencycode"] for r in sb.dataverse.rows("transactioncurrencies")] == ["NZD"]
+        assert sb.dataverse_service.faults.snapshot()["counts"] == {"slow": 1}
