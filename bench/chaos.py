@@ -17,6 +17,7 @@ is `{"seeds": n, "records": n, "lost": n, "duplicates": n, "stale": n}`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -76,7 +77,7 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
         meddled = _meddle_after_polls(env, random.Random(seed * 7919))
         ticks = 0
         for ticks in range(1, MAX_TICKS + 1):
-            sync(env.host, env.runtime, names)
+            _tick(env, names)
             if ticks <= 3:  # changes while syncing: newer versions race older deliveries
                 for row in rng.sample(edited, k=min(5, len(edited))):
                     _edit(env, row["accountid"], rng)
@@ -101,6 +102,24 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
         duplicates = _duplicates(env)
     return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0,
                       meddled["held"], meddled["twice"], timeouts)  # fmt: skip
+
+
+# How long one tick applies queued changes before the next timers fire.
+TICK_DRAIN_S = 20.0
+
+
+def _tick(env: object, names: list[str]) -> None:
+    """One timer period, as the Functions host runs it: every flow polls, and queue
+    functions run for a while. A record waiting for another flow's records (a contact for
+    its account) is retried across ticks, as timers and queues run side by side in Azure."""
+    from p2c_cli.local import LocalEnvironment
+
+    assert isinstance(env, LocalEnvironment)
+    timers = {f.name: f for f in env.host.timers()}
+    for name in names:
+        env.host.fire(timers[f"{name}_poll"])
+    with contextlib.suppress(TimeoutError):  # the rest waits for the next tick, still queued
+        env.host.drain(timeout=TICK_DRAIN_S, idle_sleep=0.1)
 
 
 def _meddle_after_polls(env: object, rng: random.Random) -> dict[str, int]:
