@@ -176,18 +176,20 @@ class LocalHost:
         while True:
             handled = sum(self.pump(fn) for fn in fns)
             done += handled
-            if handled and progress is None:
+            # Checked while busy too: records that keep coming back (waiting for another
+            # flow's records) must not hold the caller here forever.
+            late = time.monotonic() > deadline
+            if handled and progress is None and not late:
                 continue
             queued = sum(self.depth(fn.queue or "") for fn in fns)
             if progress is not None:
                 progress(done, queued)
-            if handled:
-                continue
             if queued == 0:
                 return
-            if time.monotonic() > deadline:
+            if late:
                 raise TimeoutError(f"queues not drained within {timeout:.0f}s")
-            time.sleep(idle_sleep)
+            if not handled:
+                time.sleep(idle_sleep)
 
     def run_flows(self, flow_names: Iterable[str], progress: FlowProgress | None = None) -> None:
         """Poll and drain each flow in order (dependency order), then drain everything."""

@@ -4,11 +4,14 @@ Every request holds a slot. A 429 halves the slots (never below one); each run o
 `limit` successes adds one back, up to the service's cap (Dataverse allows 52
 concurrent requests per user). So a throttled service sees fewer requests at once until
 it stops throttling, and a quiet one is ramped up to its cap, as Microsoft advises.
+A 429's Retry-After holds every new request of the process until it has passed: the
+service said when it will take more, and pushing on only lengthens the wait.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -21,13 +24,20 @@ class AdaptiveLimit:
         self.limit = max(1, min(cap, start if start is not None else cap))
         self.in_use = 0
         self._successes = 0
+        self._resume_at = 0.0  # monotonic time before which no request starts
         self._cond = threading.Condition()
 
     @contextmanager
     def slot(self) -> Iterator[None]:
         with self._cond:
-            while self.in_use >= self.limit:
-                self._cond.wait()
+            while True:
+                held = self._resume_at - time.monotonic()
+                if held > 0:
+                    self._cond.wait(held)
+                elif self.in_use >= self.limit:
+                    self._cond.wait()
+                else:
+                    break
             self.in_use += 1
         try:
             yield
@@ -36,11 +46,13 @@ class AdaptiveLimit:
                 self.in_use -= 1
                 self._cond.notify()
 
-    def throttled(self) -> None:
-        """Multiplicative decrease."""
+    def throttled(self, retry_after: float | None = None) -> None:
+        """Multiplicative decrease; and no new request before Retry-After has passed."""
         with self._cond:
             self.limit = max(1, self.limit // 2)
             self._successes = 0
+            if retry_after:
+                self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
 
     def succeeded(self) -> None:
         """Additive increase: one more slot per `limit` successes in a row."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from p2c_core.batch import BatchRequest
 from p2c_core.errors import NotFoundError
 from p2c_core.keys import key_segment
 from p2c_core.odata import ODataClient, Page, Row, ServiceProfile
@@ -62,6 +63,10 @@ class DataverseClient:
             json_body=dict(body),
         )
         return self.odata.json_of(response)
+
+    def upsert_request(self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any]) -> BatchRequest:
+        """The `upsert` of one record as a part of a `$batch`."""
+        return BatchRequest("PATCH", key_segment(entity_set, key), json_body=dict(body))
 
     def upsert_by_id(self, entity_set: str, guid: str, body: Mapping[str, Any]) -> None:
         """PATCH to a primary key the caller chose: creates it once, updates it after."""

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core import telemetry
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
-from p2c_core.errors import MappingError, MessageError, ODataError, P2CError, ThrottledError
+from p2c_core.errors import DependencyMissing, MappingError, MessageError, ODataError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
 from p2c_core.retry import Backoff
 from p2c_core.sources import MODIFIED_COLUMN
 from p2c_core.state import Failure, KeyMapEntry, Run, now
-from p2c_core.targets import LineWrite
+from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -229,25 +229,110 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
         out.counts.failed += 1
         _record_run(rt, out, started, None)
         return
-    for record in envelope.records:
-        apply_record(rt, flow, record, out)
+    writer = rt.writer(flow)
+    size = rt.settings.batch_size
+    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(envelope.records) > 1:
+        records = envelope.records
+        for i in range(0, len(records), size):
+            _apply_batch(rt, flow, writer, records[i : i + size], out)
+    else:
+        for record in envelope.records:
+            apply_record(rt, flow, record, out)
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     _record_run(rt, out, started, None)
 
 
+@dataclass
+class _Pending:
+    """A record mapped and its references resolved: ready to claim and write."""
+
+    record: Record
+    entry: KeyMapEntry | None
+    item: WriteItem
+    digest: str
+    claimed: KeyMapEntry | None = None
+
+
 def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
+    pending = _prepare(rt, flow, record, rt.state.get_entry(flow.name, record.key), out)
+    if pending is None:
+        return
+    try:
+        lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+        pending.claimed = rt.state.claim(pending.entry, flow.name, record.key, record.version, lease)
+    except P2CError as exc:
+        _failed_attempt(rt, flow, record, exc, out)
+        return
+    item = pending.item
+    item.known = pending.claimed.version >= 0
+    try:
+        result: WriteResult | P2CError = rt.writer(flow).write(
+            item.key, item.payload, item.create_only, known=item.known, lines=item.lines
+        )
+    except P2CError as exc:
+        result = exc
+    except BaseException:
+        rt.state.release(pending.claimed)
+        raise
+    _finish(rt, flow, pending, result, out)
+
+
+def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Record], out: Outcome) -> None:
+    """The records of one message in a few round trips: their key map entries read in a
+    few queries, claimed in one table transaction, written in one `$batch`, committed in
+    one transaction. Each record still succeeds, waits or fails alone."""
     state = rt.state
-    entry = state.get_entry(flow.name, record.key)
+    entries = state.get_entries(flow.name, list(dict.fromkeys(r.key for r in records)))
+    prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
+    pending = [p for p in prepared if p is not None]
+    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+    claims = state.claim_many(flow.name, [(p.entry, p.record.key, p.record.version) for p in pending], lease)
+    ready: list[_Pending] = []
+    for p, claimed in zip(pending, claims, strict=True):
+        if isinstance(claimed, P2CError):
+            _failed_attempt(rt, flow, p.record, claimed, out)
+            continue
+        p.claimed, p.item.known = claimed, claimed.version >= 0
+        ready.append(p)
+    if not ready:
+        return
+    try:
+        results = writer.write_many([p.item for p in ready])
+    except P2CError as exc:  # the batch as a whole failed (after its retries)
+        results = [exc] * len(ready)
+    except BaseException:
+        for p in ready:
+            assert p.claimed is not None
+            state.release(p.claimed)
+        raise
+    written: list[tuple[_Pending, WriteResult]] = []
+    for p, result in zip(ready, results, strict=True):
+        if isinstance(result, P2CError):
+            _finish(rt, flow, p, result, out)
+        else:
+            written.append((p, result))
+    commits = [(p.claimed, p.record.version, p.digest, r.target_key, flow.source.service) for p, r in written]
+    for (p, _), lost in zip(written, state.commit_many(commits), strict=True):  # type: ignore[arg-type]
+        if lost is not None:
+            _failed_attempt(rt, flow, p.record, lost, out)
+            continue
+        out.counts.written += 1
+        _cleared(rt, flow, p.record, p.entry)
+
+
+def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
+    """Everything before the claim; None when there is nothing to write (or it failed)."""
+    state = rt.state
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
-        return
+        return None
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
     if flow.create_only and entry is not None and entry.version >= 0 and not record.force:
         # Written once; the target owns the record now. Later source edits are not carried.
         out.counts.skipped += 1
         _cleared(rt, flow, record, entry)
-        return
+        return None
     try:
         payload, create_only = rt.mapper.map(flow, record.key, record.data)
         lines = rt.mapper.map_lines(flow, record.data)
@@ -265,7 +350,7 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
                 )
             out.counts.skipped += 1
             _cleared(rt, flow, record, entry)
-            return
+            return None
         # References first: a missing customer or product waits before anything is written.
         refs = rt.references
         resolved_lines = None
@@ -275,25 +360,31 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
                 for line in lines
             ]
         payload, create_only = refs.resolve(flow, payload), refs.resolve(flow, create_only)
-        claimed = state.claim(entry, flow.name, record.key, record.version, lease)
-        try:
-            result = rt.writer(flow).write(
-                record.key, payload, create_only, known=claimed.version >= 0, lines=resolved_lines
-            )
-        except BaseException:
-            state.release(claimed)
-            raise
-        state.commit(
-            claimed,
-            version=record.version,
-            hash=digest,
-            target_key=result.target_key,
-            master=flow.source.service,
-        )
-        out.counts.written += 1
-        _cleared(rt, flow, record, entry)
     except P2CError as exc:
         _failed_attempt(rt, flow, record, exc, out)
+        return None
+    item = WriteItem(record.key, payload, create_only, known=False, lines=resolved_lines)
+    return _Pending(record, entry, item, digest)
+
+
+def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2CError, out: Outcome) -> None:
+    """Record one write's outcome: commit the key map, or release the lease and retry/fail."""
+    record, claimed = pending.record, pending.claimed
+    assert claimed is not None
+    if isinstance(result, P2CError):
+        rt.state.release(claimed)
+        _failed_attempt(rt, flow, record, result, out)
+        return
+    try:
+        rt.state.commit(
+            claimed, version=record.version, hash=pending.digest, target_key=result.target_key,
+            master=flow.source.service,
+        )  # fmt: skip
+    except P2CError as exc:
+        _failed_attempt(rt, flow, record, exc, out)
+        return
+    out.counts.written += 1
+    _cleared(rt, flow, record, pending.entry)
 
 
 def _cleared(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None) -> None:
@@ -309,21 +400,26 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
     # A throttle says "later", not "wrong": it waits Retry-After and spends no attempt,
     # so a long throttle makes progress instead of pushing records into poison.
     attempt = record.attempt if isinstance(exc, ThrottledError) else record.attempt + 1
-    if exc.transient and (attempt < rt.settings.record_max_attempts or isinstance(exc, ThrottledError)):
-        retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
-        backoff = Backoff(base=rt.settings.record_retry_base_seconds, cap=RECORD_BACKOFF.cap)
-        delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(max(attempt, 1), retry_after)
-        retry = record.model_copy(update={"attempt": attempt})
-        rt.storage.queue(flow.queue).send_message(
-            Envelope(flow=flow.name, records=[retry]).to_json().encode(),
-            visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
-        )
-        out.counts.retried += 1
-        log.info(
-            "record %s/%s retried in %.0fs: %s", flow.name, record.key, delay, exc.error_class,
-            extra=_extra(flow, out, record.key),
-        )  # fmt: skip
-        return
+    backoff = Backoff(base=rt.settings.record_retry_base_seconds, cap=RECORD_BACKOFF.cap)
+    if isinstance(exc, DependencyMissing):
+        # Waiting for another flow is measured in time, not attempts: the parent flow may
+        # be failing its polls for a while (throttled, down), and its children must outlast it.
+        clock = time.time()
+        since = record.waiting_since if record.waiting_since is not None else clock
+        waited, budget = clock - since, rt.settings.dependency_wait_minutes * 60
+        if waited < budget:
+            # Wait about as long as already waited (so doubling), within the backoff's bounds.
+            delay = min(backoff.cap, max(backoff.base, waited), budget - waited)
+            _retry(rt, flow, record.model_copy(update={"waiting_since": since}), delay, exc, out)
+            return
+        prefix = f"gave up after waiting {budget / 60:g} minutes: "
+    else:
+        if exc.transient and (attempt < rt.settings.record_max_attempts or isinstance(exc, ThrottledError)):
+            retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
+            delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(max(attempt, 1), retry_after)
+            _retry(rt, flow, record.model_copy(update={"attempt": attempt}), delay, exc, out)
+            return
+        prefix = f"gave up after {attempt} attempts: " if exc.transient else ""
     _fail(
         rt,
         flow,
@@ -332,9 +428,22 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
         exc,
         record=record,
         poison=Envelope(flow=flow.name, records=[record]).to_json().encode(),
-        prefix=f"gave up after {attempt} attempts: " if exc.transient else "",
+        prefix=prefix,
     )
     out.counts.failed += 1
+
+
+def _retry(rt: Runtime, flow: Flow, retry: Record, delay: float, exc: P2CError, out: Outcome) -> None:
+    """Put the record back on its queue, invisible for `delay` seconds."""
+    rt.storage.queue(flow.queue).send_message(
+        Envelope(flow=flow.name, records=[retry]).to_json().encode(),
+        visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
+    )
+    out.counts.retried += 1
+    log.info(
+        "record %s/%s retried in %.0fs: %s", flow.name, retry.key, delay, exc.error_class,
+        extra=_extra(flow, out, retry.key),
+    )  # fmt: skip
 
 
 def _fail(
@@ -399,7 +508,7 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             continue
         if failure.record:
             record = Record.model_validate(json.loads(failure.record))
-            record = record.model_copy(update={"attempt": 0, "replay": True})
+            record = record.model_copy(update={"attempt": 0, "waiting_since": None, "replay": True})
             queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
             replayed.add((record.key, record.version))
             count += 1

@@ -30,6 +30,9 @@ class Record(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
     # How many times this record has been tried (0 = first delivery).
     attempt: int = Field(default=0, ge=0)
+    # When this record first found a reference missing (epoch seconds): it waits for the
+    # other flow up to P2C_DEPENDENCY_WAIT_MINUTES from then, spending no attempts.
+    waiting_since: float | None = None
     # Put back by `replay`: a success clears the record's failure entry.
     replay: bool = False
     # A repair from `reconcile`: write even if the key map says this content is applied.

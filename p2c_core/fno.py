@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from p2c_core.batch import BatchRequest
 from p2c_core.errors import NotFoundError
 from p2c_core.keys import key_segment
 from p2c_core.odata import ODataClient, Page, Row, ServiceProfile
@@ -46,6 +47,12 @@ class FnoClient:
     def create(self, entity_set: str, body: Mapping[str, Any]) -> Row:
         response = self.odata.request("POST", entity_set, json_body={"dataAreaId": self.company, **body})
         return self.odata.json_of(response) if response.content else {}
+
+    def create_request(self, entity_set: str, body: Mapping[str, Any]) -> BatchRequest:
+        return BatchRequest("POST", entity_set, json_body={"dataAreaId": self.company, **body})
+
+    def update_request(self, entity_set: str, key: Mapping[str, str | int], body: Mapping[str, Any]) -> BatchRequest:
+        return BatchRequest("PATCH", key_segment(entity_set, key), {"cross-company": "true"}, dict(body))
 
     def update(self, entity_set: str, key: Mapping[str, str | int], body: Mapping[str, Any]) -> None:
         self.odata.request(

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from p2c_core import telemetry
+from p2c_core import batch, telemetry
 from p2c_core.concurrency import AdaptiveLimit
 from p2c_core.errors import (
     ConflictError,
@@ -112,6 +112,7 @@ class ODataClient:
         params: Mapping[str, str] | None = None,
         json_body: Any = None,
         headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with bounded retries for transient errors; raise typed errors."""
         attempt = 0
@@ -123,7 +124,7 @@ class ODataClient:
                 "p2c.attempt": attempt + 1,
             }
             with telemetry.span(f"{self.profile.name} {method}", **attributes) as span:
-                response, error = self._send(method, url, params, json_body, headers)
+                response, error = self._send(method, url, params, json_body, headers, content)
                 if response is not None:
                     span.set_attribute("http.response.status_code", response.status_code)
                     if request_id := self.request_id(response):
@@ -150,11 +151,14 @@ class ODataClient:
         params: Mapping[str, str] | None,
         json_body: Any,
         headers: Mapping[str, str] | None,
+        content: bytes | None = None,
     ) -> tuple[httpx.Response | None, ODataError | None]:
         """One HTTP exchange: the response when it succeeded, else the typed error."""
         try:
             with self.limit.slot():
-                response = self._http.request(method, url, params=params, json=json_body, headers=headers)
+                response = self._http.request(
+                    method, url, params=params, json=json_body, content=content, headers=headers
+                )
         except httpx.TimeoutException as exc:
             message = f"timed out ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
@@ -162,11 +166,41 @@ class ODataClient:
             message = f"connection failed ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
         if response.status_code == 429:
-            self.limit.throttled()
+            self.limit.throttled(parse_retry_after(response.headers.get("Retry-After")))
         elif response.status_code < 400:
             self.limit.succeeded()
             return response, None
         return response, self.error_from(response)
+
+    def batch(self, requests: list[batch.BatchRequest]) -> list[httpx.Response | ODataError]:
+        """Send requests as one `$batch`: each answer is a response or that request's typed error.
+
+        The batch as a whole is retried like any request (its writes are idempotent:
+        upserts, and creates that turn into updates); a failure of the whole batch raises.
+        """
+        if not requests:
+            return []
+        content_type, body = batch.encode(self.root, requests)
+        headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
+        response = self.request("POST", "$batch", content=body, headers=headers)
+        try:
+            answers = batch.decode(response.headers.get("content-type", ""), response.content)
+        except batch.BatchFormatError as exc:
+            raise PermanentError(
+                str(exc), service=self.profile.name, status=response.status_code, request_id=self.request_id(response)
+            ) from None
+        out: list[httpx.Response | ODataError] = []
+        for i in range(len(requests)):
+            if i >= len(answers):  # the service stopped early: not an answer, try again later
+                out.append(TransientError("no answer in the batch response", service=self.profile.name))
+                continue
+            answer = answers[i]
+            if not answer.headers.get(self.profile.request_id_headers[0]) and (rid := self.request_id(response)):
+                answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
+            if answer.status_code == 429:
+                self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
+            out.append(answer if answer.status_code < 400 else self.error_from(answer))
+        return out
 
     def get_json(
         self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None

@@ -135,11 +135,14 @@ class Settings(BaseSettings):
 
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_retries: int = Field(default=3, ge=0, le=10)
-    # Per-record attempts (transient errors, missing dependencies) before it fails.
+    # Per-record attempts (transient errors) before it fails.
     record_max_attempts: int = Field(default=8, ge=1, le=50)
     # First wait before a record is tried again; doubles per attempt (jittered, at most
     # 15 minutes), or Retry-After when the service sent one.
     record_retry_base_seconds: float = Field(default=5.0, ge=0.1, le=600)
+    # How long a record waits for a record of another flow it refers to (a quote for its
+    # customer) before it fails: a parent flow's failed polls must not fail its children.
+    dependency_wait_minutes: float = Field(default=240.0, gt=0, le=7 * 24 * 60)
     # How long one worker may hold a record it is applying; after a crash, the record
     # waits this long before another delivery may take it over.
     apply_lease_seconds: float = Field(default=120.0, ge=1, le=3600)
@@ -147,6 +150,8 @@ class Settings(BaseSettings):
     failure_retention_days: float = Field(default=90.0, gt=0, le=3650)
     page_size: int = Field(default=5000, ge=1, le=5000)
     chunk_size: int = Field(default=100, ge=1, le=1000)
+    # Records of one message written per `$batch` (header-only flows); 1 = a request each.
+    batch_size: int = Field(default=1, ge=1, le=1000)
 
     flows: FlowsSettings = FlowsSettings()
     value_maps: ValueMaps = ValueMaps()

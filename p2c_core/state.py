@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -121,6 +121,21 @@ def _replace_if_unchanged(table: TableClient, entity: dict[str, Any], etag: str 
 
     return dict(
         table.update_entity(entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified)
+    )
+
+
+def _entry(flow: str, key: str, e: Any) -> KeyMapEntry:
+    return KeyMapEntry(
+        flow=flow,
+        source_key=key,
+        target_key=e.get("target_key"),
+        version=_read_int(e.get("version", -1)),
+        hash=e.get("hash"),
+        master=e.get("master"),
+        lease_version=None if e.get("lease_version") is None else _read_int(e["lease_version"]),
+        lease_until=e.get("lease_until"),
+        failed=bool(e.get("failed")),
+        etag=e.metadata["etag"],
     )
 
 
@@ -239,18 +254,21 @@ class StateStore:
             e = self._table(KEYMAP).get_entity(flow, row_key(key))
         except ResourceNotFoundError:
             return None
-        return KeyMapEntry(
-            flow=flow,
-            source_key=key,
-            target_key=e.get("target_key"),
-            version=_read_int(e.get("version", -1)),
-            hash=e.get("hash"),
-            master=e.get("master"),
-            lease_version=None if e.get("lease_version") is None else _read_int(e["lease_version"]),
-            lease_until=e.get("lease_until"),
-            failed=bool(e.get("failed")),
-            etag=e.metadata["etag"],
-        )
+        return _entry(flow, key, e)
+
+    def get_entries(self, flow: str, keys: list[str]) -> dict[str, KeyMapEntry]:
+        """The entries of many records in few queries (a filter holds 15 comparisons)."""
+        table = self._table(KEYMAP)
+        found: dict[str, KeyMapEntry] = {}
+        for i in range(0, len(keys), 14):  # 14 keys + the PartitionKey comparison
+            chunk = keys[i : i + 14]
+            params: dict[str, Any] = {"p": flow, **{f"r{n}": row_key(k) for n, k in enumerate(chunk)}}
+            where = " or ".join(f"RowKey eq @r{n}" for n in range(len(chunk)))
+            # Spaces around the names: the SDK finds `@name` parameters between spaces.
+            for e in table.query_entities(f"PartitionKey eq @p and ( {where} )", parameters=params):
+                key = source_key(e["RowKey"])
+                found[key] = _entry(flow, key, e)
+        return found
 
     def entries(self, flow: str) -> list[KeyMapEntry]:
         rows = self._table(KEYMAP).query_entities("PartitionKey eq @f", parameters={"f": flow})
@@ -316,6 +334,83 @@ class StateStore:
         except (ResourceModifiedError, ResourceNotFoundError):
             raise RecordBusy(f"lease on record {entry.source_key!r} expired before commit") from None
         entry.etag = meta["etag"]
+
+    def claim_many(
+        self, flow: str, claims: list[tuple[KeyMapEntry | None, str, int]], lease: timedelta
+    ) -> list[KeyMapEntry | RecordBusy]:
+        """`claim` for many records in one table transaction per 100.
+
+        A transaction is all or nothing: if one claim lost a race, each is claimed
+        alone, so only the record that lost waits.
+        """
+        at = now()
+        out: list[KeyMapEntry | RecordBusy] = []
+        todo: list[tuple[int, KeyMapEntry | None, KeyMapEntry]] = []
+        for entry, key, version in claims:
+            if entry is not None and entry.leased(at):
+                out.append(RecordBusy(f"record {key!r} is being applied by another worker"))
+                continue
+            claimed = replace(entry) if entry is not None else KeyMapEntry(flow=flow, source_key=key)
+            claimed.lease_version, claimed.lease_until = version, (at + lease).isoformat()
+            todo.append((len(out), entry, claimed))
+            out.append(claimed)
+
+        def alone(n: int, entry: KeyMapEntry | None, claimed: KeyMapEntry) -> None:
+            try:
+                out[n] = self.claim(entry, flow, claimed.source_key, claimed.lease_version or 0, lease)
+            except RecordBusy as exc:
+                out[n] = exc
+
+        self._transact([(n, entry, claimed, alone) for n, entry, claimed in todo])
+        return out
+
+    def commit_many(
+        self, commits: list[tuple[KeyMapEntry, int, str, str | None, str | None]]
+    ) -> list[RecordBusy | None]:
+        """`commit` for many records: (claimed entry, version, hash, target key, master) each."""
+        out: list[RecordBusy | None] = [None] * len(commits)
+        todo = []
+        for n, (entry, version, digest, target_key, master) in enumerate(commits):
+            before = replace(entry)
+            entry.version, entry.hash, entry.target_key, entry.master = version, digest, target_key, master
+            entry.lease_version = entry.lease_until = None
+
+            def alone(n: int, before: KeyMapEntry, entry: KeyMapEntry) -> None:
+                try:
+                    self.commit(before, version=entry.version, hash=entry.hash or "",
+                                target_key=entry.target_key, master=entry.master)  # fmt: skip
+                    entry.etag = before.etag
+                except RecordBusy as exc:
+                    out[n] = exc
+
+            todo.append((n, before, entry, alone))
+        self._transact(todo)
+        return out
+
+    def _transact(self, todo: list[tuple[int, KeyMapEntry | None, KeyMapEntry, Any]]) -> None:
+        """Write each `new` entry (create, or replace if `old` is unchanged) in transactions of
+        100; a failed transaction is redone entry by entry through its `alone` callback."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+        from azure.data.tables import UpdateMode
+
+        table = self._table(KEYMAP)
+        for i in range(0, len(todo), 100):
+            part = todo[i : i + 100]
+            ops: list[Any] = [
+                ("create", self._entity(new)) if old is None else
+                ("update", self._entity(new),
+                 {"mode": UpdateMode.REPLACE, "etag": old.etag, "match_condition": MatchConditions.IfNotModified})
+                for _, old, new, _ in part
+            ]  # fmt: skip
+            try:
+                metas = table.submit_transaction(ops)
+            except HttpResponseError:  # a lost race, or the same record twice in one message
+                for n, old, new, alone in part:
+                    alone(n, old, new)
+                continue
+            for (_, _, new, _), meta in zip(part, metas, strict=True):
+                new.etag = meta["etag"]
 
     def release(self, entry: KeyMapEntry) -> None:
         """Drop our lease after a failed apply, keeping the last applied version."""

@@ -64,3 +64,23 @@ def test_the_client_backs_off_its_concurrency_on_429_and_recovers():
     assert client.limit.limit == 3  # 2 more successes -> 3; 3 more needed for 4
     client.get_json("things")
     assert client.limit.limit == 4
+
+
+def test_retry_after_holds_every_new_request_until_it_has_passed():
+    limit = AdaptiveLimit(cap=4)
+    limit.throttled(0.3)
+    started: list[float] = []
+    t0 = time.monotonic()
+
+    def work() -> None:
+        with limit.slot():
+            started.append(time.monotonic() - t0)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(started) == 3 and min(started) >= 0.29  # none went before Retry-After
+    with limit.slot():  # and after it, nothing waits
+        assert time.monotonic() - t0 < 1.0

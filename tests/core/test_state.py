@@ -130,3 +130,30 @@ def version_of_flow(state: StateStore, flow: str, key: str) -> int:
     entry = state.get_entry(flow, key)
     assert entry is not None
     return entry.version
+
+
+def test_many_records_are_read_claimed_and_committed_together_and_only_the_loser_of_a_race_waits(storage):
+    state, lease = StateStore(storage), timedelta(seconds=30)
+    keys = [f"K-{n:02d}" for n in range(30)] + ["O'Brien", "A/B#1?", "東京商事"]
+    for key in keys[:20]:  # twenty applied before, thirteen new
+        state.commit(state.claim(None, "accounts", key, 1, lease), version=1, hash="h1", target_key=key, master="x")
+    entries = state.get_entries("accounts", keys)  # more keys than one filter holds
+    assert sorted(entries) == sorted(keys[:20]) and all(e.version == 1 for e in entries.values())
+    busy = state.claim(entries["K-03"], "accounts", "K-03", 2, lease)  # another worker holds K-03 ...
+    entries["K-03"] = busy
+    theirs = state.claim(state.get_entry("accounts", "K-04"), "accounts", "K-04", 2, lease)
+    state.commit(theirs, version=2, hash="h2", target_key="K-04", master="x")  # ... and moved K-04 since we read
+    claims = state.claim_many("accounts", [(entries.get(k), k, 3) for k in keys], lease)
+    lost = {k for k, c in zip(keys, claims, strict=True) if isinstance(c, RecordBusy)}
+    assert lost == {"K-03", "K-04"}  # the transaction failed on K-04; each was then claimed alone
+    won = [(c, 3, "h3", k, "dataverse") for k, c in zip(keys, claims, strict=True) if not isinstance(c, RecordBusy)]
+    assert state.commit_many(won) == [None] * len(won)  # type: ignore[arg-type]
+    after = state.get_entries("accounts", keys)
+    assert {k for k, e in after.items() if e.version == 3} == set(keys) - lost
+    assert after["K-04"].version == 2 and after["東京商事"].hash == "h3" and after["O'Brien"].lease_until is None
+    # A commit whose lease was taken over in the meantime is refused for that record alone.
+    first = state.claim_many("accounts", [(after["K-10"], "K-10", 4), (after["K-11"], "K-11", 4)], timedelta(0))
+    state.claim(state.get_entry("accounts", "K-10"), "accounts", "K-10", 5, lease)  # lease expired: taken over
+    results = state.commit_many([(first[0], 4, "h4", "K-10", "x"), (first[1], 4, "h4", "K-11", "x")])  # type: ignore[list-item]
+    assert isinstance(results[0], RecordBusy) and results[1] is None
+    assert version_of(state, "K-11") == 4 and version_of(state, "K-10") == 3

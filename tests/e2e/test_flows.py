@@ -219,7 +219,9 @@ def _lines_of(e2e: E2E, quote_id: str) -> list[dict[str, Any]]:
 
 def test_a_quote_waits_for_its_customer_and_fails_naming_one_that_never_comes(quick: E2E, monkeypatch):
     e2e = quick
-    monkeypatch.setenv("P2C_RECORD_MAX_ATTEMPTS", "3")
+    # Waiting is by time, not attempts: far more than the attempts allowed for an error.
+    monkeypatch.setenv("P2C_RECORD_MAX_ATTEMPTS", "2")
+    monkeypatch.setenv("P2C_DEPENDENCY_WAIT_MINUTES", "0.2")
     e2e.restart_runtime()
     e2e.sync(*ALL)
     usd = next(c for c in e2e.sandbox.dataverse.rows("transactioncurrencies") if c["isocurrencycode"] == "USD")
@@ -250,8 +252,10 @@ def test_a_quote_waits_for_its_customer_and_fails_naming_one_that_never_comes(qu
         assert fno.get("CDSSalesQuotationHeaders(dataAreaId='usmf',SalesQuotationNumber='QUO-09002-WAIT')"
                        ).status_code == 404  # fmt: skip
     failure = next(f for f in e2e.runtime.state.failures("quotes") if f.source_key == "QUO-09002-WAIT")
-    assert failure.error_class == "DependencyMissing" and failure.attempt == 3
-    assert "customer 'ACC-09002-NEVERX' is not in F&O" in failure.message
+    assert failure.error_class == "DependencyMissing"
+    assert "gave up after waiting 0.2 minutes: customer 'ACC-09002-NEVERX' is not in F&O" in failure.message
+    tries = [r for r in e2e.runtime.state.runs("quotes") if r.kind == "apply" and r.counts.get("retried")]
+    assert len(tries) > 2  # it was tried again and again within its 12 s, spending no attempts
 
 
 def _account(dv: httpx.Client, number: str, name: str, *, customertypecode: int, currency: dict[str, Any]) -> str:

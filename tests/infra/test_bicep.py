@@ -28,9 +28,11 @@ OPTIONAL = {
     "P2C_RECORD_MAX_ATTEMPTS": "default 8",
     "P2C_RECORD_RETRY_BASE_SECONDS": "default 5 s",
     "P2C_FAILURE_RETENTION_DAYS": "default 90 days",
+    "P2C_DEPENDENCY_WAIT_MINUTES": "default 240 min",
     "P2C_APPLY_LEASE_SECONDS": "default 120 s",
     "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
     "P2C_CHUNK_SIZE": "default 100",
+    "P2C_BATCH_SIZE": "default 1",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
         for flow in (f.name.upper() for f in FLOWS)
