@@ -46,6 +46,11 @@ class AdaptiveLimit:
                 self.in_use -= 1
                 self._cond.notify()
 
+    def held(self) -> float:
+        """Seconds until requests may start again (0 when they may now)."""
+        with self._cond:
+            return max(0.0, self._resume_at - time.monotonic())
+
     def throttled(self, retry_after: float | None = None) -> None:
         """Multiplicative decrease; and no new request before Retry-After has passed."""
         with self._cond:

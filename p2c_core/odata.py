@@ -154,6 +154,10 @@ class ODataClient:
         content: bytes | None = None,
     ) -> tuple[httpx.Response | None, ODataError | None]:
         """One HTTP exchange: the response when it succeeded, else the typed error."""
+        if (held := self.limit.held()) > self.retry.max_inline_wait:
+            # Throttled for long: give the record back to its queue rather than hold a worker.
+            message = f"throttled for another {held:.0f}s (Retry-After) before {method} {_path(url)}"
+            return None, ThrottledError(message, retry_after=held, service=self.profile.name, status=429)
         try:
             with self.limit.slot():
                 response = self._http.request(

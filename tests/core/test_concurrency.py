@@ -4,8 +4,10 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from p2c_core.concurrency import AdaptiveLimit
+from p2c_core.errors import ThrottledError
 from p2c_core.odata import ODataClient, RetryPolicy, ServiceProfile
 
 
@@ -84,3 +86,22 @@ def test_retry_after_holds_every_new_request_until_it_has_passed():
     assert len(started) == 3 and min(started) >= 0.29  # none went before Retry-After
     with limit.slot():  # and after it, nothing waits
         assert time.monotonic() - t0 < 1.0
+
+
+def test_a_long_retry_after_gives_the_work_back_instead_of_holding_a_worker():
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(429, headers={"Retry-After": "120"}, json={"error": {"code": "x", "message": "slow"}})
+
+    profile = ServiceProfile("test", "/", {}, (), max_concurrency=4)
+    client = ODataClient(profile, "http://127.0.0.1:1", transport=httpx.MockTransport(handler),
+                         retry=RetryPolicy(max_retries=3, max_inline_wait=30), sleep=lambda _: None)  # fmt: skip
+    t0 = time.monotonic()
+    for _ in range(2):
+        with pytest.raises(ThrottledError) as info:
+            client.get_json("things")
+        assert info.value.retry_after > 100
+    assert len(calls) == 1  # the second call never reached the service: it is held for 120 s
+    assert time.monotonic() - t0 < 1.0
