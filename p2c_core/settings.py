@@ -151,7 +151,7 @@ class Settings(BaseSettings):
     page_size: int = Field(default=5000, ge=1, le=5000)
     chunk_size: int = Field(default=100, ge=1, le=1000)
     # Records of one message written per `$batch` (header-only flows); 1 = a request each.
-    batch_size: int = Field(default=1, ge=1, le=1000)
+    batch_size: int = Field(default=100, ge=1, le=1000)
 
     flows: FlowsSettings = FlowsSettings()
     value_maps: ValueMaps = ValueMaps()

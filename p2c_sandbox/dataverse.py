@@ -8,6 +8,7 @@ paging with Prefer: odata.maxpagesize, OData error bodies and request-id headers
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ class DataverseService(ODataService):
     }
 
     error_code_not_found = "0x8006088a"
+    error_code_bad_request = "0x80060888"
     unauthorized = ("0x80072560", "The user is not a member of the organization.")
 
     def fault(self, status: int) -> ServiceError:
@@ -128,14 +130,21 @@ class DataverseService(ODataService):
             if not schema.track_changes:
                 raise _bad(f"Change tracking is not enabled for the entity '{schema.entity_type}'.")
         cols = select_columns(schema, params.get("$select"), _bad)
-        rows = [row for _, row in self.store.scan(schema.entity_set, after_pk=state["after"], since=state["since"])]
-        if not state["track"]:
-            rows = filtered(schema, rows, params, _bad)
-            if "$top" in params:
-                try:
-                    rows = rows[: int(params["$top"])]
-                except ValueError:
-                    raise _bad("$top must be a whole number") from None
+        source = (row for _, row in self.store.scan(schema.entity_set, after_pk=state["after"], since=state["since"]))
+        try:
+            top = int(params["$top"]) if "$top" in params else None
+        except ValueError:
+            raise _bad("$top must be a whole number") from None
+        if state["track"]:
+            rows = list(itertools.islice(source, page_size + 1))
+        elif "$orderby" in params or params.get("$count") == "true":  # these need every row
+            rows = filtered(schema, list(source), params, _bad)[:top]
+        else:  # key order: read only as far as this page needs
+            wanted = page_size + 1 if top is None else min(top, page_size + 1)
+            rows = []
+            while len(rows) < wanted and (chunk := list(itertools.islice(source, 1000))):
+                rows += filtered(schema, chunk, params, _bad)
+            rows = rows[:wanted]
         page, more = rows[:page_size], len(rows) > page_size
         body: dict[str, Any] = {
             "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}({','.join(cols)})",

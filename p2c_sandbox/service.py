@@ -87,27 +87,37 @@ def parse_path(path: str) -> Address:
 
 
 class Accounting:
-    """Request counts by method, entity set and status, for tests and benchmarks."""
+    """Request counts by method, entity set and status, for tests and benchmarks.
+
+    A `$batch` is one request (`POST $batch`); the operations inside it are counted apart,
+    under "operations", as the service counts them toward its execution-time limit.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.counts: Counter[tuple[str, str, int]] = Counter()
+        self.inner: Counter[tuple[str, str, int]] = Counter()
 
-    def add(self, method: str, entity_set: str, status: int) -> None:
+    def add(self, method: str, entity_set: str, status: int, *, in_batch: bool = False) -> None:
         with self.lock:
-            self.counts[(method, entity_set, status)] += 1
+            (self.inner if in_batch else self.counts)[(method, entity_set, status)] += 1
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            items = list(self.counts.items())
+            items, inner = list(self.counts.items()), list(self.inner.items())
+        batches = sum(n for (m, e, _), n in items if e == "$batch")
         return {
             "total": sum(n for _, n in items),
             "requests": [{"method": m, "entity_set": e, "status": s, "count": n} for (m, e, s), n in sorted(items)],
+            # Operations toward the limits: each request one, a $batch one per request inside.
+            "operations_total": sum(n for _, n in items) - batches + sum(n for _, n in inner),
+            "operations": [{"method": m, "entity_set": e, "status": s, "count": n} for (m, e, s), n in sorted(inner)],
         }
 
     def reset(self) -> None:
         with self.lock:
             self.counts.clear()
+            self.inner.clear()
 
 
 def check_value(schema: EntitySchema, name: str, value: Any, error: Callable[[str], ServiceError]) -> Any:
@@ -260,6 +270,7 @@ class ODataService(abc.ABC):
     schemas: dict[str, EntitySchema]
     csdl: str
     error_code_not_found: str = ""
+    error_code_bad_request: str = ""
     unauthorized: tuple[str, str] = ("", "Unauthorized")
 
     @abc.abstractmethod
@@ -280,6 +291,12 @@ class ODataService(abc.ABC):
         return await self.answer(request, self.response_headers())
 
     async def answer(self, request: Request, headers: dict[str, str]) -> Response:
+        if request.method == "POST" and self.resource_path(request).split("?", 1)[0] == "$batch":
+            return self.batch(request, await request.body(), headers)
+        return self.execute(request, await request.body(), headers)
+
+    def execute(self, request: Request, body: bytes, headers: dict[str, str], *, in_batch: bool = False) -> Response:
+        """Answer one request (on its own or inside a `$batch`), counted by its outcome."""
         entity_set, status = "?", 500
         try:
             auth = request.headers.get("authorization")
@@ -295,7 +312,7 @@ class ODataService(abc.ABC):
             if schema is None or address.rest:
                 message = f"Resource not found for the segment '{address.entity_set}'."
                 raise ServiceError(404, self.error_code_not_found, message)
-            response = self.dispatch(request, schema, address, await request.body())
+            response = self.dispatch(request, schema, address, body)
             response.headers.update(headers)
             status = response.status_code
             return response
@@ -303,7 +320,39 @@ class ODataService(abc.ABC):
             status = exc.status
             return JSONResponse(self.error_body(exc), status_code=exc.status, headers={**headers, **exc.headers})
         finally:
-            self.accounting.add(request.method, entity_set, status)
+            self.accounting.add(request.method, entity_set, status, in_batch=in_batch)
+
+    def batch(self, request: Request, body: bytes, headers: dict[str, str]) -> Response:
+        """`POST $batch`: one request to the limits, one operation per request inside."""
+        from p2c_sandbox import batch
+
+        status = 200
+        try:
+            try:
+                items = batch.parse(request.headers.get("content-type", ""), body, self.root_path)
+            except batch.BatchError as exc:
+                raise ServiceError(400, self.error_code_bad_request, str(exc)) from None
+            if batch.count(items) > batch.MAX_REQUESTS:
+                raise ServiceError(400, self.error_code_bad_request, (
+                    "The current change set contains too many operations. "
+                    f"A maximum number of '{batch.MAX_REQUESTS}' operations are allowed in a change set."))  # fmt: skip
+            request.scope["sandbox.operations"] = batch.count(items)  # charged by service protection
+            store = getattr(self, "store")  # noqa: B009 - both services keep one
+
+            def run_one(sub: Request, sub_body: bytes) -> Response:
+                return self.execute(sub, sub_body, self.response_headers(), in_batch=True)
+
+            content, ctype, applied = batch.run(
+                request, items, root_path=self.root_path, root=self.root(request),
+                execute=run_one, transaction=store.transaction,
+            )  # fmt: skip
+            extra = {"Preference-Applied": "odata.continue-on-error"} if applied else {}
+            return Response(content, status_code=200, media_type=ctype, headers={**headers, **extra})
+        except ServiceError as exc:
+            status = exc.status
+            return JSONResponse(self.error_body(exc), status_code=exc.status, headers={**headers, **exc.headers})
+        finally:
+            self.accounting.add("POST", "$batch", status)
 
     def resource_path(self, request: Request) -> str:
         """The path after the service root, still percent-encoded (keys are decoded once, later)."""
@@ -356,7 +405,7 @@ class ProtectionMiddleware:
             nonlocal released
             if message["type"] == "http.response.start" and not released:
                 released = True
-                limits = protection.done(caller)
+                limits = protection.done(caller, int(scope.get("sandbox.operations", 1)))
                 message = {**message, "headers": [*message.get("headers", []),
                                                   *((k.encode(), v.encode()) for k, v in limits.items())]}  # fmt: skip
             await send(message)
@@ -365,4 +414,4 @@ class ProtectionMiddleware:
             await self.app(scope, receive, send_with_limits)
         finally:
             if not released:
-                protection.done(caller)
+                protection.done(caller, int(scope.get("sandbox.operations", 1)))

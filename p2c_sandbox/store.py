@@ -11,6 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,19 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside happen or none do (a `$batch` changeset); counters included."""
+        with self.lock:
+            self.db.execute("SAVEPOINT changeset")
+            try:
+                yield
+            except BaseException:
+                self.db.execute("ROLLBACK TO changeset")
+                self.db.execute("RELEASE changeset")
+                raise
+            self.db.execute("RELEASE changeset")
 
     def is_empty(self) -> bool:
         with self.lock:
@@ -67,14 +81,22 @@ class Store:
             self.db.execute("INSERT INTO tombstones VALUES (?, ?, ?)", (eset, pk, version))
 
     def scan(self, eset: str, *, after_pk: str | None = None, since: int = -1) -> Iterator[tuple[str, Row]]:
-        """Rows in primary-key order (stable keyset paging), changed after `since`."""
-        with self.lock:
-            rows = self.db.execute(
-                "SELECT pk, data FROM rows WHERE eset = ? AND pk > ? AND version > ? ORDER BY pk",
-                (eset, after_pk or "", since),
-            ).fetchall()
-        for pk, data in rows:
-            yield pk, json.loads(data)
+        """Rows in primary-key order (stable keyset paging), changed after `since`.
+
+        Read a chunk at a time, so a reader that stops after one page pays for one page.
+        """
+        after = after_pk or ""
+        while True:
+            with self.lock:
+                rows = self.db.execute(
+                    "SELECT pk, data FROM rows WHERE eset = ? AND pk > ? AND version > ? ORDER BY pk LIMIT 1000",
+                    (eset, after, since),
+                ).fetchall()
+            for pk, data in rows:
+                yield pk, json.loads(data)
+            if len(rows) < 1000:
+                return
+            after = rows[-1][0]
 
     def deleted_since(self, eset: str, since: int) -> list[str]:
         with self.lock:

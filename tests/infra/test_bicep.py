@@ -32,7 +32,7 @@ OPTIONAL = {
     "P2C_APPLY_LEASE_SECONDS": "default 120 s",
     "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
     "P2C_CHUNK_SIZE": "default 100",
-    "P2C_BATCH_SIZE": "default 1",
+    "P2C_BATCH_SIZE": "default 100",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
         for flow in (f.name.upper() for f in FLOWS)
