@@ -352,11 +352,14 @@ def sandbox(
     dataverse_port: Annotated[int, typer.Option(help="Port of the Dataverse Web API (0 = a free one).")] = 0,
     fno_port: Annotated[int, typer.Option(help="Port of the F&O OData endpoint (0 = a free one).")] = 0,
     data_dir: Annotated[Path | None, typer.Option(help="Keep the sandbox's data in this folder.")] = None,
+    accounts: Annotated[
+        int, typer.Option(min=0, help="Add this many generated Sales accounts (VOL-0000001...), for volume tests.")
+    ] = 0,
 ) -> None:
     """Serve the local Dataverse and F&O sandbox until stopped (Ctrl-C)."""
     from p2c_sandbox import serve
 
-    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir)
+    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts)
 
 
 if __name__ == "__main__":

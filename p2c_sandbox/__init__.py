@@ -91,11 +91,17 @@ class Sandbox:
         self.stop()
 
 
-def serve(dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None) -> None:
+def serve(dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None, accounts: int = 0) -> None:
     """Serve both services until Ctrl-C (or SIGTERM), printing their URLs."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port) as sb:
+    sandbox = Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port)
+    if accounts:
+        from p2c_sandbox.volume import generate_accounts
+
+        print(f"Adding {accounts:,} accounts ...", flush=True)
+        generate_accounts(sandbox.dataverse_service, accounts)
+    with sandbox as sb:
         print(f"Dataverse Web API: {sb.dataverse_url}/api/data/v9.2/", flush=True)
         print(f"F&O OData:         {sb.fno_url}/data/", flush=True)
         print("Ctrl-C to stop.", flush=True)

@@ -1,0 +1,64 @@
+"""Large volumes for benchmarks: `p2c sandbox --accounts 200000`.
+
+Accounts are written straight into the store in one transaction (a request each would
+take longer than the benchmark), with the versions, timestamps and numbers the service
+would have given them. The same seed gives the same rows. One in ten is not a customer
+(a competitor, a partner, an inactive one), so the accounts flow's filter has work to do.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+
+from p2c_sandbox.dataverse import VERSION, DataverseService
+from p2c_sandbox.seed import COMPANIES, PLACES, STREETS
+from p2c_sandbox.service import now_iso
+
+
+def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) -> None:
+    """Add `count` accounts (numbered `VOL-0000001`...) to a seeded Sales sandbox."""
+    if count <= 0:
+        return
+    store = dataverse.store
+    rng = random.Random(seed)
+    currencies = [r["transactioncurrencyid"] for _, r in store.scan("transactioncurrencies")]
+    if not currencies:
+        raise ValueError("the sandbox has no currencies: generate accounts into a seeded sandbox")
+    stamp = now_iso()
+    with store.transaction():
+        first = store.current(VERSION) + 1
+        store.db.execute("INSERT OR REPLACE INTO counters VALUES (?, ?)", (VERSION, first + count - 1))
+        batch: list[tuple[str, str, int, str]] = []
+        for n in range(count):
+            country, city, state, postcode, county = rng.choice(PLACES)
+            customer = rng.random() >= 0.1
+            row = {
+                "accountid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                "accountnumber": f"VOL-{n + 1:07d}",
+                "name": f"{rng.choice(COMPANIES)} {n + 1}",
+                "telephone1": f"+1 425 555 {rng.randint(1000, 9999)}",
+                "emailaddress1": f"orders{n + 1}@volume.example.com",
+                "address1_line1": f"{rng.randint(1, 9999)} {rng.choice(STREETS)}",
+                "address1_city": city,
+                "address1_stateorprovince": state,
+                "address1_postalcode": postcode,
+                "address1_county": county,
+                "address1_country": country,
+                "creditlimit": float(rng.choice([0, 5000, 10000, 25000])),
+                "numberofemployees": rng.choice([5, 12, 40, 120, 850]),
+                "customertypecode": 3 if customer else rng.choice([1, 5, 11]),
+                "statecode": 0,
+                "statuscode": 1,
+                "paymenttermscode": rng.choice([1, 2, 3, None]),
+                "_transactioncurrencyid_value": rng.choice(currencies),
+                "createdon": stamp,
+                "modifiedon": stamp,
+                "versionnumber": first + n,
+            }
+            batch.append(("accounts", row["accountid"], first + n, json.dumps(row)))
+            if len(batch) >= 10_000:
+                store.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+                batch.clear()
+        store.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
