@@ -257,17 +257,12 @@ class StateStore:
         return _entry(flow, key, e)
 
     def get_entries(self, flow: str, keys: list[str]) -> dict[str, KeyMapEntry]:
-        """The entries of many records in few queries (a filter holds 15 comparisons)."""
-        table = self._table(KEYMAP)
+        """The entries of many records, by point reads: a filter that ORs row keys is a
+        partition scan in Table Storage, which grows with the key map."""
         found: dict[str, KeyMapEntry] = {}
-        for i in range(0, len(keys), 14):  # 14 keys + the PartitionKey comparison
-            chunk = keys[i : i + 14]
-            params: dict[str, Any] = {"p": flow, **{f"r{n}": row_key(k) for n, k in enumerate(chunk)}}
-            where = " or ".join(f"RowKey eq @r{n}" for n in range(len(chunk)))
-            # Spaces around the names: the SDK finds `@name` parameters between spaces.
-            for e in table.query_entities(f"PartitionKey eq @p and ( {where} )", parameters=params):
-                key = source_key(e["RowKey"])
-                found[key] = _entry(flow, key, e)
+        for key in keys:
+            if (entry := self.get_entry(flow, key)) is not None:
+                found[key] = entry
         return found
 
     def entries(self, flow: str) -> list[KeyMapEntry]:

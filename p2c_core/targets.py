@@ -10,13 +10,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from p2c_core.batch import BatchRequest
 from p2c_core.dataverse import DataverseClient
-from p2c_core.errors import ConflictError, NotFoundError, P2CError, PermanentError
+from p2c_core.errors import ConflictError, NotFoundError, P2CError, PermanentError, PreconditionFailedError
 from p2c_core.flow import Flow, Lines, id_column
 from p2c_core.fno import FnoClient
 from p2c_core.sources import any_of
-
-# Keys per existence query before a batch: the filter stays well inside URL limits.
-LOOKUP_KEYS_PER_QUERY = 50
 
 
 @dataclass
@@ -105,60 +102,33 @@ class FnoWriter:
         return result
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
-        """One look-up of the unknown keys, then one `$batch` of creates and updates.
+        """One `$batch`: a create for each record p2c has not written, an update for the others.
 
-        A create that meets an existing record, or an update that meets none (a race
-        with another writer), is redone alone by `write`, which settles either case.
+        No look-up first: a create that meets an existing record (or an update that meets
+        none) is answered alone, and is redone by `write`, which settles either case. On an
+        initial load almost every record is new, so a message costs one round trip.
         """
         target, client = self.flow.target, self.client
         if getattr(target, "more_keys", ()):
             return [self._alone(item) for item in items]
-        unknown = [item.key for item in items if not item.known]
-        try:
-            present = self._present(unknown)
-        except P2CError as exc:
-            return [exc] * len(items)
         requests: list[BatchRequest] = []
-        results: list[WriteResult | P2CError | None] = []
-        creating: list[bool] = []
         for item in items:
             address = self.address(item.key, item.payload)
             body = {k: v for k, v in item.payload.items() if k not in address}
-            exists = item.known or item.key.casefold() in present
-            if exists and self.flow.create_only:
-                results.append(WriteResult(created=False, target_key=item.key, untouched=True))
-                continue
-            if exists:
+            if item.known:
                 requests.append(client.update_request(target.entity_set, address, body))
             else:
                 full = {**{k: v for k, v in address.items() if k != "dataAreaId"}, **body, **item.create_only}
                 requests.append(client.create_request(target.entity_set, full))
-            results.append(None)
-            creating.append(not exists)
-        answers = iter(zip(client.odata.batch(requests), creating, strict=True))
         out: list[WriteResult | P2CError] = []
-        for item, done in zip(items, results, strict=True):
-            if done is not None:
-                out.append(done)
-                continue
-            answer, created = next(answers)
+        for item, answer in zip(items, client.odata.batch(requests), strict=True):
             if not isinstance(answer, P2CError):
-                out.append(WriteResult(created=created, target_key=item.key))
-            elif (created and _already_exists(answer)) or (not created and isinstance(answer, NotFoundError)):
+                out.append(WriteResult(created=not item.known, target_key=item.key))
+            elif (not item.known and _already_exists(answer)) or (item.known and isinstance(answer, NotFoundError)):
                 out.append(self._alone(item))
             else:
                 out.append(answer)
         return out
-
-    def _present(self, keys: list[str]) -> set[str]:
-        """Which of these keys the target holds (case-insensitive, as F&O compares)."""
-        target_key = self.flow.target.key
-        found: set[str] = set()
-        for i in range(0, len(keys), LOOKUP_KEYS_PER_QUERY):
-            where = any_of(target_key, keys[i : i + LOOKUP_KEYS_PER_QUERY])
-            for page in self.client.query(self.flow.target.entity_set, select=[target_key], filter=where):
-                found.update(str(row[target_key]).casefold() for row in page.rows)
-        return found
 
     def _alone(self, item: WriteItem) -> WriteResult | P2CError:
         try:
@@ -270,38 +240,36 @@ class DataverseWriter:
         return WriteResult(created=not exists, target_key=key)
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
-        """One look-up of the unknown keys, then one `$batch` of upserts by alternate key."""
+        """One `$batch` of upserts by alternate key, without a look-up first.
+
+        A record p2c has not written goes as a create (`If-None-Match: *`) with its
+        create-only fields; one that turns out to exist (412) is redone alone by `write`,
+        which updates it without them.
+        """
         target, client = self.flow.target, self.client
-        unknown = [item.key for item in items if not item.known]
-        present: set[str] = set()
-        try:
-            for i in range(0, len(unknown), LOOKUP_KEYS_PER_QUERY):
-                where = any_of(target.key, unknown[i : i + LOOKUP_KEYS_PER_QUERY])
-                for page in client.query(target.entity_set, select=[target.key], filter=where):
-                    present.update(str(row[target.key]).casefold() for row in page.rows)
-        except P2CError as exc:
-            return [exc] * len(items)
         requests: list[BatchRequest] = []
-        results: list[WriteResult | P2CError | None] = []
-        creating: list[bool] = []
         for item in items:
-            exists = item.known or item.key.casefold() in present
-            if exists and self.flow.create_only:
-                results.append(WriteResult(created=False, target_key=item.key, untouched=True))
-                continue
             body = {k: v for k, v in item.payload.items() if k != target.key}
-            payload = body if exists else {**body, **item.create_only}
-            requests.append(client.upsert_request(target.entity_set, {target.key: item.key}, payload))
-            results.append(None)
-            creating.append(not exists)
-        answers = iter(zip(client.odata.batch(requests), creating, strict=True))
+            alternate = {target.key: item.key}
+            if item.known:
+                requests.append(client.upsert_request(target.entity_set, alternate, body))
+            else:
+                requests.append(client.create_request(target.entity_set, alternate, {**body, **item.create_only}))
         out: list[WriteResult | P2CError] = []
-        for item, done in zip(items, results, strict=True):
-            if done is None:
-                answer, created = next(answers)
-                done = answer if isinstance(answer, P2CError) else WriteResult(created=created, target_key=item.key)
-            out.append(done)
+        for item, answer in zip(items, client.odata.batch(requests), strict=True):
+            if not isinstance(answer, P2CError):
+                out.append(WriteResult(created=not item.known, target_key=item.key))
+            elif not item.known and isinstance(answer, PreconditionFailedError):
+                out.append(self._alone(item))
+            else:
+                out.append(answer)
         return out
+
+    def _alone(self, item: WriteItem) -> WriteResult | P2CError:
+        try:
+            return self.write(item.key, item.payload, item.create_only, item.known, item.lines)
+        except P2CError as exc:
+            return exc
 
     def _lines(self, spec: Lines, parent: str, lines: list[LineWrite]) -> None:
         pk = id_column(spec.target)

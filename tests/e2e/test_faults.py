@@ -15,7 +15,7 @@ from .test_accounts import assert_synced, fno_customers
 def test_accounts_converge_under_twenty_percent_faults(e2e: E2E, monkeypatch):
     # Short record backoff so the test does not wait minutes; the logic is the same.
     monkeypatch.setattr(engine, "RECORD_BACKOFF", engine.Backoff(base=0.2, cap=1.0))
-    monkeypatch.setenv("P2C_BATCH_SIZE", "4")  # many small batches: faults hit batches, parts and look-ups
+    monkeypatch.setenv("P2C_BATCH_SIZE", "2")  # many small batches, so the faults hit batches
     e2e.restart_runtime()
     natives = set(fno_customers(e2e))
     e2e.sandbox.set_faults(FaultConfig(seed=42, error_rate=0.15, drop_rate=0.05, retry_after_s=1))
