@@ -5,7 +5,10 @@ Every request holds a slot. A 429 halves the slots (never below one); each run o
 concurrent requests per user). So a throttled service sees fewer requests at once until
 it stops throttling, and a quiet one is ramped up to its cap, as Microsoft advises.
 A 429's Retry-After holds every new request of the process until it has passed: the
-service said when it will take more, and pushing on only lengthens the wait.
+service said when it will take more, and pushing on only lengthens the wait. Better still
+is not to be refused: Dataverse reports what is left of its budgets on every answer
+(`x-ms-ratelimit-*-remaining-xrm-requests`), and when what is left would not cover the
+requests in flight, new ones wait a moment for the window to move on.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# How long new requests wait when the service's remaining budget is nearly spent.
+BUDGET_HOLD_S = 0.5
 
 
 class AdaptiveLimit:
@@ -25,6 +31,8 @@ class AdaptiveLimit:
         self.in_use = 0
         self._successes = 0
         self._resume_at = 0.0  # monotonic time before which no request starts
+        self._time_left: float | None = None  # execution time the service has left for us
+        self._cost: float | None = None  # what one request spends of it, as seen lately
         self._cond = threading.Condition()
 
     @contextmanager
@@ -50,6 +58,19 @@ class AdaptiveLimit:
         """Seconds until requests may start again (0 when they may now)."""
         with self._cond:
             return max(0.0, self._resume_at - time.monotonic())
+
+    def budget(self, time_left: float | None, requests_left: int | None) -> None:
+        """What the service says is left of its budgets, after one of our requests."""
+        with self._cond:
+            if time_left is not None:
+                if self._time_left is not None and time_left < self._time_left:
+                    drop = self._time_left - time_left
+                    self._cost = drop if self._cost is None else 0.8 * self._cost + 0.2 * drop
+                self._time_left = time_left
+            short_of_time = time_left is not None and self._cost is not None and time_left < self._cost * self.in_use
+            short_of_requests = requests_left is not None and requests_left < self.in_use
+            if short_of_time or short_of_requests:
+                self._resume_at = max(self._resume_at, time.monotonic() + BUDGET_HOLD_S)
 
     def throttled(self, retry_after: float | None = None) -> None:
         """Multiplicative decrease; and no new request before Retry-After has passed."""

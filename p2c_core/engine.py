@@ -108,7 +108,10 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             cursor.link = cursor.scan_started = None
             pages = iter(reader.pages(None))
             first = next(pages, None)
-        for page in itertools.chain([first] if first is not None else [], pages):
+        # Hold one page at a time: memory stays flat however many pages a scan has.
+        pages = itertools.chain([first] if first is not None else [], pages)
+        first = None
+        for page in pages:
             rows = page.rows
             if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
                 kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
@@ -129,6 +132,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
                 cursor.scan_started = cursor.watermark = None
             state.put_cursor(cursor)
             reader.enqueued(page)
+            del page, rows, records  # before the next page is read, not after
     except Exception as exc:
         error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
         raise

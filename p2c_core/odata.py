@@ -169,6 +169,7 @@ class ODataClient:
         except httpx.TransportError as exc:
             message = f"connection failed ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
+        self.limit.budget(*_budget_left(response))
         if response.status_code == 429:
             self.limit.throttled(parse_retry_after(response.headers.get("Retry-After")))
         elif response.status_code < 400:
@@ -299,6 +300,20 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str]:
             message = str(inner["message"]).strip()
         return (str(err["code"]) if err.get("code") else None), message or "no message"
     return None, f"HTTP {response.status_code} without an OData error body"
+
+
+def _budget_left(response: httpx.Response) -> tuple[float | None, int | None]:
+    """Dataverse's remaining service-protection budgets (`1,199.84` seconds; requests)."""
+
+    def number(name: str) -> float | None:
+        value = response.headers.get(name)
+        try:
+            return float(value.replace(",", "")) if value else None
+        except ValueError:
+            return None
+
+    requests = number("x-ms-ratelimit-burst-remaining-xrm-requests")
+    return number("x-ms-ratelimit-time-remaining-xrm-requests"), None if requests is None else int(requests)
 
 
 def _path(url: str) -> str:

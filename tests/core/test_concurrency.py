@@ -105,3 +105,17 @@ def test_a_long_retry_after_gives_the_work_back_instead_of_holding_a_worker():
         assert info.value.retry_after > 100
     assert len(calls) == 1  # the second call never reached the service: it is held for 120 s
     assert time.monotonic() - t0 < 1.0
+
+
+def test_a_nearly_spent_budget_holds_new_requests_a_moment():
+    limit = AdaptiveLimit(cap=8)
+    limit.budget(10.0, 100)
+    limit.budget(9.0, 99)  # one request cost 1 s of execution time
+    assert limit.held() == 0
+    with limit.slot(), limit.slot():
+        limit.budget(1.5, 98)  # two in flight would need 2 s: hold
+        assert 0 < limit.held() <= 0.5
+    fresh = AdaptiveLimit(cap=8)
+    with fresh.slot():
+        fresh.budget(None, 0)  # no requests left in the window while one is in flight
+        assert fresh.held() > 0

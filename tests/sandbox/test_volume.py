@@ -26,6 +26,7 @@ def test_generated_accounts_are_repeatable_versioned_and_read_page_by_page():
         seen: list[str] = []
         url: str | None = first.dataverse_url + "/api/data/v9.2/accounts"
         params: dict[str, str] | None = {"$select": "accountnumber"}
+        body: dict = {}
         with httpx.Client() as client:
             while url:
                 page = client.get(url, params=params, headers={"Prefer": "odata.track-changes,odata.maxpagesize=1000"})
