@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -110,7 +110,7 @@ class FnoWriter:
         """
         target, client = self.flow.target, self.client
         if getattr(target, "more_keys", ()):
-            return [self._alone(item) for item in items]
+            return [_alone(self, item) for item in items]
         requests: list[BatchRequest] = []
         for item in items:
             address = self.address(item.key, item.payload)
@@ -120,21 +120,11 @@ class FnoWriter:
             else:
                 full = {**{k: v for k, v in address.items() if k != "dataAreaId"}, **body, **item.create_only}
                 requests.append(client.create_request(target.entity_set, full))
-        out: list[WriteResult | P2CError] = []
-        for item, answer in zip(items, client.odata.batch(requests), strict=True):
-            if not isinstance(answer, P2CError):
-                out.append(WriteResult(created=not item.known, target_key=item.key))
-            elif (not item.known and _already_exists(answer)) or (item.known and isinstance(answer, NotFoundError)):
-                out.append(self._alone(item))
-            else:
-                out.append(answer)
-        return out
 
-    def _alone(self, item: WriteItem) -> WriteResult | P2CError:
-        try:
-            return self.write(item.key, item.payload, item.create_only, item.known, item.lines)
-        except P2CError as exc:
-            return exc
+        def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
+            return _already_exists(error) if not item.known else isinstance(error, NotFoundError)
+
+        return _results(self, items, client.odata.batch(requests), guessed_wrong)
 
     def _header(
         self,
@@ -188,6 +178,32 @@ class FnoWriter:
         for gone in current:  # removed at the source
             with contextlib.suppress(NotFoundError):  # deleted meanwhile
                 self.client.delete(spec.target, self.client.key(**{spec.target_parent: number, spec.target_key: gone}))
+
+
+def _results(
+    writer: TargetWriter,
+    items: list[WriteItem],
+    answers: list[Any],
+    guessed_wrong: Callable[[WriteItem, P2CError], bool],
+) -> list[WriteResult | P2CError]:
+    """One result per batched item: written, its own error, or (when the batch took it for
+    new and it was not, or the other way round) written alone by `write`, which looks first."""
+    out: list[WriteResult | P2CError] = []
+    for item, answer in zip(items, answers, strict=True):
+        if not isinstance(answer, P2CError):
+            out.append(WriteResult(created=not item.known, target_key=item.key))
+        elif guessed_wrong(item, answer):
+            out.append(_alone(writer, item))
+        else:
+            out.append(answer)
+    return out
+
+
+def _alone(writer: TargetWriter, item: WriteItem) -> WriteResult | P2CError:
+    try:
+        return writer.write(item.key, item.payload, item.create_only, item.known, item.lines)
+    except P2CError as exc:
+        return exc
 
 
 def _already_exists(exc: Exception) -> bool:
@@ -255,21 +271,11 @@ class DataverseWriter:
                 requests.append(client.upsert_request(target.entity_set, alternate, body))
             else:
                 requests.append(client.create_request(target.entity_set, alternate, {**body, **item.create_only}))
-        out: list[WriteResult | P2CError] = []
-        for item, answer in zip(items, client.odata.batch(requests), strict=True):
-            if not isinstance(answer, P2CError):
-                out.append(WriteResult(created=not item.known, target_key=item.key))
-            elif not item.known and isinstance(answer, PreconditionFailedError):
-                out.append(self._alone(item))
-            else:
-                out.append(answer)
-        return out
 
-    def _alone(self, item: WriteItem) -> WriteResult | P2CError:
-        try:
-            return self.write(item.key, item.payload, item.create_only, item.known, item.lines)
-        except P2CError as exc:
-            return exc
+        def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
+            return not item.known and isinstance(error, PreconditionFailedError)
+
+        return _results(self, items, client.odata.batch(requests), guessed_wrong)
 
     def _lines(self, spec: Lines, parent: str, lines: list[LineWrite]) -> None:
         pk = id_column(spec.target)
