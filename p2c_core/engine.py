@@ -283,9 +283,9 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
 
 
 def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Record], out: Outcome) -> None:
-    """The records of one message in a few round trips: their key map entries read in a
-    few queries, claimed in one table transaction, written in one `$batch`, committed in
-    one transaction. Each record still succeeds, waits or fails alone."""
+    """The records of one message in few round trips: leased in one table transaction,
+    written in one `$batch`, committed in one transaction. Each record still succeeds,
+    waits or fails alone."""
     state = rt.state
     entries = state.get_entries(flow.name, list(dict.fromkeys(r.key for r in records)))
     prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
@@ -310,14 +310,16 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             assert p.claimed is not None
             state.release(p.claimed)
         raise
-    written: list[tuple[_Pending, WriteResult]] = []
+    written: list[_Pending] = []
+    commits: list[tuple[KeyMapEntry, int, str, str | None, str | None]] = []
     for p, result in zip(ready, results, strict=True):
+        assert p.claimed is not None  # leased above
         if isinstance(result, P2CError):
             _finish(rt, flow, p, result, out)
         else:
-            written.append((p, result))
-    commits = [(p.claimed, p.record.version, p.digest, r.target_key, flow.source.service) for p, r in written]
-    for (p, _), lost in zip(written, state.commit_many(commits), strict=True):  # type: ignore[arg-type]
+            written.append(p)
+            commits.append((p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
+    for p, lost in zip(written, state.commit_many(commits), strict=True):
         if lost is not None:
             _failed_attempt(rt, flow, p.record, lost, out)
             continue
