@@ -8,7 +8,8 @@ A 429's Retry-After holds every new request of the process until it has passed: 
 service said when it will take more, and pushing on only lengthens the wait. Better still
 is not to be refused: Dataverse reports what is left of its budgets on every answer
 (`x-ms-ratelimit-*-remaining-xrm-requests`), and when what is left would not cover the
-requests in flight, new ones wait a moment for the window to move on.
+requests in flight, new ones wait a moment for the window to move on, then go one at a
+time until the budget covers more.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class AdaptiveLimit:
         self._resume_at = 0.0  # monotonic time before which no request starts
         self._time_left: float | None = None  # execution time the service has left for us
         self._cost: float | None = None  # what one request spends of it, as seen lately
+        self._probing = False  # budget nearly spent: one request at a time until it refills
         self._cond = threading.Condition()
 
     @contextmanager
@@ -42,7 +44,7 @@ class AdaptiveLimit:
                 held = self._resume_at - time.monotonic()
                 if held > 0:
                     self._cond.wait(held)
-                elif self.in_use >= self.limit:
+                elif self.in_use >= (1 if self._probing else self.limit):
                     self._cond.wait()
                 else:
                     break
@@ -65,12 +67,23 @@ class AdaptiveLimit:
             if time_left is not None:
                 if self._time_left is not None and time_left < self._time_left:
                     drop = self._time_left - time_left
-                    self._cost = drop if self._cost is None else 0.8 * self._cost + 0.2 * drop
+                    # The dearest request seen lately (slowly forgotten): requests differ in
+                    # cost (a batch spends many operations' time), and the window refills meanwhile.
+                    self._cost = drop if self._cost is None else max(drop, 0.95 * self._cost)
                 self._time_left = time_left
-            short_of_time = time_left is not None and self._cost is not None and time_left < self._cost * self.in_use
-            short_of_requests = requests_left is not None and requests_left < self.in_use
-            if short_of_time or short_of_requests:
+            if time_left is None and requests_left is None:
+                return  # this answer says nothing of the budget (a 429 says it with Retry-After)
+            # Enough for the requests in flight, the next one and one spare? A budget spent
+            # to nothing refuses every request until the window moves on.
+            wanted = self.in_use + 2
+            short_of_time = time_left is not None and self._cost is not None and time_left < self._cost * wanted
+            short_of_requests = requests_left is not None and requests_left < wanted
+            self._probing = short_of_time or short_of_requests
+            if self._probing:  # as good as a 429, without the refusal
+                self.limit = max(1, self.limit // 2)
+                self._successes = 0
                 self._resume_at = max(self._resume_at, time.monotonic() + BUDGET_HOLD_S)
+            self._cond.notify_all()
 
     def throttled(self, retry_after: float | None = None) -> None:
         """Multiplicative decrease; and no new request before Retry-After has passed."""
