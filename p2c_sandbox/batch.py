@@ -12,6 +12,7 @@ request runs through the very code a direct request does.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -147,26 +148,37 @@ def _entity_path(response: Response, root: str) -> str | None:
     return location[len(root) :] if location.startswith(root) else location
 
 
+class UnknownReference(BatchError):
+    """A `$n` that no earlier part of the changeset declared (Dataverse answers 400)."""
+
+    def __init__(self, ref: str) -> None:
+        super().__init__(f"Content-ID Reference: '{ref}' does not exist in the batch context.")
+
+
+_REF = re.compile(r"^\$(\w+)(?=$|[/?])")
+
+
 def _resolve(part: Part, created: dict[str, str]) -> Part:
     """`$1` in the URL or in an `@odata.bind` -> the entity that part 1 created."""
-    if not created:
-        return part
     url = part.url
-    for cid, path in created.items():
-        if url == f"${cid}" or url.startswith(f"${cid}/") or url.startswith(f"${cid}?"):
-            url = path + url[len(cid) + 1 :]
+    if match := _REF.match(url):
+        path = created.get(match.group(1))
+        if path is None:
+            raise UnknownReference(match.group(0))
+        url = path + url[match.end() :]
     body = part.body
-    if body:
+    if body and b"$" in body:
         try:
             data = json.loads(body)
         except ValueError:
             data = None
         if isinstance(data, dict):
             for name, value in list(data.items()):
-                if name.endswith("@odata.bind") and isinstance(value, str) and value.startswith("$"):
+                if name.endswith("@odata.bind") and isinstance(value, str) and _REF.fullmatch(value):
                     ref = created.get(value[1:])
-                    if ref is not None:
-                        data[name] = "/" + ref.lstrip("/")
+                    if ref is None:
+                        raise UnknownReference(value)
+                    data[name] = "/" + ref.lstrip("/")
             body = json.dumps(data).encode()
     return Part(part.method, url, part.headers, body, part.content_id)
 
@@ -177,10 +189,24 @@ def _http(response: Response, content_id: str | None = None) -> bytes:
     if content_id is not None:
         head.append(f"Content-ID: {content_id}")
     lines = [*head, "", f"HTTP/1.1 {response.status_code} {reason}"]
-    for name, value in response.headers.items():
+    headers = dict(response.headers.items())
+    if "odata-entityid" in headers and "location" not in headers:  # Dataverse's batch answers carry both
+        headers["location"] = headers["odata-entityid"]
+    for name, value in headers.items():
         if name.lower() not in ("content-length",):
             lines.append(f"{name}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + bytes(response.body or b"")
+
+
+@dataclass
+class Outcome:
+    body: bytes
+    content_type: str
+    continue_on_error: bool  # the preference was applied
+    stopped_by: int | None  # the status of the failure that stopped the batch, if one did
+
+
+Reject = Callable[[Request, str], Response]
 
 
 def run(
@@ -190,25 +216,29 @@ def run(
     root_path: str,
     root: str,
     execute: Callable[[Request, bytes], Response],
+    reject: Reject,
     transaction: Callable[[], Any],
-) -> tuple[bytes, str, bool]:
-    """Run the parts; returns (body, content type, continue-on-error applied)."""
+) -> Outcome:
+    """Run the parts in order. `reject(request, message)` answers a part the batch itself
+    refuses (an unknown `$n`), as the service words a 400."""
     prefer = [p.strip().lower() for p in outer.headers.get("prefer", "").split(",")]
     keep_going = "odata.continue-on-error" in prefer
     boundary = f"batchresponse_{uuid.uuid4()}"
     out: list[bytes] = []
+    stopped_by: int | None = None
     for item in items:
         if isinstance(item, Part):
             response = execute(sub_request(outer, item, root_path), item.body)
             out.append(_http(response))
-            failed = response.status_code >= 400
+            status = response.status_code
         else:
-            parts_out, failed = _changeset(outer, item, root_path, root, execute, transaction)
+            parts_out, status = _changeset(outer, item, root_path, root, execute, reject, transaction)
             out.append(parts_out)
-        if failed and not keep_going:
+        if status >= 400 and not keep_going:
+            stopped_by = status
             break
     body = b"".join(f"--{boundary}\r\n".encode() + chunk + b"\r\n" for chunk in out) + f"--{boundary}--\r\n".encode()
-    return body, f"multipart/mixed; boundary={boundary}", keep_going
+    return Outcome(body, f"multipart/mixed; boundary={boundary}", keep_going, stopped_by)
 
 
 class _Rollback(Exception):
@@ -221,29 +251,34 @@ def _changeset(
     root_path: str,
     root: str,
     execute: Callable[[Request, bytes], Response],
+    reject: Reject,
     transaction: Callable[[], Any],
-) -> tuple[bytes, bool]:
+) -> tuple[bytes, int]:
+    """Returns (the changeset's answer, its status: 200, or the failing part's)."""
     boundary = f"changesetresponse_{uuid.uuid4()}"
     answers: list[tuple[Response, str | None]] = []
-    failure: tuple[Response, str | None] | None = None
+    failure: Response | None = None
     created: dict[str, str] = {}
     try:
-        with transaction():
+        with transaction():  # every store write of the parts, counters included, or none
             for part in changeset.parts:
-                resolved = _resolve(part, created)
+                try:
+                    resolved = _resolve(part, created)
+                except UnknownReference as exc:
+                    failure = reject(sub_request(outer, part, root_path), str(exc))
+                    raise _Rollback from None
                 response = execute(sub_request(outer, resolved, root_path), resolved.body)
                 if response.status_code >= 400:
-                    failure = (response, part.content_id)
+                    failure = response
                     raise _Rollback
                 answers.append((response, part.content_id))
                 if part.content_id and (path := _entity_path(response, root)):
                     created[part.content_id] = path
     except _Rollback:
-        answers = [failure] if failure else []
-    if failure is not None:  # the whole changeset answers with its one failure
-        response, _cid = failure
-        return _http(response), True
+        pass
+    if failure is not None:  # the whole changeset answers with its one failure (OData 11.7.4)
+        return _http(failure), failure.status_code
     body = b"".join(f"--{boundary}\r\n".encode() + _http(r, cid) + b"\r\n" for r, cid in answers)
     body += f"--{boundary}--".encode()
     head = f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n".encode()
-    return head + body, False
+    return head + body, 200

@@ -35,7 +35,21 @@ def build_csdl(namespace: str, schemas: dict[str, EntitySchema], container: str)
                 attrs += f' MaxLength="{prop.max_length}"'
             out.append(f"<Property {attrs}/>")
         for nav, target in s.lookups.items():
-            out.append(f'<NavigationProperty Name="{nav}" Type="{namespace}.{schemas[target].entity_type}"/>')
+            ref = schemas[target]
+            partner = next(
+                (n for n, (child, back) in ref.collections.items() if (child, back) == (s.entity_set, nav)), None
+            )
+            out.append(
+                f'<NavigationProperty Name="{nav}" Type="{namespace}.{ref.entity_type}"'
+                + (f' Partner="{partner}">' if partner else ">")
+                + f'<ReferentialConstraint Property="_{s.lookup_columns.get(nav, nav)}_value" '
+                f'ReferencedProperty="{ref.keys[0]}"/></NavigationProperty>'
+            )
+        for nav, (child, back) in s.collections.items():
+            out.append(
+                f'<NavigationProperty Name="{nav}" Type="Collection({namespace}.{schemas[child].entity_type})" '
+                f'Partner="{back}"/>'
+            )
         if s.alternate_keys:
             out.append('<Annotation Term="OData.Community.Keys.V1.AlternateKeys"><Collection>')
             for alt in s.alternate_keys:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, unquote
@@ -19,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import DATAVERSE, EntitySchema
 from p2c_sandbox.service import (
     Address,
@@ -58,6 +60,7 @@ class DataverseService(ODataService):
     error_code_not_found = "0x8006088a"
     error_code_bad_request = "0x80060888"
     unauthorized = ("0x80072560", "The user is not a member of the organization.")
+    batch_status_from_failure = True
 
     def fault(self, status: int) -> ServiceError:
         return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
@@ -88,12 +91,27 @@ class DataverseService(ODataService):
             if method == "POST":
                 return self.create(request, schema, json_body(body, _bad), prefer)
             raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on a collection.")
+        if address.rest:  # accounts(<id>)/contact_customer_accounts: a filtered collection
+            if method != "GET":
+                raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on a collection.")
+            row = self.find(schema, address.key)
+            if row is None:
+                raise self.not_found(schema, address.key)
+            child, back = schema.collections[address.rest]
+            target = self.schemas[child]
+            column = f"_{target.lookup_columns.get(back, back)}_value"
+            path = f"{schema.entity_set}({row[schema.keys[0]]})/{address.rest}"
+            return self.read(request, target, params, prefer, parent=(column, row[schema.keys[0]], path))
         if method == "GET":
             row = self.find(schema, address.key)
             if row is None:
                 raise self.not_found(schema, address.key)
             cols = select_columns(schema, params.get("$select"), _bad)
-            return JSONResponse(self.project(request, schema, row, cols))
+            plans = self.expand_plan(schema, params.get("$expand"))
+            out = self.project(request, schema, row, cols)
+            self.expand(request, schema, [(row, out)], plans)
+            context = f"{self.root(request)}$metadata#{schema.entity_set}({_context(cols, plans)})/$entity"
+            return JSONResponse({"@odata.context": context, **out})
         if method == "PATCH":
             return self.upsert(request, schema, address.key, json_body(body, _bad), prefer)
         if method == "DELETE":
@@ -108,7 +126,17 @@ class DataverseService(ODataService):
 
     # --- reads ------------------------------------------------------------------
 
-    def read(self, request: Request, schema: EntitySchema, params: dict[str, str], prefer: dict[str, str]) -> Response:
+    def read(
+        self,
+        request: Request,
+        schema: EntitySchema,
+        params: dict[str, str],
+        prefer: dict[str, str],
+        *,
+        parent: tuple[str, str, str] | None = None,
+    ) -> Response:
+        """A collection: an entity set, or with `parent` (lookup column, parent id, path) the
+        rows of one parent's collection-valued navigation property."""
         page_size = MAX_PAGE_SIZE
         if "odata.maxpagesize" in prefer:
             try:
@@ -130,7 +158,11 @@ class DataverseService(ODataService):
             if not schema.track_changes:
                 raise _bad(f"Change tracking is not enabled for the entity '{schema.entity_type}'.")
         cols = select_columns(schema, params.get("$select"), _bad)
+        plans = self.expand_plan(schema, params.get("$expand"))
         source = (row for _, row in self.store.scan(schema.entity_set, after_pk=state["after"], since=state["since"]))
+        if parent is not None:
+            column, parent_id, _path = parent
+            source = (row for row in source if row.get(column) == parent_id)
         try:
             top = int(params["$top"]) if "$top" in params else None
         except ValueError:
@@ -147,13 +179,14 @@ class DataverseService(ODataService):
             rows = rows[:wanted]
         page, more = rows[:page_size], len(rows) > page_size
         body: dict[str, Any] = {
-            "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}({','.join(cols)})",
+            "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}({_context(cols, plans)})",
         }
         if params.get("$count") == "true":
             body["@odata.count"] = len(rows)
         body["value"] = [self.project(request, schema, r, cols) for r in page]
+        self.expand(request, schema, list(zip(page, body["value"], strict=True)), plans)
         query = {k: v for k, v in params.items() if k not in ("$skiptoken", "$deltatoken")}
-        base = f"{self.root(request)}{schema.entity_set}"
+        base = f"{self.root(request)}{parent[2] if parent else schema.entity_set}"
         if more:
             state = {**state, "after": page[-1][schema.keys[0]]}
             if state["track"] or "$orderby" not in params:
@@ -195,6 +228,95 @@ class DataverseService(ODataService):
         for c in dict.fromkeys([*cols, pk]):
             out[c] = row.get(c)
         return out
+
+    # --- $expand (Dataverse "Join tables using OData") ----------------------------
+
+    def expand_plan(self, schema: EntitySchema, text: str | None) -> list[_Plan]:
+        """Check an `$expand` before any row is read: unknown navigation properties, columns
+        and options are the request's error even when no row matches."""
+        if not text:
+            return []
+        try:
+            items = parse_expand(text)
+        except QueryError as exc:
+            raise _bad(str(exc)) from None
+        plans: list[_Plan] = []
+        for item in items:
+            if item.nav in schema.lookups:
+                target = self.schemas[schema.lookups[item.nav]]
+                plan = _Plan(item.nav, target, False, f"_{schema.lookup_columns.get(item.nav, item.nav)}_value")
+            elif item.nav in schema.collections:
+                child, back = schema.collections[item.nav]
+                target = self.schemas[child]
+                plan = _Plan(item.nav, target, True, f"_{target.lookup_columns.get(back, back)}_value")
+            else:
+                raise _bad(f"Could not find a property named '{item.nav}' on type '{NAMESPACE}.{schema.entity_type}'.")
+            if item.ref:
+                if plan.many:
+                    raise _bad("Expand with $ref is only supported on lookup type navigation property.")
+                plan.ref = True
+                plans.append(plan)
+                continue
+            unknown = set(item.options) - {"$select", "$filter", "$orderby", "$top", "$expand"}
+            if unknown:  # $skip, $count, $search and $levels are not supported in an expand
+                raise _bad(f"The query option '{sorted(unknown)[0]}' is not supported in $expand.")
+            plan.nested = self.expand_plan(target, item.options.get("$expand"))
+            if ("$orderby" in item.options or "$top" in item.options) and (not plan.many or plan.nested):
+                raise _bad(
+                    "Only $select and $filter clause can be provided while doing $expand on many-to-one "
+                    "relationship or nested one-to-many relationship."
+                )
+            plan.cols = select_columns(target, item.options.get("$select"), _bad)
+            plan.options = item.options
+            filtered(target, [], item.options, _bad)  # parses $filter and $orderby: their errors now
+            if "$top" in item.options:
+                try:
+                    plan.top = int(item.options["$top"])
+                except ValueError:
+                    raise _bad("$top must be a whole number") from None
+            plans.append(plan)
+        return plans
+
+    def expand(self, request: Request, schema: EntitySchema, pairs: list[tuple[Row, Row]], plans: list[_Plan]) -> None:
+        """Add each planned navigation property to the projected rows (`pairs`: stored, projected)."""
+        root = self.root(request)
+        for plan in plans:
+            target = plan.target
+            if not plan.many:  # single-valued: the related row (without its etag), or null
+                related: list[tuple[Row, Row]] = []
+                for row, out in pairs:
+                    ref = row.get(plan.column)
+                    found = self.store.get(target.entity_set, ref) if ref else None
+                    if found is not None and "$filter" in plan.options:
+                        found = next(iter(filtered(target, [found], {"$filter": plan.options["$filter"]}, _bad)), None)
+                    if found is None:
+                        out[plan.nav] = None
+                    elif plan.ref:
+                        out[plan.nav] = {"@odata.id": f"{root}{target.entity_set}({ref})"}
+                    else:
+                        out[plan.nav] = {k: v for k, v in self.project(request, target, found, plan.cols).items()
+                                         if k != "@odata.etag"}  # fmt: skip
+                        related.append((found, out[plan.nav]))
+                self.expand(request, target, related, plan.nested)
+                continue
+            pk = schema.keys[0]
+            wanted = {row[pk] for row, _ in pairs}
+            children: dict[str, list[Row]] = {}
+            if wanted:  # one pass over the child table for the whole page
+                for _, child in self.store.scan(target.entity_set):
+                    if child.get(plan.column) in wanted:
+                        children.setdefault(child[plan.column], []).append(child)
+            query = {k: v for k, v in plan.options.items() if k in ("$select", "$filter", "$orderby")}
+            for row, out in pairs:
+                rows = filtered(target, children.get(row[pk], []), plan.options, _bad)[: plan.top]
+                # The lookup back to the parent comes with each row, as Dataverse returns it.
+                cols = list(dict.fromkeys([*plan.cols, plan.column]))
+                outs = [self.project(request, target, child, cols) for child in rows]
+                out[plan.nav] = outs
+                # The filtered collection the rows came from, without paging (single-level expand).
+                base = f"{root}{schema.entity_set}({row[pk]})/{plan.nav}"
+                out[f"{plan.nav}@odata.nextLink"] = _link(base, query) if query else base
+                self.expand(request, target, list(zip(rows, outs, strict=True)), plan.nested)
 
     # --- writes -----------------------------------------------------------------
 
@@ -362,6 +484,29 @@ class DataverseService(ODataService):
         return ServiceError(
             404, "0x80040217", f"A record with the specified key values does not exist in {schema.entity_type} entity"
         )
+
+
+@dataclass
+class _Plan:
+    """One checked `$expand` item."""
+
+    nav: str
+    target: EntitySchema
+    many: bool  # collection-valued
+    column: str  # the lookup column: the parent's (single-valued) or the child's (collection-valued)
+    ref: bool = False
+    cols: list[str] = field(default_factory=list)
+    options: dict[str, str] = field(default_factory=dict)
+    top: int | None = None
+    nested: list[_Plan] = field(default_factory=list)
+
+
+def _context(cols: list[str], plans: list[_Plan]) -> str:
+    """`name,primarycontactid(fullname),quote_details(quantity)` for `@odata.context`."""
+    parts = list(cols)
+    for plan in plans:
+        parts.append(plan.nav if plan.ref else f"{plan.nav}({_context(plan.cols, plan.nested)})")
+    return ",".join(parts)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import EntitySchema, fno_schema
 from p2c_sandbox.service import (
     Address,
@@ -65,6 +66,8 @@ class FnoService(ODataService):
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         params = dict(request.query_params)
         cross = params.get("cross-company", "").lower() == "true"
+        if "$expand" in params:
+            self.check_expand(schema, params["$expand"])
         if address.key is None:
             if request.method == "GET":
                 return self.read(request, schema, params, cross)
@@ -160,12 +163,15 @@ class FnoService(ODataService):
         row = self.computed(schema, row)
         self.store.put(schema.entity_set, row_pk(schema, key), row)
         self.update_totals(schema, row)
+        # Location names the new entity, so a later part of a $batch changeset can say `$1`.
+        keys = quote(",".join(f"{k}={_literal(row[k])}" for k in schema.keys), safe=",=()'")
         return JSONResponse(
             {
                 "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}/$entity",
                 **self.project(request, schema, row, list(schema.props)),
             },
             status_code=201,
+            headers={"Location": f"{self.root(request)}{schema.entity_set}({keys})"},
         )
 
     def values(self, schema: EntitySchema, body: Row) -> Row:
@@ -182,6 +188,16 @@ class FnoService(ODataService):
         if "dataAreaId" in out and out["dataAreaId"] is not None:
             out["dataAreaId"] = str(out["dataAreaId"]).lower()
         return out
+
+    def check_expand(self, schema: EntitySchema, text: str) -> None:
+        """`$expand` names navigation properties the entity defines; the P2C entities
+        (fno-entities.json) define none, so every one is unknown, as OData says for them."""
+        try:
+            items = parse_expand(text)
+        except QueryError as exc:
+            raise _bad(str(exc)) from None
+        if items:
+            raise _bad(f"Could not find a property named '{items[0].nav}' on type '{NAMESPACE}.{schema.entity_type}'.")
 
     def full_key(self, schema: EntitySchema, key: dict[str, Any] | str) -> dict[str, Any]:
         if isinstance(key, str) or set(key) != set(schema.keys):
@@ -242,6 +258,12 @@ DOCUMENTS: dict[str, tuple[str, str, str, str]] = {
     ),
 }
 LINE_QUANTITY = {"CDSSalesOrderLines": "OrderedSalesQuantity", "CDSSalesQuotationLines": "RequestedSalesQuantity"}
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return str(value)
 
 
 def _zero(t: str) -> Any:

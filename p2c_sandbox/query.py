@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -240,4 +241,59 @@ def parse_key(inner: str) -> dict[str, Any] | str:
         pos = m.end()
     if not out:
         raise QueryError("empty key segment")
+    return out
+
+
+@dataclass
+class Expand:
+    """One `$expand` item: `nav`, `nav/$ref` or `nav($select=a,b;$filter=...;$expand=...)`."""
+
+    nav: str
+    options: dict[str, str] = field(default_factory=dict)
+    ref: bool = False
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """Split on `sep` outside parentheses and quoted strings."""
+    parts, depth, quoted, start = [], 0, False, 0
+    for i, ch in enumerate(text):
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise QueryError(f"Syntax error in $expand: unbalanced parentheses in '{text}'")
+        elif not quoted and depth == 0 and ch == sep:
+            parts.append(text[start:i])
+            start = i + 1
+    if depth or quoted:
+        raise QueryError(f"Syntax error in $expand: unbalanced parentheses in '{text}'")
+    parts.append(text[start:])
+    return [p.strip() for p in parts]
+
+
+def parse_expand(text: str) -> list[Expand]:
+    out: list[Expand] = []
+    for item in _split_top(text, ","):
+        if not item:
+            raise QueryError("Syntax error in $expand: an empty item")
+        nav, options = item, ""
+        if "(" in item:
+            if not item.endswith(")"):
+                raise QueryError(f"Syntax error in $expand at '{item}'")
+            nav, _, options = item[:-1].partition("(")
+        nav = nav.strip()
+        ref = nav.endswith("/$ref")
+        nav = nav.removesuffix("/$ref")
+        if not re.fullmatch(r"\w+", nav):
+            raise QueryError(f"Syntax error in $expand at '{item}'")
+        parsed: dict[str, str] = {}
+        for option in _split_top(options, ";") if options.strip() else []:
+            name, eq, value = option.partition("=")
+            if not eq:
+                raise QueryError(f"Syntax error in $expand options at '{option}'")
+            parsed[name.strip()] = value.strip()
+        out.append(Expand(nav, parsed, ref))
     return out

@@ -43,6 +43,9 @@ class EntitySchema:
     server_columns: frozenset[str] = frozenset()
     defaults: dict[str, object] = field(default_factory=dict)
     track_changes: bool = False
+    # Collection-valued navigation properties (one-to-many relationships): name ->
+    # (child entity set, the child's single-valued navigation property back to this table).
+    collections: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def _entity_type(entity_set: str) -> str:
@@ -183,7 +186,7 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "address1_shippingmethodcode": S("Edm.Int32"),
             },
             alt=(("accountnumber",),),
-            lookups={"transactioncurrencyid": "transactioncurrencies"},
+            lookups={"transactioncurrencyid": "transactioncurrencies", "primarycontactid": "contacts"},
             defaults={"statecode": 0, "statuscode": 1},
         ),
         _dv(
@@ -335,6 +338,36 @@ DATAVERSE: dict[str, EntitySchema] = {
         ),
     ]
 }
+
+# One-to-many relationships by the names Dataverse gives their collection-valued navigation
+# properties (`$expand=quote_details(...)`): parent set -> name -> (child set, child's lookup).
+_COLLECTIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "accounts": {
+        "contact_customer_accounts": ("contacts", "parentcustomerid_account"),
+        "quote_customer_accounts": ("quotes", "customerid_account"),
+        "order_customer_accounts": ("salesorders", "customerid_account"),
+        "invoice_customer_accounts": ("invoices", "customerid_account"),
+    },
+    "contacts": {
+        "contact_customer_contacts": ("contacts", "parentcustomerid_contact"),
+        "quote_customer_contacts": ("quotes", "customerid_contact"),
+        "order_customer_contacts": ("salesorders", "customerid_contact"),
+        "invoice_customer_contacts": ("invoices", "customerid_contact"),
+        "account_primary_contact": ("accounts", "primarycontactid"),
+    },
+    "quotes": {"quote_details": ("quotedetails", "quoteid")},
+    "salesorders": {
+        "order_details": ("salesorderdetails", "salesorderid"),
+        "order_invoices": ("invoices", "salesorderid"),
+    },
+    "invoices": {"invoice_details": ("invoicedetails", "invoiceid")},
+    "products": {"product_price_levels": ("productpricelevels", "productid")},
+    "pricelevels": {"price_level_product_price_levels": ("productpricelevels", "pricelevelid")},
+}
+for _parent, _navs in _COLLECTIONS.items():
+    for _child, _back in _navs.values():
+        assert DATAVERSE[_child].lookups[_back] == _parent, (_parent, _child, _back)  # a typo fails at import
+    DATAVERSE[_parent].collections.update(_navs)
 
 # Max lengths of F&O string properties the sandbox enforces (extended data types of the
 # underlying tables: CustAccount 20, Name 100, ...); others are unbounded here.

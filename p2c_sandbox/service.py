@@ -272,6 +272,9 @@ class ODataService(abc.ABC):
     error_code_not_found: str = ""
     error_code_bad_request: str = ""
     unauthorized: tuple[str, str] = ("", "Unauthorized")
+    # A $batch that stops at a failure (no odata.continue-on-error): Dataverse answers with the
+    # failure's status ("Execute batch operations using the Web API", Handling errors); F&O 200.
+    batch_status_from_failure: bool = False
 
     @abc.abstractmethod
     def response_headers(self) -> dict[str, str]:
@@ -309,7 +312,8 @@ class ODataService(abc.ABC):
             address = parse_path(path)
             entity_set = address.entity_set
             schema = self.schemas.get(address.entity_set)
-            if schema is None or address.rest:
+            # Past the key, only a collection-valued navigation property (accounts(<id>)/contact_customer_accounts).
+            if schema is None or (address.rest and (address.key is None or address.rest not in schema.collections)):
                 message = f"Resource not found for the segment '{address.entity_set}'."
                 raise ServiceError(404, self.error_code_not_found, message)
             response = self.dispatch(request, schema, address, body)
@@ -342,12 +346,21 @@ class ODataService(abc.ABC):
             def run_one(sub: Request, sub_body: bytes) -> Response:
                 return self.execute(sub, sub_body, self.response_headers(), in_batch=True)
 
-            content, ctype, applied = batch.run(
+            def reject(sub: Request, message: str) -> Response:
+                error = ServiceError(400, self.error_code_bad_request, message)
+                self.accounting.add(sub.method, parse_path(self.resource_path(sub)).entity_set, 400, in_batch=True)
+                return JSONResponse(self.error_body(error), status_code=400, headers=self.response_headers())
+
+            outcome = batch.run(
                 request, items, root_path=self.root_path, root=self.root(request),
-                execute=run_one, transaction=store.transaction,
+                execute=run_one, reject=reject, transaction=store.transaction,
             )  # fmt: skip
-            extra = {"Preference-Applied": "odata.continue-on-error"} if applied else {}
-            return Response(content, status_code=200, media_type=ctype, headers={**headers, **extra})
+            extra = {"Preference-Applied": "odata.continue-on-error"} if outcome.continue_on_error else {}
+            # Dataverse: a batch stopped by a failure answers with that failure's status.
+            if outcome.stopped_by is not None and self.batch_status_from_failure:
+                status = outcome.stopped_by
+            return Response(outcome.body, status_code=status, media_type=outcome.content_type,
+                            headers={**headers, **extra})  # fmt: skip
         except ServiceError as exc:
             status = exc.status
             return JSONResponse(self.error_body(exc), status_code=exc.status, headers={**headers, **exc.headers})
