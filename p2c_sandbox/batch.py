@@ -52,7 +52,8 @@ def parse(content_type: str, body: bytes, root_path: str) -> list[Part | ChangeS
             changeset = ChangeSet()
             for inner_headers, inner in _parts(ctype, content):
                 part = _request(inner, root_path)
-                part.content_id = inner_headers.get("content-id")
+                # Content-ID belongs in the MIME part's headers; some clients put it among the request's.
+                part.content_id = inner_headers.get("content-id") or part.headers.get("content-id")
                 if part.method == "GET":
                     raise BatchError("A GET request cannot be part of a change set.")
                 changeset.parts.append(part)
