@@ -2,6 +2,7 @@
 
 with Sandbox() as sb:            # free loopback ports, in-memory data
     sb.dataverse_url, sb.fno_url
+with Sandbox(tls=self_signed(tmp)) as sb:   # the same over HTTPS (p2c_sandbox.tls)
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from p2c_sandbox.faults import FaultConfig
 from p2c_sandbox.fno import FnoService
 from p2c_sandbox.server import BackgroundServer
 from p2c_sandbox.store import Store
+from p2c_sandbox.tls import TlsFiles
 
-__all__ = ["FaultConfig", "Sandbox", "serve"]
+__all__ = ["FaultConfig", "Sandbox", "TlsFiles", "serve"]
 
 
 class _Rows:
@@ -43,6 +45,7 @@ class Sandbox:
         fno_company: str = "usmf",
         fno_page_size: int = 10_000,
         delta_retention_days: float = 30.0,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
@@ -56,8 +59,8 @@ class Sandbox:
         self.dataverse = _Rows(self.dataverse_store)
         self.fno = _Rows(self.fno_store)
         self._servers = (
-            BackgroundServer(self.dataverse_service.app(), dataverse_port),
-            BackgroundServer(self.fno_service.app(), fno_port),
+            BackgroundServer(self.dataverse_service.app(), dataverse_port, tls=tls),
+            BackgroundServer(self.fno_service.app(), fno_port, tls=tls),
         )
 
     @property

@@ -81,6 +81,12 @@ class DataverseService(ODataService):
     def error_body(self, error: ServiceError) -> dict[str, Any]:
         return {"error": {"code": error.code, "message": error.message}}
 
+    def metadata_api(self, request: Request, path: str) -> Response | None:
+        """`EntityDefinitions`: tables, columns and keys, as client libraries read them."""
+        from p2c_sandbox import metadata_api
+
+        return metadata_api.answer(self.schemas, request, path, self.root(request))
+
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         method = request.method
         prefer = _prefer(request.headers.get("prefer", ""))

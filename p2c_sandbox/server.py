@@ -1,4 +1,5 @@
-"""Run an ASGI app with uvicorn on 127.0.0.1 in a background thread, and stop it."""
+"""Run an ASGI app with uvicorn on 127.0.0.1 (HTTP, or HTTPS when given a certificate) in a background
+thread, and stop it."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import time
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from p2c_sandbox.tls import TlsFiles
 
 
 class _DroppedConnections(logging.Filter):
@@ -22,8 +25,12 @@ _DROPPED = _DroppedConnections()
 
 
 class BackgroundServer:
-    def __init__(self, app: ASGIApp, port: int = 0, host: str = "127.0.0.1") -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off", access_log=False)
+    def __init__(self, app: ASGIApp, port: int = 0, host: str = "127.0.0.1", tls: TlsFiles | None = None) -> None:
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level="warning", lifespan="off", access_log=False,
+            ssl_certfile=str(tls.cert) if tls else None, ssl_keyfile=str(tls.key) if tls else None,
+        )  # fmt: skip
+        self.scheme = "https" if tls else "http"
         self.server = uvicorn.Server(config)
         logging.getLogger("uvicorn.error").addFilter(_DROPPED)
         self.host = host
@@ -35,7 +42,7 @@ class BackgroundServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> None:
         self.thread.start()

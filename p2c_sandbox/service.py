@@ -284,6 +284,10 @@ class ODataService(abc.ABC):
     def error_body(self, error: ServiceError) -> dict[str, Any]:
         """The service's OData error body."""
 
+    def metadata_api(self, request: Request, path: str) -> Response | None:
+        """The service's JSON metadata API, or None when `path` is not in it."""
+        return None
+
     @abc.abstractmethod
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         """Answer one request to an entity set or entity."""
@@ -309,6 +313,11 @@ class ODataService(abc.ABC):
             if path == "$metadata":
                 entity_set, status = "$metadata", 200
                 return Response(self.csdl, media_type="application/xml", headers=headers)
+            metadata = self.metadata_api(request, path)
+            if metadata is not None:
+                entity_set, status = "EntityDefinitions", metadata.status_code
+                metadata.headers.update(headers)
+                return metadata
             address = parse_path(path)
             entity_set = address.entity_set
             schema = self.schemas.get(address.entity_set)
