@@ -479,7 +479,7 @@ class DataverseService(ODataService):
             return self.store.get(schema.entity_set, str(key[schema.keys[0]]).lower())
         if tuple(sorted(key)) not in {tuple(sorted(a)) for a in schema.alternate_keys}:
             raise _bad(f"The key {', '.join(key)} is not an alternate key of '{schema.entity_type}'.")
-        for _, row in self.store.scan(schema.entity_set):
+        for row in self.store.find_by(schema.entity_set, key):
             if all(_same(row.get(c), v) for c, v in key.items()):
                 return row
         return None

@@ -8,6 +8,7 @@ changed since version N".
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -31,6 +32,8 @@ class Store:
             path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(path) if path else ":memory:", check_same_thread=False, isolation_level=None)
         self.db.executescript(_SCHEMA)
+        # Alternate keys compare case-insensitively (str.casefold); indexes on it need it deterministic.
+        self.db.create_function("casefold", 1, _casefold, deterministic=True)
         self.lock = threading.RLock()
 
     def close(self) -> None:
@@ -98,9 +101,41 @@ class Store:
                 return
             after = rows[-1][0]
 
+    def find_by(self, eset: str, key: dict[str, Any]) -> list[Row]:
+        """Rows whose columns equal `key`'s values, strings compared casefolded (an alternate key).
+
+        Answered from an index on those columns, built on first use: a scan would cost a
+        lookup, and so every write by alternate key, the whole table.
+        """
+        columns = tuple(sorted(key))
+        if not all(re.fullmatch(r"\w+", c) for c in (eset, *columns)):
+            raise ValueError(f"not an entity set and columns: {eset} {columns}")
+        terms = [f"casefold(json_extract(data, '$.{c}'))" for c in columns]
+        name = f"rows_key_{eset}_{'_'.join(columns)}"
+        with self.lock:
+            # A partial index per entity set (the literal eset in the query makes it usable); asked
+            # for each time, as a rolled-back changeset takes an index created inside it away.
+            self.db.execute(f"CREATE INDEX IF NOT EXISTS {name} ON rows ({', '.join(terms)}) WHERE eset = '{eset}'")
+            where = " AND ".join(f"{t} = ?" for t in terms)
+            # INDEXED BY: for ORDER BY pk the planner would rather walk the primary key, i.e. the table.
+            rows = self.db.execute(
+                f"SELECT data FROM rows INDEXED BY {name} WHERE eset = '{eset}' AND {where} ORDER BY pk",
+                [_casefold(_sql_value(key[c])) for c in columns],
+            ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
     def deleted_since(self, eset: str, since: int) -> list[str]:
         with self.lock:
             rows = self.db.execute(
                 "SELECT DISTINCT pk FROM tombstones WHERE eset = ? AND version > ? ORDER BY pk", (eset, since)
             ).fetchall()
         return [r[0] for r in rows]
+
+
+def _casefold(value: Any) -> Any:
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _sql_value(value: Any) -> Any:
+    """A key value as json_extract gives it back: JSON true/false are 1/0."""
+    return int(value) if isinstance(value, bool) else value

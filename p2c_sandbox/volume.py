@@ -34,6 +34,8 @@ def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) ->
         for n in range(count):
             country, city, state, postcode, county = rng.choice(PLACES)
             customer = rng.random() >= 0.1
+            # Those the flow leaves out: a competitor, a partner, a vendor, or a customer no longer active.
+            kind = 3 if customer else rng.choice([1, 5, 11, 3])
             row = {
                 "accountid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                 "accountnumber": f"VOL-{n + 1:07d}",
@@ -48,9 +50,9 @@ def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) ->
                 "address1_country": country,
                 "creditlimit": float(rng.choice([0, 5000, 10000, 25000])),
                 "numberofemployees": rng.choice([5, 12, 40, 120, 850]),
-                "customertypecode": 3 if customer else rng.choice([1, 5, 11]),
-                "statecode": 0,
-                "statuscode": 1,
+                "customertypecode": kind,
+                "statecode": 0 if customer or kind != 3 else 1,
+                "statuscode": 1 if customer or kind != 3 else 2,
                 "paymenttermscode": rng.choice([1, 2, 3, None]),
                 "_transactioncurrencyid_value": rng.choice(currencies),
                 "createdon": stamp,
