@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.protection import FNO_WORDING
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import EntitySchema, fno_schema
 from p2c_sandbox.service import (
@@ -41,6 +42,8 @@ def _bad(message: str) -> ServiceError:
 class FnoService(ODataService):
     root_path = ROOT
     request_id_header = "ms-dyn-aid"
+    protection_wording = FNO_WORDING
+    resource_throttling = True
 
     def fault(self, status: int) -> ServiceError:
         return ServiceError(

@@ -22,7 +22,16 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from p2c_sandbox.faults import FaultConfig, FaultMiddleware, Faults
-from p2c_sandbox.protection import ProtectionConfig, ServiceProtection
+from p2c_sandbox.protection import (
+    DATAVERSE_WORDING,
+    ProtectionConfig,
+    Refusal,
+    ResourceThrottling,
+    ServiceProtection,
+    ThrottlingConfig,
+    Wording,
+    identity,
+)
 from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.store import Row
@@ -208,11 +217,15 @@ class ODataService(abc.ABC):
 
     root_path: str
     request_id_header: str
+    protection_wording: Wording = DATAVERSE_WORDING
+    # F&O's resource-based, priority-based throttling; Dataverse has none.
+    resource_throttling: bool = False
 
     def __init__(self) -> None:
         self.accounting = Accounting()
         self.faults = Faults()
-        self.protection = ServiceProtection()
+        self.protection = ServiceProtection(wording=self.protection_wording)
+        self.throttling = ResourceThrottling() if self.resource_throttling else None
 
     def app(self) -> ASGIApp:
         app = Starlette(
@@ -223,6 +236,8 @@ class ODataService(abc.ABC):
                 Route("/_sandbox/faults", self.set_faults, methods=["POST"]),
                 Route("/_sandbox/protection", self.get_protection, methods=["GET"]),
                 Route("/_sandbox/protection", self.set_protection, methods=["POST"]),
+                Route("/_sandbox/throttling", self.get_throttling, methods=["GET"]),
+                Route("/_sandbox/throttling", self.set_throttling, methods=["POST"]),
                 Route(self.root_path + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
             ]
         )
@@ -250,6 +265,21 @@ class ODataService(abc.ABC):
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.protection.snapshot())
+
+    async def get_throttling(self, request: Request) -> Response:
+        if self.throttling is None:
+            return JSONResponse({"error": "this service has no resource-based throttling"}, status_code=404)
+        return JSONResponse(self.throttling.snapshot())
+
+    async def set_throttling(self, request: Request) -> Response:
+        """Resource-based throttling: {"enabled": true, "capacity_s": 5, "priorities": {"<client id>": "High"}}."""
+        if self.throttling is None:
+            return JSONResponse({"error": "this service has no resource-based throttling"}, status_code=404)
+        try:
+            self.throttling.configure(ThrottlingConfig.from_json(json.loads(await request.body() or b"{}")))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.throttling.snapshot())
 
     @abc.abstractmethod
     def fault(self, status: int) -> ServiceError:
@@ -408,18 +438,14 @@ class ProtectionMiddleware:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         caller = headers.get("authorization") or "anonymous"
-        protection = self.service.protection
+        protection, throttling = self.service.protection, self.service.throttling
         refused = protection.admit(caller)
+        if refused is None and throttling is not None:
+            refused = throttling.admit(identity(headers.get("authorization")))
+            if refused is not None:
+                protection.release(caller)
         if refused is not None:
-            self.service.accounting.add(scope.get("method", "?"), "?", 429)
-            error = ServiceError(429, refused.code, refused.message)
-            body = json.dumps(self.service.error_body(error)).encode()
-            await send({"type": "http.response.start", "status": 429, "headers": [
-                (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(refused.retry_after_s).encode()),
-                *((k.encode(), v.encode()) for k, v in self.service.response_headers().items()),
-            ]})  # fmt: skip
-            await send({"type": "http.response.body", "body": body})
+            await self.refuse(scope, send, refused)
             return
         released = False
 
@@ -427,7 +453,7 @@ class ProtectionMiddleware:
             nonlocal released
             if message["type"] == "http.response.start" and not released:
                 released = True
-                limits = protection.done(caller, int(scope.get("sandbox.operations", 1)))
+                limits = self.done(caller, headers, scope)
                 message = {**message, "headers": [*message.get("headers", []),
                                                   *((k.encode(), v.encode()) for k, v in limits.items())]}  # fmt: skip
             await send(message)
@@ -436,4 +462,21 @@ class ProtectionMiddleware:
             await self.app(scope, receive, send_with_limits)
         finally:
             if not released:
-                protection.done(caller, int(scope.get("sandbox.operations", 1)))
+                self.done(caller, headers, scope)
+
+    def done(self, caller: str, headers: dict[str, str], scope: Scope) -> dict[str, str]:
+        operations = int(scope.get("sandbox.operations", 1))
+        if self.service.throttling is not None:
+            self.service.throttling.done(identity(headers.get("authorization")), operations)
+        return self.service.protection.done(caller, operations)
+
+    async def refuse(self, scope: Scope, send: Send, refused: Refusal) -> None:
+        self.service.accounting.add(scope.get("method", "?"), "?", 429)
+        error = ServiceError(429, refused.code, refused.message)
+        body = json.dumps(self.service.error_body(error)).encode()
+        await send({"type": "http.response.start", "status": 429, "headers": [
+            (b"content-type", b"application/json; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(refused.retry_after_s).encode()),
+            *((k.encode(), v.encode()) for k, v in self.service.response_headers().items()),
+        ]})  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
