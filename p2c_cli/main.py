@@ -355,11 +355,15 @@ def sandbox(
     accounts: Annotated[
         int, typer.Option(min=0, help="Add this many generated Sales accounts (VOL-0000001...), for volume tests.")
     ] = 0,
+    products: Annotated[
+        int,
+        typer.Option(min=0, help="Add this many generated F&O released products (VOL-P000001...)."),
+    ] = 0,
 ) -> None:
     """Serve the local Dataverse and F&O sandbox until stopped (Ctrl-C)."""
     from p2c_sandbox import serve
 
-    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts)
+    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts, products=products)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,10 @@ it stops throttling, and a quiet one is ramped up to its cap, as Microsoft advis
 A 429's Retry-After holds every new request of the process until it has passed: the
 service said when it will take more, and pushing on only lengthens the wait. Better still
 is not to be refused: Dataverse reports what is left of its budgets on every answer
-(`x-ms-ratelimit-*-remaining-xrm-requests`), and when what is left would not cover the
-requests in flight, new ones wait a moment for the window to move on, then go one at a
-time until the budget covers more.
+(`x-ms-ratelimit-*-remaining-xrm-requests`), so new requests start only while what is
+left covers them, the requests in flight and one spare. When it covers none, one request
+goes after a moment to learn how far the window has moved on; its answer lets as many
+start as the budget has regained. A spent budget is not a refusal: the slots stay.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ class AdaptiveLimit:
         self._resume_at = 0.0  # monotonic time before which no request starts
         self._time_left: float | None = None  # execution time the service has left for us
         self._cost: float | None = None  # what one request spends of it, as seen lately
-        self._probing = False  # budget nearly spent: one request at a time until it refills
+        self._room: int | None = None  # new requests the budget covers (None: not told)
         self._cond = threading.Condition()
 
     @contextmanager
@@ -44,11 +45,20 @@ class AdaptiveLimit:
                 held = self._resume_at - time.monotonic()
                 if held > 0:
                     self._cond.wait(held)
-                elif self.in_use >= (1 if self._probing else self.limit):
+                elif self.in_use >= self.limit:
                     self._cond.wait()
+                elif self._room is not None and self._room <= 0:
+                    if self.in_use == 0:
+                        # Nothing in flight will tell us more: wait a moment, then ask.
+                        self._resume_at = time.monotonic() + BUDGET_HOLD_S
+                        self._room = 1
+                    else:
+                        self._cond.wait()  # an answer in flight brings news of the budget
                 else:
                     break
             self.in_use += 1
+            if self._room is not None:
+                self._room -= 1
         try:
             yield
         finally:
@@ -73,16 +83,16 @@ class AdaptiveLimit:
                 self._time_left = time_left
             if time_left is None and requests_left is None:
                 return  # this answer says nothing of the budget (a 429 says it with Retry-After)
-            # Enough for the requests in flight, the next one and one spare? A budget spent
-            # to nothing refuses every request until the window moves on.
-            wanted = self.in_use + 2
-            short_of_time = time_left is not None and self._cost is not None and time_left < self._cost * wanted
-            short_of_requests = requests_left is not None and requests_left < wanted
-            self._probing = short_of_time or short_of_requests
-            if self._probing:  # as good as a 429, without the refusal
-                self.limit = max(1, self.limit // 2)
-                self._successes = 0
-                self._resume_at = max(self._resume_at, time.monotonic() + BUDGET_HOLD_S)
+            # What is left, less the requests in flight (each will spend about as much) and one
+            # spare: a budget spent to nothing refuses every request until the window moves on.
+            room: int | None = None
+            if time_left is not None and self._cost:
+                room = int(time_left / self._cost) - self.in_use - 1
+            if requests_left is not None:
+                by_count = requests_left - self.in_use - 1
+                room = by_count if room is None else min(room, by_count)
+            if room is not None:
+                self._room = room
             self._cond.notify_all()
 
     def throttled(self, retry_after: float | None = None) -> None:

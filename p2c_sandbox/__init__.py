@@ -94,7 +94,9 @@ class Sandbox:
         self.stop()
 
 
-def serve(dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None, accounts: int = 0) -> None:
+def serve(
+    dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None, accounts: int = 0, products: int = 0
+) -> None:
     """Serve both services until Ctrl-C (or SIGTERM), printing their URLs."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -104,6 +106,11 @@ def serve(dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = No
 
         print(f"Adding {accounts:,} accounts ...", flush=True)
         generate_accounts(sandbox.dataverse_service, accounts)
+    if products:
+        from p2c_sandbox.volume import generate_products
+
+        print(f"Adding {products:,} released products ...", flush=True)
+        generate_products(sandbox.fno_service, products)
     with sandbox as sb:
         print(f"Dataverse Web API: {sb.dataverse_url}/api/data/v9.2/", flush=True)
         print(f"F&O OData:         {sb.fno_url}/data/", flush=True)

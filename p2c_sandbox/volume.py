@@ -1,4 +1,4 @@
-"""Large volumes for benchmarks: `p2c sandbox --accounts 200000`.
+"""Large volumes for benchmarks: `p2c sandbox --accounts 200000 --products 10000`.
 
 Accounts are written straight into the store in one transaction (a request each would
 take longer than the benchmark), with the versions, timestamps and numbers the service
@@ -13,8 +13,10 @@ import random
 import uuid
 
 from p2c_sandbox.dataverse import VERSION, DataverseService
+from p2c_sandbox.fno import FnoService, row_pk
 from p2c_sandbox.seed import COMPANIES, PLACES, STREETS
 from p2c_sandbox.service import now_iso
+from p2c_sandbox.store import Row
 
 
 def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) -> None:
@@ -64,3 +66,46 @@ def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) ->
                 store.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
                 batch.clear()
         store.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?)", batch)
+
+
+def generate_products(fno: FnoService, count: int, seed: int = 7) -> None:
+    """Add `count` sellable released products (numbered `VOL-P000001`...) to a seeded F&O
+    sandbox, in the currencies Sales has price lists for and the units its unit map knows."""
+    if count <= 0:
+        return
+    schema = fno.schemas["CDSReleasedDistinctProducts"]
+    rng = random.Random(seed)
+    kinds = [("ea", "Item"), ("ea", "Item"), ("ea", "Item"), ("hr", "Service")]
+    with fno.store.transaction():
+        for n in range(count):
+            unit, kind = rng.choice(kinds)
+            price = round(rng.uniform(5, 2500), 2)
+            name = f"{rng.choice(PRODUCT_NAMES)} {n + 1}"
+            row: Row = {p: None for p in schema.props}
+            row.update(
+                {
+                    "dataAreaId": fno.company,
+                    "ProductNumber": f"VOL-P{n + 1:06d}",
+                    "ItemNumber": f"VOL-P{n + 1:06d}",
+                    "ProductName": name,
+                    "ProductDescription": f"{name}, generated for volume tests",
+                    "SalesUnitSymbol": unit,
+                    "InventoryUnitSymbol": unit,
+                    "ProductType": kind,
+                    "SalesPrice": price,
+                    "UnitCost": round(price * rng.uniform(0.3, 0.7), 2),
+                    "CurrencyCode": rng.choice(["USD", "USD", "USD", "EUR", "CAD"]),
+                    "SalesUnitDecimalPrecision": 2 if unit == "hr" else 0,
+                    "InventoryUnitDecimalPrecision": 0,
+                    "LowerWarrantablePriceRangeLimit": 0,
+                    "UpperWarrantablePriceRangeLimit": 0,
+                    "WarrantyDurationTime": 0,
+                    "IsStockedProduct": "Yes" if kind == "Item" else "No",
+                    "IsCatchWeightProduct": "No",
+                }
+            )
+            fno.store.put("CDSReleasedDistinctProducts", row_pk(schema, row), row)
+
+
+PRODUCT_NAMES = ["Bookshelf Speaker", "Floor Speaker", "Amplifier", "Receiver", "Soundbar", "Subwoofer",
+                 "Headphones", "Turntable", "Speaker Stand", "Cable Kit", "Installation Hours"]  # fmt: skip

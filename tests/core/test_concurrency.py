@@ -107,15 +107,39 @@ def test_a_long_retry_after_gives_the_work_back_instead_of_holding_a_worker():
     assert time.monotonic() - t0 < 1.0
 
 
-def test_a_nearly_spent_budget_holds_new_requests_a_moment():
+def started_within(limit: AdaptiveLimit, seconds: float) -> bool:
+    """Whether a new request gets a slot within `seconds` (it is given back at once)."""
+    got = threading.Event()
+
+    def take() -> None:
+        with limit.slot():
+            got.set()
+
+    threading.Thread(target=take, daemon=True).start()
+    return got.wait(seconds)
+
+
+def test_new_requests_start_only_while_the_reported_budget_covers_them():
     limit = AdaptiveLimit(cap=8)
     limit.budget(10.0, 100)
-    limit.budget(9.0, 99)  # one request cost 1 s of execution time
-    assert limit.held() == 0
-    with limit.slot(), limit.slot():
-        limit.budget(1.5, 98)  # two in flight would need 2 s: hold
-        assert 0 < limit.held() <= 0.5
-    fresh = AdaptiveLimit(cap=8)
-    with fresh.slot():
-        fresh.budget(None, 0)  # no requests left in the window while one is in flight
-        assert fresh.held() > 0
+    limit.budget(9.0, 99)  # one request costs 1 s of execution time
+    first, second = limit.slot(), limit.slot()
+    first.__enter__(), second.__enter__()
+    for left in (8.0, 7.0, 6.0, 5.0, 4.0, 3.0):
+        limit.budget(left, 98)  # others' answers: 3 s covers the two in flight and a spare, none more
+    assert not started_within(limit, 0.2)
+    second.__exit__(None, None, None)
+    limit.budget(4.0, 97)  # the window moved on: room for more beside the one in flight
+    assert started_within(limit, 0.2)
+    assert limit.limit == 8  # a spent budget is not a refusal: the slots stay
+    first.__exit__(None, None, None)
+
+
+def test_a_spent_budget_with_nothing_in_flight_asks_again_after_a_moment():
+    limit = AdaptiveLimit(cap=8)
+    with limit.slot():
+        limit.budget(None, 0)  # no requests left in the window
+    t0 = time.monotonic()
+    assert started_within(limit, 2.0)  # one request goes, to learn how far the window moved
+    assert time.monotonic() - t0 >= 0.4
+    assert not started_within(limit, 0.2)  # and only one, until its answer says more

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from p2c_sandbox import Sandbox
-from p2c_sandbox.volume import generate_accounts
+from p2c_sandbox.volume import generate_accounts, generate_products
 
 
 def _volume(sb: Sandbox) -> list[dict]:
@@ -60,3 +60,24 @@ def test_alternate_key_reads_and_writes_among_many_rows_match_case_insensitively
         assert dv.post("accounts", json={"name": "Straße", "accountnumber": "STRASSE-1"}).status_code == 204
         assert dv.get("accounts(accountnumber='straße-1')").json()["name"] == "Straße"
         assert dv.get("accounts(accountnumber='VOL-9999999')").status_code == 404
+
+
+def test_generated_products_are_repeatable_sellable_and_priced_in_currencies_sales_has():
+    with Sandbox() as first, Sandbox() as second:
+        generate_products(first.fno_service, 200, seed=5)
+        generate_products(second.fno_service, 200, seed=5)
+        url = first.fno_url + "/data/CDSReleasedDistinctProducts"
+        params = {"$filter": "startswith(ProductNumber,'VOL-P')", "$count": "true", "$orderby": "ProductNumber"}
+        body = httpx.get(url, params=params).json()
+        assert body["@odata.count"] == 200
+        assert (
+            body["value"][0]["ProductNumber"] == "VOL-P000001" and body["value"][-1]["ProductNumber"] == "VOL-P000200"
+        )
+        theirs = httpx.get(second.fno_url + "/data/CDSReleasedDistinctProducts", params=params).json()["value"]
+        assert body["value"] == theirs
+        price_lists = httpx.get(
+            first.dataverse_url + "/api/data/v9.2/pricelevels?$expand=transactioncurrencyid($select=isocurrencycode)"
+        ).json()
+        priced = {p["transactioncurrencyid"]["isocurrencycode"] for p in price_lists["value"]}
+        assert {r["CurrencyCode"] for r in body["value"]} <= priced  # the products flow can price every one
+        assert {r["SalesUnitSymbol"] for r in body["value"]} == {"ea", "hr"}
