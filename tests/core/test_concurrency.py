@@ -124,7 +124,8 @@ def test_new_requests_start_only_while_the_reported_budget_covers_them():
     limit.budget(10.0, 100)
     limit.budget(9.0, 99)  # one request costs 1 s of execution time
     first, second = limit.slot(), limit.slot()
-    first.__enter__(), second.__enter__()
+    first.__enter__()
+    second.__enter__()
     for left in (8.0, 7.0, 6.0, 5.0, 4.0, 3.0):
         limit.budget(left, 98)  # others' answers: 3 s covers the two in flight and a spare, none more
     assert not started_within(limit, 0.2)
