@@ -9,12 +9,14 @@ failure entry plus a poison message, and replayable (6).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import itertools
 import json
 import logging
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -55,6 +57,10 @@ class Counts:
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if v}
+
+    def add(self, other: Counts) -> None:
+        for name, value in other.__dict__.items():
+            setattr(self, name, getattr(self, name) + value)
 
 
 @dataclass
@@ -240,8 +246,7 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
         for i in range(0, len(records), size):
             _apply_batch(rt, flow, writer, records[i : i + size], out)
     else:
-        for record in envelope.records:
-            apply_record(rt, flow, record, out)
+        _apply_each(rt, flow, envelope.records, out)
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     _record_run(rt, out, started, None)
@@ -256,6 +261,32 @@ class _Pending:
     item: WriteItem
     digest: str
     claimed: KeyMapEntry | None = None
+
+
+def _apply_each(rt: Runtime, flow: Flow, records: list[Record], out: Outcome) -> None:
+    """The records of one message, several at once: a document spends its time waiting on
+    round trips (look-ups, header, lines), one after another. Versions of one key stay in
+    order, in one task; the key map's leases keep apart what other workers write."""
+    by_key: dict[str, list[Record]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append(record)
+    workers = min(rt.settings.record_concurrency, len(by_key))
+    if workers <= 1:
+        for record in records:
+            apply_record(rt, flow, record, out)
+        return
+
+    def apply_key(versions: list[Record]) -> Counts:
+        part = Outcome(flow.name, "apply", run_id=out.run_id)
+        for record in versions:
+            apply_record(rt, flow, record, part)
+        return part.counts
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"p2c-{flow.name}") as pool:
+        # Each task runs in a copy of this context, so its spans and logs belong to this run.
+        tasks = [pool.submit(contextvars.copy_context().run, apply_key, versions) for versions in by_key.values()]
+        for task in tasks:
+            out.counts.add(task.result())
 
 
 def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:

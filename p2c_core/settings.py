@@ -152,6 +152,8 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=100, ge=1, le=1000)
     # Records of one message written per `$batch` (header-only flows); 1 = a request each.
     batch_size: int = Field(default=100, ge=1, le=1000)
+    # Records of one message applied at once (flows with lines); 1 = one after another.
+    record_concurrency: int = Field(default=8, ge=1, le=52)
 
     flows: FlowsSettings = FlowsSettings()
     value_maps: ValueMaps = ValueMaps()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from p2c_sandbox import FaultConfig
+from p2c_sandbox.protection import ProtectionConfig
 from tests.e2e.conftest import E2E
 
 
@@ -75,3 +77,30 @@ def test_a_batched_create_that_meets_an_existing_record_updates_it_instead(e2e: 
     assert len(rows) == 1 and rows[0]["OrganizationName"] == source["name"]
     assert rows[0]["IsExternallyMaintained"] == "No"  # a create-only field is not forced on an existing record
     assert number not in {f.source_key for f in e2e.runtime.state.failures("accounts")}
+
+
+@pytest.mark.parametrize("concurrency", [1, 8])
+def test_records_with_lines_in_one_message_are_applied_several_at_once(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch, concurrency: int
+):
+    # Products carry a price list item each, so they are written record by record. With
+    # Dataverse refusing a second request at once, one after another never meets the cap;
+    # several at once do (and are refused with the concurrency code, then retried).
+    monkeypatch.setenv("P2C_RECORD_CONCURRENCY", str(concurrency))
+    e2e.restart_runtime()
+    dataverse = e2e.sandbox.dataverse_service
+    dataverse.protection.configure(ProtectionConfig(enabled=True, max_concurrent=1, window_s=60))
+    dataverse.faults.configure(FaultConfig(latency_ms=30))
+    try:
+        e2e.sync("products")
+        refused = dataverse.protection.snapshot()["refused"]
+    finally:
+        dataverse.protection.configure(ProtectionConfig())
+        dataverse.faults.configure(FaultConfig())
+    assert (refused.get("concurrency", 0) > 0) == (concurrency > 1), refused
+    e2e.sync("products")  # whatever the refusals put back, without them
+    in_sales = {r["productnumber"] for r in e2e.sandbox.dataverse.rows("products")}
+    sellable = {r["ProductNumber"] for r in e2e.sandbox.fno.rows("CDSReleasedDistinctProducts")}
+    failed = {f.source_key for f in e2e.runtime.state.failures("products")}
+    assert failed == {"G0001", "B0001"}  # the two seeded to fail: no GBP price list, an unknown unit
+    assert sellable - failed <= in_sales

@@ -33,6 +33,7 @@ OPTIONAL = {
     "P2C_PAGE_SIZE": "default 5000, Dataverse's maximum",
     "P2C_CHUNK_SIZE": "default 100",
     "P2C_BATCH_SIZE": "default 100",
+    "P2C_RECORD_CONCURRENCY": "default 8",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
         for flow in (f.name.upper() for f in FLOWS)
