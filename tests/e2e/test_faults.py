@@ -7,6 +7,7 @@ import time
 from p2c_core import engine
 from p2c_core.envelope import decode
 from p2c_sandbox import FaultConfig
+from p2c_sandbox.protection import ThrottlingConfig
 
 from .conftest import E2E
 from .test_accounts import assert_synced, fno_customers
@@ -62,3 +63,23 @@ def test_a_long_throttle_makes_progress_without_spending_attempts(e2e: E2E, monk
     e2e.sandbox.fno_service.faults.configure(FaultConfig())
     e2e.host.drain([apply], timeout=60, idle_sleep=0.05)
     assert_synced(e2e, natives)
+
+
+def test_accounts_converge_under_fno_resource_based_throttling(e2e: E2E, monkeypatch):
+    # F&O's web servers near capacity: past 80% (this integration's Medium priority) every
+    # request is answered 429 with Retry-After until the load of the last 2 s falls below it.
+    monkeypatch.setenv("P2C_BATCH_SIZE", "8")  # several batches, so throttling meets some of them
+    e2e.restart_runtime()
+    natives = set(fno_customers(e2e))
+    throttling = e2e.sandbox.fno_service.throttling
+    assert throttling is not None
+    throttling.configure(ThrottlingConfig(enabled=True, window_s=2, capacity_s=0.2, cost_ms=10))
+    try:
+        e2e.sync("accounts")
+        refused = throttling.snapshot()["refused"]
+    finally:
+        throttling.configure(ThrottlingConfig())
+    assert refused.get("Medium", 0) > 0  # throttled, and yet:
+    assert_synced(e2e, natives)
+    gave_up = {f.error_class for f in e2e.runtime.state.failures("accounts")}
+    assert gave_up == {"MappingError"}  # only the records seeded to fail mapping
