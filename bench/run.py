@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     # about four requests a product, 50 a second.
     throttle = step("throttle", throttled, 1_000 if args.quick else 3_000, args.latency_ms)
     summary = {
-        "round_trips_per_record": small_run["round_trips_per_record"],
+        "round_trips_per_record": large_run["round_trips_per_record"],
         "share_of_throttle_bound": throttle["share_of_throttle_bound"],
         "share_429": throttle["share_429"],
         "speedup_vs_sequential": round(small_run["records_per_s"] / small_run["sequential_records_per_s"], 1),
