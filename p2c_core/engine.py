@@ -187,13 +187,26 @@ def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: An
             out.counts.failed += 1
             continue
         data = {k: v for k, v in row.items() if not k.startswith("@")}
-        record = Record(key=key, version=version_of(row), data=data)
-        if len(record.model_dump_json()) > MAX_JSON_BYTES - 200:
+        record = fit_message(flow, Record(key=key, version=version_of(row), data=data))
+        if _too_large(record):
             _fail(rt, flow, key, 0, MessageError("record is too large for one queue message"), record=None)
             out.counts.failed += 1
             continue
         records.append(record)
     return records
+
+
+def fit_message(flow: Flow, record: Record) -> Record:
+    """The record, or, when its lines are too many for one queue message, its header
+    alone: the queue function reads the lines from the source when it applies it."""
+    if not _too_large(record) or flow.lines is None or "lines" not in record.data:
+        return record
+    header = {k: v for k, v in record.data.items() if k != "lines"}
+    return record.model_copy(update={"data": header, "lines_later": True})
+
+
+def _too_large(record: Record) -> bool:
+    return len(record.to_json()) > MAX_JSON_BYTES - 200
 
 
 def _row_ident(flow: Flow, row: dict[str, Any]) -> str:
@@ -371,8 +384,12 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         _cleared(rt, flow, record, entry)
         return None
     try:
-        payload, create_only = rt.mapper.map(flow, record.key, record.data)
-        lines = rt.mapper.map_lines(flow, record.data)
+        data = record.data
+        if record.lines_later:  # read now, into a copy: a retry must travel without them again
+            data = dict(data)
+            rt.reader(flow).add_lines([data])
+        payload, create_only = rt.mapper.map(flow, record.key, data)
+        lines = rt.mapper.map_lines(flow, data)
         digest = document_hash(payload, lines)
         if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
             if entry.version < record.version:

@@ -37,6 +37,13 @@ class Record(BaseModel):
     replay: bool = False
     # A repair from `reconcile`: write even if the key map says this content is applied.
     force: bool = False
+    # A document with more lines than one message holds travels without them; the queue
+    # function reads them from the source when it applies the document.
+    lines_later: bool = False
+
+    def to_json(self) -> str:
+        """Without the fields left at their defaults (op, attempt, flags): more records fit a message."""
+        return self.model_dump_json(exclude_defaults=True)
 
 
 class Envelope(BaseModel):
@@ -52,7 +59,9 @@ class Envelope(BaseModel):
         return base64.b64encode(self.to_json().encode()).decode()
 
     def to_json(self) -> str:
-        return self.model_dump_json(exclude_defaults=False)
+        records = ",".join(r.to_json() for r in self.records)
+        head = self.model_dump_json(exclude={"records"})
+        return f'{head[:-1]},"records":[{records}]}}'
 
 
 def decode(body: bytes | str) -> Envelope:
@@ -81,7 +90,7 @@ def chunk(flow: str, records: Iterable[Record], max_records: int) -> Iterator[En
     batch: list[Record] = []
     size = 0
     for record in records:
-        rec_size = len(record.model_dump_json()) + 1
+        rec_size = len(record.to_json()) + 1
         if rec_size > MAX_JSON_BYTES - 100:
             raise MessageError(f"record {record.key!r} is too large for one queue message ({rec_size} bytes)")
         if batch and (len(batch) >= max_records or size + rec_size > MAX_JSON_BYTES - 100):

@@ -334,11 +334,14 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     if repair:
         todo = [*drift.missing, *drift.differing]
         records = [
-            Record(
-                key=k,
-                version=reader.version_of(rows[k]),
-                data={c: v for c, v in rows[k].items() if not c.startswith("@")},
-                force=True,
+            engine.fit_message(
+                flow,
+                Record(
+                    key=k,
+                    version=reader.version_of(rows[k]),
+                    data={c: v for c, v in rows[k].items() if not c.startswith("@")},
+                    force=True,
+                ),
             )
             for k in todo
         ]

@@ -55,6 +55,10 @@ class ChangeReader(Protocol):
 
     def snapshot(self) -> Iterator[list[Row]]: ...
 
+    def add_lines(self, rows: list[Row]) -> None:
+        """Read each document's lines into `row["lines"]` (nothing for flows without lines)."""
+        ...
+
 
 def _is_deleted(row: Row) -> bool:
     return str(row.get("@odata.context", "")).endswith("$deletedEntity") or row.get("reason") == "deleted"
@@ -107,6 +111,9 @@ class DataverseChanges:
     def resolve(self, rows: list[Row]) -> None:
         """Lookups as natural keys, and each document's lines."""
         self.lookups.resolve(self.flow.lookups(), rows)
+        self.add_lines(rows)
+
+    def add_lines(self, rows: list[Row]) -> None:
         lines = self.flow.lines
         if lines is None or lines.source is None or not rows:
             return

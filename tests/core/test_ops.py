@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from p2c_core import ops
-from p2c_core.envelope import Record
+from p2c_core.envelope import Record, decode
 from p2c_core.runtime import Runtime
 from p2c_core.settings import FlowSettings, FlowsSettings, Settings
 from p2c_core.state import Cursor, Failure
@@ -49,9 +47,9 @@ def test_replay_re_enqueues_the_record_and_clears_the_entry(storage):
     assert ops.replay(rt, "accounts") == {"accounts": 1}
     assert rt.state.failures("accounts") == []
     [msg] = list(storage.queue("p2c-accounts").receive_messages())
-    body = json.loads(msg.content)
-    assert body["records"][0]["key"] == "O'Brien/1"
-    assert body["records"][0]["attempt"] == 0 and body["records"][0]["replay"] is True
+    [again] = decode(msg.content).records
+    assert again.key == "O'Brien/1"
+    assert again.attempt == 0 and again.replay is True
 
 
 def test_reset_cursor_forgets_the_link(storage):

@@ -284,3 +284,45 @@ def test_plan_and_reset_cursor_work_on_f_and_o_sources_and_composite_keys(quick:
     ops.reset_cursor(e2e.runtime, "fno_orders")
     again = e2e.sync("fno_orders").flows["fno_orders"]
     assert again.read > 0 and again.written == 0
+
+
+def test_documents_with_more_lines_than_a_message_holds_sync_whole(quick: E2E):
+    # 300 lines are well over a queue message's 64 KB: the header travels alone and the
+    # queue function reads the lines from the source, on both sides.
+    e2e = quick
+    e2e.sync(*ALL)
+    quote = next(q for q in e2e.sandbox.dataverse.rows("quotes") if q["statecode"] == 1
+                 and q["msdyn_hasexternallymaintainedproductsonly"] and _lines_of(e2e, q["quoteid"]))  # fmt: skip
+    template = _lines_of(e2e, quote["quoteid"])[0]
+    with e2e.dataverse() as dv:
+        for n in range(300):
+            dv.post("quotedetails", json={
+                "quoteid@odata.bind": f"/quotes({quote['quoteid']})", "sequencenumber": 1000 + n, "quantity": 1.0 + n,
+                "priceperunit": 10.0, "productid@odata.bind": f"/products({template['_productid_value']})",
+                "uomid@odata.bind": f"/uoms({template['_uomid_value']})",
+            }).raise_for_status()  # fmt: skip
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    with fno_client(e2e) as fno:
+        for n in range(300):
+            fno.post("CDSSalesOrderLines", json={
+                "dataAreaId": "usmf", "SalesOrderNumber": order["ordernumber"], "LineCreationSequenceNumber": 1000 + n,
+                "ProductNumber": "D0003", "OrderedSalesQuantity": 1.0 + n, "SalesPrice": 129.5, "SalesUnitSymbol": "ea",
+            }).raise_for_status()  # fmt: skip
+        # F&O recalculates the header when lines change; the scan sees the order as changed.
+        address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{order['ordernumber']}')"
+        fno.patch(address, json={"SalesOrderName": "Three hundred more lines"}).raise_for_status()
+    summary = e2e.sync("quotes", "fno_orders")
+    assert (summary.flows["quotes"].written, summary.flows["fno_orders"].written) == (1, 1)
+    in_fno = [
+        r for r in e2e.sandbox.fno.rows("CDSSalesQuotationLines") if r["SalesQuotationNumber"] == quote["quotenumber"]
+    ]
+    assert len(in_fno) == len(_lines_of(e2e, quote["quoteid"])) >= 301
+    assert {r["RequestedSalesQuantity"] for r in in_fno} >= {1.0 + n for n in range(300)}
+    in_sales = [
+        r for r in e2e.sandbox.dataverse.rows("salesorderdetails") if r["_salesorderid_value"] == order["salesorderid"]
+    ]
+    fno_lines = [r for r in e2e.sandbox.fno.rows("CDSSalesOrderLines") if r["SalesOrderNumber"] == order["ordernumber"]]
+    assert len(in_sales) == len(fno_lines) >= 301
+    assert not [f for f in e2e.runtime.state.failures("quotes") if f.source_key == quote["quotenumber"]]
+    assert ops.reconcile(e2e.runtime, "quotes").differing == {}
+    assert ops.reconcile(e2e.runtime, "fno_orders").differing == {}
