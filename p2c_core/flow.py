@@ -240,6 +240,17 @@ Rule = Field | ValueMap | Default | Const | Lookup | Ref | Bind | PriceList | Ca
 
 
 @dataclass(frozen=True)
+class HeaderLine:
+    """A target line made from a header amount while it is not zero (F&O's header-level
+    tax becomes a Sales write-in line `Freight Tax`). Its key lies outside the source's
+    line numbers; when the amount goes back to zero, the line is deleted like any other."""
+
+    amount: str  # source header column
+    key: int
+    fields: Mapping[str, Rule]
+
+
+@dataclass(frozen=True)
 class Lines:
     """The lines of a document flow (quote, order, invoice): read, mapped and written
     with their header, as one unit.
@@ -260,6 +271,7 @@ class Lines:
     on_create: Mapping[str, Rule] = field(default_factory=dict)
     # Source lookups of a line (its product, its unit), resolved when it is read.
     lookups: tuple[Lookup, ...] = ()
+    header_line: HeaderLine | None = None
     # Target columns that together find this line when target_key is None.
     match: tuple[str, ...] = ()
 
@@ -337,6 +349,8 @@ class Flow:
         cols: list[str] = [self.source.key, *(resolved.get(c, c) for c in _columns(self.rules()))]
         if self.lines is not None and self.lines.source is None:
             cols.extend(self.lines.source_columns())
+        if self.lines is not None and (extra := self.lines.header_line) is not None:
+            cols.extend([extra.amount, *_columns(extra.fields)])
         if self.source.where:
             cols.extend(self.source.where.columns())
         if isinstance(self.source, Dataverse) and self.lines is not None:

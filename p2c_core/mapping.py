@@ -243,6 +243,9 @@ class Mapper:
             payload = self._apply(flow, lines.fields, row)
             create_only = self._apply(flow, lines.on_create, row)
             out.append(MappedLine(key=key, payload=payload, create_only=create_only))
+        extra = lines.header_line
+        if extra is not None and data.get(extra.amount):
+            out.append(MappedLine(key=extra.key, payload=self._apply(flow, extra.fields, data), create_only={}))
         keys = [line.key for line in out if line.key is not None]
         if len(keys) != len(set(keys)):
             raise MappingError(

@@ -464,7 +464,8 @@ def _line_columns(flow: Flow) -> list[str]:
     cols = [spec.target_parent] if flow.target.service == "fno" else []
     if spec.target_key:
         cols.append(spec.target_key)
-    for name, rule in spec.fields.items():
+    extra = spec.header_line.fields if spec.header_line is not None else {}
+    for name, rule in {**spec.fields, **extra}.items():
         reference = isinstance(rule, Ref | Bind | PriceList) and flow.target.service == "dataverse"
         cols.append(f"_{name}_value" if reference else name)
     return list(dict.fromkeys(cols))

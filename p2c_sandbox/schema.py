@@ -149,6 +149,9 @@ _LINE: dict[str, Prop] = {
     "tax": S("Edm.Decimal"),
     "requestdeliveryby": S("Edm.Date"),
     "description": _text(2000),
+    # A write-in line: no product, a description instead (Sales' "write-in product").
+    "isproductoverridden": S("Edm.Boolean"),
+    "productdescription": _text(500),
 }
 
 DATAVERSE: dict[str, EntitySchema] = {

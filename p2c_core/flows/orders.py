@@ -18,6 +18,7 @@ from p2c_core.flow import (
     Field,
     FinOps,
     Flow,
+    HeaderLine,
     In,
     Lines,
     PriceList,
@@ -29,6 +30,8 @@ from p2c_core.flows.quotes import CUSTOMER, CUSTOMER_REF, PRODUCT, SALES_HEADER,
 
 # P2C choice msdyn_processingstatus: the value of "Active" (the P2C solution's first option).
 ACTIVE = 192350000
+# The Sales line number of the write-in line for F&O's header-level tax: past any F&O line number.
+FREIGHT_TAX_LINE = 999_999
 # F&O processing statuses from which F&O owns the order and Sales follows it.
 CONFIRMED_OR_LATER = (
     "Confirmed",
@@ -136,6 +139,19 @@ fno_orders = Flow(
             "tax": Field("TotalTaxAmount"),
             "description": Field("LineDescription"),
         },
+        # F&O's header-level tax, as Sales carries it: a write-in line (FLOWS.md, orders).
+        header_line=HeaderLine(
+            amount="OrderHeaderTaxAmount",
+            key=FREIGHT_TAX_LINE,
+            fields={
+                "sequencenumber": Const(FREIGHT_TAX_LINE),
+                "isproductoverridden": Const(True),
+                "productdescription": Const("Freight Tax"),
+                "quantity": Const(1),
+                "priceperunit": Field("OrderHeaderTaxAmount"),
+                "extendedamount": Field("OrderHeaderTaxAmount"),
+            },
+        ),
     ),
     depends_on=("accounts", "contact_customers", "products"),
     schedule="0 */10 * * * *",

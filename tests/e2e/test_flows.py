@@ -10,7 +10,7 @@ import pytest
 
 from p2c_core import ops
 from p2c_core.flows import FLOWS
-from p2c_core.flows.orders import ACTIVE
+from p2c_core.flows.orders import ACTIVE, FREIGHT_TAX_LINE
 from tests.e2e.conftest import E2E
 
 ALL = [f.name for f in FLOWS]
@@ -326,3 +326,29 @@ def test_documents_with_more_lines_than_a_message_holds_sync_whole(quick: E2E):
     assert not [f for f in e2e.runtime.state.failures("quotes") if f.source_key == quote["quotenumber"]]
     assert ops.reconcile(e2e.runtime, "quotes").differing == {}
     assert ops.reconcile(e2e.runtime, "fno_orders").differing == {}
+
+
+def test_fno_header_tax_becomes_a_freight_tax_write_in_line_in_sales(quick: E2E):
+    e2e = quick
+    e2e.sync(*ALL)
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{order['ordernumber']}')"
+
+    def sales_lines() -> dict[int, dict[str, Any]]:
+        return {r["sequencenumber"]: r for r in e2e.sandbox.dataverse.rows("salesorderdetails")
+                if r["_salesorderid_value"] == order["salesorderid"]}  # fmt: skip
+
+    before = sales_lines()
+    with fno_client(e2e) as fno:
+        fno.patch(address, json={"OrderHeaderTaxAmount": 12.5}).raise_for_status()
+    assert e2e.sync("fno_orders").flows["fno_orders"].written == 1
+    lines = sales_lines()
+    tax = lines[FREIGHT_TAX_LINE]
+    assert (tax["isproductoverridden"], tax["productdescription"]) == (True, "Freight Tax")
+    assert (tax["quantity"], tax["priceperunit"], tax.get("_productid_value")) == (1, 12.5, None)
+    assert set(lines) - {FREIGHT_TAX_LINE} == set(before)  # the product lines as they were
+    assert ops.reconcile(e2e.runtime, "fno_orders").differing == {}
+    with fno_client(e2e) as fno:
+        fno.patch(address, json={"OrderHeaderTaxAmount": 0}).raise_for_status()
+    e2e.sync("fno_orders")
+    assert set(sales_lines()) == set(before)  # no tax, no line
