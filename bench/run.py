@@ -1,7 +1,7 @@
 """Benchmarks against the sandbox, side by side in one run; figures go to docs/benchmarks.md.
 
     python -m bench.run --json            # 20k and 200k accounts (tens of minutes)
-    python -m bench.run --quick --json    # 5k and 20k accounts (a few minutes)
+    python -m bench.run --quick --json    # 10k and 20k accounts (a few minutes)
 
 Every service answer waits `--latency-ms` (default 50). The sandbox and Azurite run in
 their own processes and each p2c sync runs in a worker process (`bench.worker`), so
@@ -308,12 +308,12 @@ def write_report(summary: dict[str, Any], details: dict[str, Any], args: argpars
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="5k and 20k accounts instead of 20k and 200k")
+    parser.add_argument("--quick", action="store_true", help="10k and 20k accounts instead of 20k and 200k")
     parser.add_argument("--latency-ms", type=float, default=50.0, help="latency of every sandbox answer")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     args = parser.parse_args(argv)
     # Both sizes span several 5,000-row pages, so peak memory compares like with like.
-    small, large = (5_000, 20_000) if args.quick else (20_000, 200_000)
+    small, large = (10_000, 20_000) if args.quick else (20_000, 200_000)
     details: dict[str, Any] = {}
 
     def step(name: str, fn: Any, *a: Any) -> dict[str, Any]:

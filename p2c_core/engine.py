@@ -125,6 +125,8 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
                 out.counts.skipped += len(rows) - len(kept)
                 rows = kept
             records = list(_records(rt, flow, rows, reader.version_of, out))
+            page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
+            rows = []
             out.counts.skipped += len(page.deleted)  # P2C carries no deletions
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()

@@ -228,14 +228,16 @@ class ODataClient:
                 delta_link=body.get("@odata.deltaLink"),
             )
             yield page
-            if page.next_link is not None and page.next_link in seen:
+            next_link = page.next_link
+            del body, page  # before the next page is read: one page in memory, not two
+            if next_link is not None and next_link in seen:
                 raise PermanentError(
                     "server paging loops: the same @odata.nextLink came back twice",
                     service=self.profile.name,
                 )
-            if page.next_link is not None:
-                seen.add(page.next_link)
-            next_url, next_params = page.next_link, None
+            if next_link is not None:
+                seen.add(next_link)
+            next_url, next_params = next_link, None
 
     # --- responses ------------------------------------------------------------
 

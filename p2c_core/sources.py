@@ -99,6 +99,7 @@ class DataverseChanges:
         for page in self.client.track_changes(self.flow.source.entity_set, self.select(), link):
             rows = [r for r in page.rows if not _is_deleted(r)]
             deleted = [str(r.get("id")) for r in page.rows if _is_deleted(r)]
+            page.rows.clear()  # the rows live on in `rows` alone, so the poll can let them go
             self.resolve(rows)
             link = page.next_link or page.delta_link
             yield SourcePage(
@@ -107,6 +108,7 @@ class DataverseChanges:
                 done=page.next_link is None,
                 deleted=deleted,
             )
+            del page, rows, deleted  # before the next page is read: one page in memory, not two
 
     def resolve(self, rows: list[Row]) -> None:
         """Lookups as natural keys, and each document's lines."""
@@ -211,6 +213,7 @@ class FnoChanges:
             else:
                 resume = self.client.odata.relative(page.next_link or "")
             yield SourcePage(rows=changed, resume=resume, done=done, digests=digests)
+            del page, rows, changed, digests  # before the next page is read
 
     def filter(self, since: str | None) -> str | None:
         terms = [self.source.where.odata()] if self.source.where else []
