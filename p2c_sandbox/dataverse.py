@@ -17,9 +17,10 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import DATAVERSE, EntitySchema
 from p2c_sandbox.service import (
@@ -40,6 +41,7 @@ from p2c_sandbox.store import Row, Store
 ROOT = "/api/data/v9.2/"
 NAMESPACE = "Microsoft.Dynamics.CRM"
 MAX_PAGE_SIZE = 5000
+MAX_COUNT = 5000  # "Count rows using OData": @odata.count counts up to 5,000
 VERSION = "version"  # the org-wide row version counter
 
 
@@ -92,6 +94,10 @@ class DataverseService(ODataService):
         prefer = _prefer(request.headers.get("prefer", ""))
         params = dict(request.query_params)
         if address.key is None:
+            if address.rest:  # accounts/$count
+                if method != "GET":
+                    raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on $count.")
+                return self.count(schema, params)
             if method == "GET":
                 return self.read(request, schema, params, prefer)
             if method == "POST":
@@ -115,7 +121,7 @@ class DataverseService(ODataService):
             cols = select_columns(schema, params.get("$select"), _bad)
             plans = self.expand_plan(schema, params.get("$expand"))
             out = self.project(request, schema, row, cols)
-            self.expand(request, schema, [(row, out)], plans)
+            self.expand(request, schema, [(row, out)], plans, _paging(plans, _page_size(prefer)[0]))
             context = f"{self.root(request)}$metadata#{schema.entity_set}({_context(cols, plans)})/$entity"
             return JSONResponse({"@odata.context": context, **out})
         if method == "PATCH":
@@ -143,12 +149,9 @@ class DataverseService(ODataService):
     ) -> Response:
         """A collection: an entity set, or with `parent` (lookup column, parent id, path) the
         rows of one parent's collection-valued navigation property."""
-        page_size = MAX_PAGE_SIZE
-        if "odata.maxpagesize" in prefer:
-            try:
-                page_size = max(1, min(MAX_PAGE_SIZE, int(prefer["odata.maxpagesize"])))
-            except ValueError:
-                raise _bad("odata.maxpagesize must be a number") from None
+        page_size, applied = _page_size(prefer)
+        if "$skip" in params:  # "Page results using OData": Dataverse doesn't support $skip
+            raise _bad("The query parameter $skip is not supported")
         track = "odata.track-changes" in prefer or "$deltatoken" in params
         if "$skiptoken" in params:
             state = decode_token(params["$skiptoken"])
@@ -165,40 +168,48 @@ class DataverseService(ODataService):
                 raise _bad(f"Change tracking is not enabled for the entity '{schema.entity_type}'.")
         cols = select_columns(schema, params.get("$select"), _bad)
         plans = self.expand_plan(schema, params.get("$expand"))
-        source = (row for _, row in self.store.scan(schema.entity_set, after_pk=state["after"], since=state["since"]))
+        # "Don't use $top with the Prefer: odata.maxpagesize request header. If you include
+        # both, $top is ignored."
+        top = None if "odata.maxpagesize" in prefer else _top(params.get("$top"))
+        # Sorted and counted reads need every row; they page by position, others by key.
+        by_position = not state["track"] and ("$orderby" in params or params.get("$count") == "true")
+        after = "" if by_position else state["after"]
+        source = (row for _, row in self.store.scan(schema.entity_set, after_pk=after, since=state["since"]))
         if parent is not None:
             column, parent_id, _path = parent
             source = (row for row in source if row.get(column) == parent_id)
-        try:
-            top = int(params["$top"]) if "$top" in params else None
-        except ValueError:
-            raise _bad("$top must be a whole number") from None
+        taken, offset, total = state.get("taken", 0), state.get("offset", 0), None
+        if top is not None:
+            top = max(0, top - taken)
         if state["track"]:
             rows = list(itertools.islice(source, page_size + 1))
-        elif "$orderby" in params or params.get("$count") == "true":  # these need every row
-            rows = filtered(schema, list(source), params, _bad)[:top]
+        elif by_position:
+            matched = filtered(schema, list(source), params, _bad, FILTERS)
+            total = len(matched)
+            rows = matched[:top][offset : offset + page_size + 1]
         else:  # key order: read only as far as this page needs
             wanted = page_size + 1 if top is None else min(top, page_size + 1)
             rows = []
             while len(rows) < wanted and (chunk := list(itertools.islice(source, 1000))):
-                rows += filtered(schema, chunk, params, _bad)
+                rows += filtered(schema, chunk, params, _bad, FILTERS)
             rows = rows[:wanted]
         page, more = rows[:page_size], len(rows) > page_size
         body: dict[str, Any] = {
             "@odata.context": f"{self.root(request)}$metadata#{schema.entity_set}({_context(cols, plans)})",
         }
-        if params.get("$count") == "true":
-            body["@odata.count"] = len(rows)
+        if total is not None and params.get("$count") == "true":
+            # "Count rows using OData": the count of matching rows, up to 5,000.
+            body["@odata.count"] = min(total, MAX_COUNT)
         body["value"] = [self.project(request, schema, r, cols) for r in page]
-        self.expand(request, schema, list(zip(page, body["value"], strict=True)), plans)
+        self.expand(request, schema, list(zip(page, body["value"], strict=True)), plans, _paging(plans, page_size))
         query = {k: v for k, v in params.items() if k not in ("$skiptoken", "$deltatoken")}
         base = f"{self.root(request)}{parent[2] if parent else schema.entity_set}"
         if more:
-            state = {**state, "after": page[-1][schema.keys[0]]}
-            if state["track"] or "$orderby" not in params:
-                body["@odata.nextLink"] = _link(base, {**query, "$skiptoken": encode_token(state)})
-            else:  # sorted reads page by offset
-                raise _bad("paging a $orderby read beyond one page is not supported by the sandbox")
+            if by_position:
+                state = {**state, "offset": offset + len(page)}
+            else:
+                state = {**state, "after": page[-1][schema.keys[0]], "taken": taken + len(page)}
+            body["@odata.nextLink"] = _link(base, {**query, "$skiptoken": encode_token(state)})
         elif state["track"]:
             if state["since"]:
                 for pk in self.store.deleted_since(schema.entity_set, state["since"]):
@@ -212,10 +223,18 @@ class DataverseService(ODataService):
                         )
             token = f"{state['snapshot']}!{datetime.now(UTC).strftime('%m/%d/%Y %H:%M:%S')}"
             body["@odata.deltaLink"] = _link(base, {**query, "$deltatoken": token})
-        applied = [f"odata.maxpagesize={page_size}"] if "odata.maxpagesize" in prefer else []
         if state["track"]:
             applied.append("odata.track-changes")
         return JSONResponse(body, headers={"Preference-Applied": ",".join(applied)} if applied else None)
+
+    def count(self, schema: EntitySchema, params: dict[str, str]) -> Response:
+        """`accounts/$count`: the number of (filtered) rows as plain text ("Count rows using
+        OData"), up to the 5,000 the count annotation is limited to."""
+        for option in params:
+            if option not in ("$filter",):
+                raise _bad(f"The query option {option} is not supported with /$count.")
+        rows = filtered(schema, [row for _, row in self.store.scan(schema.entity_set)], params, _bad, FILTERS)
+        return PlainTextResponse(str(min(len(rows), MAX_COUNT)))
 
     def delta_version(self, token: str) -> int:
         match = re.fullmatch(r"(\d+)!(\d\d/\d\d/\d{4} \d\d:\d\d:\d\d)", unquote(token))
@@ -228,9 +247,9 @@ class DataverseService(ODataService):
             )
         return int(match.group(1))
 
-    def project(self, request: Request, schema: EntitySchema, row: Row, cols: list[str]) -> Row:
+    def project(self, request: Request, schema: EntitySchema, row: Row, cols: list[str], *, etag: bool = True) -> Row:
         pk = schema.keys[0]
-        out: Row = {"@odata.etag": f'W/"{row.get("versionnumber")}"'}
+        out: Row = {"@odata.etag": f'W/"{row.get("versionnumber")}"'} if etag else {}
         for c in dict.fromkeys([*cols, pk]):
             out[c] = row.get(c)
         return out
@@ -274,7 +293,7 @@ class DataverseService(ODataService):
                 )
             plan.cols = select_columns(target, item.options.get("$select"), _bad)
             plan.options = item.options
-            filtered(target, [], item.options, _bad)  # parses $filter and $orderby: their errors now
+            filtered(target, [], item.options, _bad, FILTERS)  # parses $filter and $orderby: their errors now
             if "$top" in item.options:
                 try:
                     plan.top = int(item.options["$top"])
@@ -283,8 +302,23 @@ class DataverseService(ODataService):
             plans.append(plan)
         return plans
 
-    def expand(self, request: Request, schema: EntitySchema, pairs: list[tuple[Row, Row]], plans: list[_Plan]) -> None:
-        """Add each planned navigation property to the projected rows (`pairs`: stored, projected)."""
+    def expand(
+        self,
+        request: Request,
+        schema: EntitySchema,
+        pairs: list[tuple[Row, Row]],
+        plans: list[_Plan],
+        paging: int | None = None,
+    ) -> None:
+        """Add each planned navigation property to the projected rows (`pairs`: stored, projected).
+
+        The join doc, "Expand collection-valued navigation properties": with only single-level
+        expands no paging applies to an expanded collection (up to 5,000 rows each) and its
+        `<nav>@odata.nextLink` is the filtered collection without paging information. With a
+        nested `$expand` anywhere in the query (`paging`: the page size), every expanded
+        collection is paged, its rows come without etag or lookup back to the parent, and
+        its nextLink carries a skip token to the next rows.
+        """
         root = self.root(request)
         for plan in plans:
             target = plan.target
@@ -294,16 +328,16 @@ class DataverseService(ODataService):
                     ref = row.get(plan.column)
                     found = self.store.get(target.entity_set, ref) if ref else None
                     if found is not None and "$filter" in plan.options:
-                        found = next(iter(filtered(target, [found], {"$filter": plan.options["$filter"]}, _bad)), None)
+                        one = filtered(target, [found], {"$filter": plan.options["$filter"]}, _bad, FILTERS)
+                        found = next(iter(one), None)
                     if found is None:
                         out[plan.nav] = None
                     elif plan.ref:
                         out[plan.nav] = {"@odata.id": f"{root}{target.entity_set}({ref})"}
                     else:
-                        out[plan.nav] = {k: v for k, v in self.project(request, target, found, plan.cols).items()
-                                         if k != "@odata.etag"}  # fmt: skip
+                        out[plan.nav] = self.project(request, target, found, plan.cols, etag=False)
                         related.append((found, out[plan.nav]))
-                self.expand(request, target, related, plan.nested)
+                self.expand(request, target, related, plan.nested, paging)
                 continue
             pk = schema.keys[0]
             wanted = {row[pk] for row, _ in pairs}
@@ -312,17 +346,26 @@ class DataverseService(ODataService):
                 for _, child in self.store.scan(target.entity_set):
                     if child.get(plan.column) in wanted:
                         children.setdefault(child[plan.column], []).append(child)
-            query = {k: v for k, v in plan.options.items() if k in ("$select", "$filter", "$orderby")}
+            names = ("$select", "$filter", "$orderby") + (("$expand",) if paging else ())
+            query = {k: v for k, v in plan.options.items() if k in names}
+            limit = paging or MAX_PAGE_SIZE
+            # Single-level: each row carries the lookup back to its parent, as Dataverse returns it.
+            cols = plan.cols if paging else list(dict.fromkeys([*plan.cols, plan.column]))
             for row, out in pairs:
-                rows = filtered(target, children.get(row[pk], []), plan.options, _bad)[: plan.top]
-                # The lookup back to the parent comes with each row, as Dataverse returns it.
-                cols = list(dict.fromkeys([*plan.cols, plan.column]))
-                outs = [self.project(request, target, child, cols) for child in rows]
+                rows = filtered(target, children.get(row[pk], []), plan.options, _bad, FILTERS)[: plan.top][:limit]
+                outs = [self.project(request, target, child, cols, etag=paging is None) for child in rows]
                 out[plan.nav] = outs
-                # The filtered collection the rows came from, without paging (single-level expand).
+                link = dict(query)
+                if paging and len(rows) == limit:  # a full page: where the next one starts
+                    state: dict[str, Any] = {"after": "", "since": 0, "snapshot": 0, "track": False}
+                    if "$orderby" in query:
+                        state["offset"] = len(rows)
+                    else:
+                        state["after"] = rows[-1][target.keys[0]]
+                    link["$skiptoken"] = encode_token(state)
                 base = f"{root}{schema.entity_set}({row[pk]})/{plan.nav}"
-                out[f"{plan.nav}@odata.nextLink"] = _link(base, query) if query else base
-                self.expand(request, target, list(zip(rows, outs, strict=True)), plan.nested)
+                out[f"{plan.nav}@odata.nextLink"] = _link(base, link) if link else base
+                self.expand(request, target, list(zip(rows, outs, strict=True)), plan.nested, paging)
 
     # --- writes -----------------------------------------------------------------
 
@@ -435,7 +478,7 @@ class DataverseService(ODataService):
 
     def number(self, schema: EntitySchema, prefix: str) -> str:
         """An autonumber like the P2C solution's: `ORD-01000-BVRCPS` (sequence and a random tail)."""
-        n = self.store.next(f"autonumber:{schema.entity_set}", 999)
+        n = self.store.next(f"autonumber:{schema.entity_set}", 1000)  # the admin center starts at 1000
         tail = "".join(chr(65 + (n * 7919 // 26**i) % 26) for i in range(6))
         return f"{prefix}{n:05d}-{tail}"
 
@@ -505,6 +548,37 @@ class _Plan:
     options: dict[str, str] = field(default_factory=dict)
     top: int | None = None
     nested: list[_Plan] = field(default_factory=list)
+
+
+def _page_size(prefer: dict[str, str]) -> tuple[int, list[str]]:
+    """The page size and the preference applied. "Page results using OData": up to 5,000 rows
+    a page; a larger odata.maxpagesize is ignored (so not applied)."""
+    if "odata.maxpagesize" not in prefer:
+        return MAX_PAGE_SIZE, []
+    try:
+        asked = int(prefer["odata.maxpagesize"])
+    except ValueError:
+        raise _bad("odata.maxpagesize must be a number") from None
+    if not 0 < asked <= MAX_PAGE_SIZE:
+        return MAX_PAGE_SIZE, []
+    return asked, [f"odata.maxpagesize={asked}"]
+
+
+def _top(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        top = int(text)
+    except ValueError:
+        raise _bad("$top must be a whole number") from None
+    if top < 0:
+        raise _bad("$top must not be negative")
+    return top
+
+
+def _paging(plans: list[_Plan], page_size: int) -> int | None:
+    """The page size of expanded collections: set when a nested $expand is anywhere in the query."""
+    return page_size if any(plan.nested or _paging(plan.nested, page_size) for plan in plans) else None
 
 
 def _context(cols: list[str], plans: list[_Plan]) -> str:

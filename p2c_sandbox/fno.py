@@ -13,10 +13,11 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.protection import FNO_WORDING
+from p2c_sandbox.query import FNO as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import EntitySchema, fno_schema
 from p2c_sandbox.service import (
@@ -72,6 +73,10 @@ class FnoService(ODataService):
         if "$expand" in params:
             self.check_expand(schema, params["$expand"])
         if address.key is None:
+            if address.rest:  # CustomersV3/$count
+                if request.method != "GET":
+                    raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed on $count.")
+                return PlainTextResponse(str(len(self.matching(schema, params, cross))))
             if request.method == "GET":
                 return self.read(request, schema, params, cross)
             if request.method == "POST":
@@ -104,12 +109,16 @@ class FnoService(ODataService):
             return Response(status_code=204)
         raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed.")
 
-    def read(self, request: Request, schema: EntitySchema, params: dict[str, str], cross: bool) -> Response:
-        cols = select_columns(schema, params.get("$select"), _bad)
+    def matching(self, schema: EntitySchema, params: dict[str, str], cross: bool) -> list[Row]:
+        """The rows of the caller's company (or of every company), `$filter`ed and `$orderby`ed."""
         rows = [r for _, r in self.store.scan(schema.entity_set)]
         if not cross:
             rows = [r for r in rows if r.get("dataAreaId") == self.company]
-        rows = filtered(schema, rows, params, _bad)
+        return filtered(schema, rows, params, _bad, FILTERS)
+
+    def read(self, request: Request, schema: EntitySchema, params: dict[str, str], cross: bool) -> Response:
+        cols = select_columns(schema, params.get("$select"), _bad)
+        rows = self.matching(schema, params, cross)
         total = len(rows)
         try:
             skip = int(params.get("$skip", "0"))

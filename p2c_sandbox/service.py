@@ -32,7 +32,7 @@ from p2c_sandbox.protection import (
     Wording,
     identity,
 )
-from p2c_sandbox.query import QueryError, order_key, parse_filter, parse_key
+from p2c_sandbox.query import Dialect, QueryError, identifiers, order_key, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.store import Row
 
@@ -72,8 +72,9 @@ class Address:
 def parse_path(path: str) -> Address:
     """`accounts`, `accounts(<guid>)`, `CustomersV3(dataAreaId='x',CustomerAccount='y')`."""
     path = unquote(path)
-    if "(" not in path:
-        return Address(entity_set=path.strip("/"))
+    if "(" not in path:  # `accounts`, or a segment after it: `accounts/$count`
+        name, _, rest = path.strip("/").partition("/")
+        return Address(entity_set=name, rest=rest)
     name, _, remainder = path.partition("(")
     depth, inner_end, quoted = 1, -1, False
     for i, ch in enumerate(remainder):
@@ -190,20 +191,25 @@ def select_columns(schema: EntitySchema, select: str | None, error: Callable[[st
 
 
 def filtered(
-    schema: EntitySchema, rows: list[Row], params: dict[str, str], error: Callable[[str], ServiceError]
+    schema: EntitySchema,
+    rows: list[Row],
+    params: dict[str, str],
+    error: Callable[[str], ServiceError],
+    dialect: Dialect,
 ) -> list[Row]:
+    """`$filter` (as the service's `dialect` reads it) and `$orderby` applied to `rows`."""
     expr = params.get("$filter")
     if expr:
-        from p2c_sandbox.query import identifiers
-
         try:
-            unknown = identifiers(expr) - set(schema.props)
+            unknown = identifiers(expr, dialect) - set(schema.props)
             if unknown:
                 raise error(f"Could not find a property named '{sorted(unknown)[0]}' on type '{schema.entity_type}'.")
-            predicate = parse_filter(expr)
+            predicate = parse_filter(expr, dialect)
             rows = [r for r in rows if predicate(r)]
         except QueryError as exc:
-            raise error(str(exc)) from None
+            refused = error(str(exc))
+            refused.status = exc.status
+            raise refused from None
     if params.get("$orderby"):
         try:
             rows = sorted(rows, key=order_key(params["$orderby"], set(schema.props)))
@@ -351,8 +357,12 @@ class ODataService(abc.ABC):
             address = parse_path(path)
             entity_set = address.entity_set
             schema = self.schemas.get(address.entity_set)
-            # Past the key, only a collection-valued navigation property (accounts(<id>)/contact_customer_accounts).
-            if schema is None or (address.rest and (address.key is None or address.rest not in schema.collections)):
+            # Past the key, only a collection-valued navigation property (accounts(<id>)/contact_customer_accounts);
+            # past the entity set only /$count.
+            if schema is None or (address.rest and not (
+                (address.key is None and address.rest == "$count")
+                or (address.key is not None and address.rest in schema.collections)
+            )):  # fmt: skip
                 message = f"Resource not found for the segment '{address.entity_set}'."
                 raise ServiceError(404, self.error_code_not_found, message)
             response = self.dispatch(request, schema, address, body)

@@ -157,3 +157,91 @@ def test_f_and_o_expand_of_a_navigation_property_the_entity_does_not_define(sb: 
     one = fno.get("CustomersV3(dataAreaId='usmf',CustomerAccount='US-001')", params={"$expand": "Lines"})
     assert one.status_code == 400
     assert b"NavigationProperty" not in fno.get("$metadata").content
+
+
+def an_account_with_contacts(dv: httpx.Client, number: str, count: int) -> str:
+    created = dv.post("accounts", json={"name": f"Paged {number}", "accountnumber": number},
+                      headers={"Prefer": "return=representation"}).json()  # fmt: skip
+    bind = f"/accounts({created['accountid']})"
+    for n in range(count):
+        person = {"firstname": "Page", "lastname": f"{number} {n}", "parentcustomerid_account@odata.bind": bind}
+        assert dv.post("contacts", json=person).status_code == 204
+    return created["accountid"]
+
+
+def test_a_single_level_expand_is_not_paged_and_its_next_link_has_no_paging(dv: httpx.Client):
+    # The join doc, "Single $expand on collection-valued navigation properties": "no paging is
+    # applied to the expanded rows. If you include the Prefer: odata.maxpagesize request
+    # header, paging is only applied to the EntitySet resource"; the <nav>@odata.nextLink
+    # "includes no paging information".
+    account = an_account_with_contacts(dv, "EXP-SINGLE", 5)
+    got = dv.get("accounts", params={"$select": "name", "$filter": "accountnumber eq 'EXP-SINGLE'",
+                                     "$expand": "contact_customer_accounts($select=fullname)"},
+                 headers={"Prefer": "odata.maxpagesize=2"}).json()  # fmt: skip
+    contacts = got["value"][0]["contact_customer_accounts"]
+    assert len(contacts) == 5
+    assert all(c["@odata.etag"] and c["_parentcustomerid_value"] == account for c in contacts)
+    link = got["value"][0]["contact_customer_accounts@odata.nextLink"]
+    assert link == f"{dv.base_url}accounts({account})/contact_customer_accounts?$select=fullname"
+
+
+def test_a_nested_expand_pages_every_expanded_collection(dv: httpx.Client):
+    # The join doc, "Nested $expand on collection-valued navigation properties": with a nested
+    # $expand anywhere in the query and Prefer: odata.maxpagesize, "paging is applied to each
+    # of the expanded collections"; each <nav>@odata.nextLink "includes paging information"
+    # and returns "the next set of records". In its example the paged rows come without
+    # etag or lookup back to the parent, and a sibling collection without a nested expand
+    # of its own is paged as well.
+    account = an_account_with_contacts(dv, "EXP-NESTED", 5)
+    usd = dv.get("transactioncurrencies(isocurrencycode='USD')").json()["transactioncurrencyid"]
+    first = dv.get(f"contacts?$select=contactid&$filter=_parentcustomerid_value eq {account}").json()["value"][0]
+    contact = first["contactid"]
+    bind = {"transactioncurrencyid@odata.bind": f"/transactioncurrencies({usd})"}
+    assert dv.patch(f"contacts({contact})", json=bind).status_code == 204
+    expand = ("contact_customer_accounts($select=lastname;$expand=transactioncurrencyid($select=isocurrencycode)),"
+              "quote_customer_accounts($select=name)")  # fmt: skip
+    prefer = {"Prefer": "odata.maxpagesize=2"}
+    got = dv.get(f"accounts({account})", params={"$select": "name", "$expand": expand}, headers=prefer)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    page = body["contact_customer_accounts"]
+    assert len(page) == 2 and all(set(c) == {"lastname", "contactid", "transactioncurrencyid"} for c in page)
+    link = body["contact_customer_accounts@odata.nextLink"]
+    assert link.startswith(f"{dv.base_url}accounts({account})/contact_customer_accounts?$select=lastname&$expand=")
+    assert "$skiptoken=" in link
+    names = [c["lastname"] for c in page]
+    while link:
+        more = dv.get(link, headers=prefer).json()
+        assert len(more["value"]) <= 2
+        names += [c["lastname"] for c in more["value"]]
+        link = more.get("@odata.nextLink")
+    assert sorted(names) == sorted(f"EXP-NESTED {n}" for n in range(5))
+    # Rows come in key order, so the first contact is on the first page, its currency expanded.
+    expanded = {c["contactid"]: c["transactioncurrencyid"] for c in page}
+    assert expanded[contact] == {"isocurrencycode": "USD", "transactioncurrencyid": usd}
+    # The sibling with no quotes: an empty page, a next link without a skip token.
+    assert body["quote_customer_accounts"] == []
+    assert "$skiptoken" not in body["quote_customer_accounts@odata.nextLink"]
+
+
+def test_an_expanded_collection_stops_at_5000_rows():
+    # The join doc: "Because no paging is applied to the expanded records, up to 5,000 related
+    # records can be returned for each expanded collection-valued navigation property."
+    with Sandbox(seed=False) as sb, httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/", timeout=60) as dv:
+        account = dv.post("accounts", json={"name": "Crowded"}, headers={"Prefer": "return=representation"}).json()
+        store = sb.dataverse_store
+        with store.transaction():
+            for n in range(5_001):
+                contactid = f"00000000-0000-4000-8000-{n:012d}"
+                version = store.next("version")
+                row = {"contactid": contactid, "fullname": f"Person {n}", "statecode": 0,
+                       "_parentcustomerid_value": account["accountid"], "versionnumber": version}  # fmt: skip
+                store.put("contacts", contactid, row, version)
+        got = dv.get(f"accounts({account['accountid']})",
+                     params={"$expand": "contact_customer_accounts($select=fullname)"}).json()  # fmt: skip
+        assert len(got["contact_customer_accounts"]) == 5_000
+        link = got["contact_customer_accounts@odata.nextLink"]
+        assert "$skiptoken" not in link  # no paging information: the collection, from its start
+        first = dv.get(link).json()
+        assert len(first["value"]) == 5_000 and "@odata.nextLink" in first
+        assert len(dv.get(first["@odata.nextLink"]).json()["value"]) == 1
