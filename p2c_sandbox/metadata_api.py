@@ -212,7 +212,7 @@ def _kind(column: str, prop: Prop, targets: list[str] | None) -> tuple[str, dict
         }
         return "Boolean", {"DefaultValue": False, "OptionSet": options}
     if t in ("Edm.DateTimeOffset", "Edm.Date"):
-        return "DateTime", {"Format": "DateOnly" if t == "Edm.Date" else "DateAndTime",
+        return "DateTime", {"Format": "DateOnly" if t == "Edm.Date" or prop.date_only else "DateAndTime",
                             "DateTimeBehavior": {"Value": "DateOnly" if t == "Edm.Date" else "UserLocal"}}  # fmt: skip
     return "Virtual", {}
 

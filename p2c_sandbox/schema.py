@@ -20,6 +20,9 @@ class Prop:
     # Edm.DateTimeOffset, Edm.Date, or "enum:<Name>" (F&O enums, strings on the wire)
     nullable: bool = True
     max_length: int | None = None
+    # A Dataverse DateTime column of format DateOnly but UserLocal behaviour (requestdeliveryby):
+    # an Edm.DateTimeOffset on the wire; only DateOnly *behaviour* makes an Edm.Date.
+    date_only: bool = False
 
 
 @dataclass
@@ -118,10 +121,15 @@ def _address(prefix: str, *, county: bool = True) -> dict[str, Prop]:
     return cols
 
 
+# Requested delivery date on quotes, orders and their lines: Type DateTime, DateTimeBehavior
+# UserLocal, Format DateOnly (the quote, salesorder, quotedetail, salesorderdetail references).
+_REQUESTED_DATE = S("Edm.DateTimeOffset", date_only=True)
+
+
 def _document_header() -> dict[str, Prop]:
     """Columns quotes and orders share."""
     return {
-        "requestdeliveryby": S("Edm.Date"),
+        "requestdeliveryby": _REQUESTED_DATE,
         **_address("shipto", county=False),
         "shipto_line2": _text(250),
         "paymenttermscode": S("Edm.Int32"),
@@ -147,7 +155,7 @@ _LINE: dict[str, Prop] = {
     "manualdiscountamount": S("Edm.Decimal"),
     "extendedamount": S("Edm.Decimal"),
     "tax": S("Edm.Decimal"),
-    "requestdeliveryby": S("Edm.Date"),
+    "requestdeliveryby": _REQUESTED_DATE,
     "description": _text(2000),
     # A write-in line: no product, a description instead (Sales' "write-in product").
     "isproductoverridden": S("Edm.Boolean"),

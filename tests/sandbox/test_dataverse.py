@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -116,8 +118,6 @@ def test_expired_delta_token_is_the_real_error():
         delta = dv.get("accounts", params={"$select": "name"}, headers={"Prefer": "odata.track-changes"}).json()[
             "@odata.deltaLink"
         ]
-        import time
-
         time.sleep(1.1)
         expired = dv.get(delta, headers={"Prefer": "odata.track-changes"})
         assert expired.status_code == 400 and expired.json()["error"]["code"] == "0x80044352"
@@ -138,3 +138,39 @@ def test_metadata_and_accounting(sb: Sandbox, dv: httpx.Client):
     assert (
         httpx.get(sb.dataverse_url + "/api/data/v9.2/accounts", headers={"Authorization": "Basic x"}).status_code == 401
     )
+
+
+def test_the_server_stamps_createdon_modifiedon_and_versionnumber(dv: httpx.Client):
+    # APIS.md: createdon, modifiedon (UTC) and versionnumber (row version, monotonically
+    # increasing) are maintained by the server; the etag is the row version.
+    rep = {"Prefer": "return=representation"}
+    created = dv.post("accounts", json={"name": "Stamped"}, headers=rep).json()
+    assert created["createdon"] == created["modifiedon"] and created["createdon"].endswith("Z")
+    assert created["@odata.etag"] == f'W/"{created["versionnumber"]}"'
+    time.sleep(1.1)  # the stamps have whole seconds
+    updated = dv.patch(f"accounts({created['accountid']})", json={"name": "Stamped 2"}, headers=rep).json()
+    assert updated["createdon"] == created["createdon"]
+    assert updated["modifiedon"] > created["modifiedon"] and updated["versionnumber"] > created["versionnumber"]
+    other = dv.post("contacts", json={"lastname": "Elsewhere"}, headers=rep).json()
+    assert other["versionnumber"] > updated["versionnumber"]  # one counter for the whole org
+    refused = dv.patch(f"accounts({created['accountid']})", json={"createdon": "2020-01-01T00:00:00Z"})
+    assert refused.status_code == 400
+    assert dv.get(f"accounts({created['accountid']})").json()["createdon"] == created["createdon"]
+
+
+def test_quotes_orders_and_invoices_are_numbered_accounts_are_not(dv: httpx.Client):
+    # Power Platform admin, "Change auto-numbering prefixes for ... quotes, orders, invoices":
+    # they "are automatically numbered", a three-character prefix, a number from 1000 and a
+    # suffix. The account reference: AccountNumber is a String "Type an ID number or code for
+    # the account": a plain text column the server does not number.
+    rep = {"Prefer": "return=representation"}
+    for entity_set, column, prefix in (("quotes", "quotenumber", "QUO"), ("salesorders", "ordernumber", "ORD"),
+                                       ("invoices", "invoicenumber", "INV")):  # fmt: skip
+        first = dv.post(entity_set, json={"name": "Numbered"}, headers=rep).json()[column]
+        second = dv.post(entity_set, json={"name": "Numbered too"}, headers=rep).json()[column]
+        assert re.fullmatch(rf"{prefix}-\d{{5}}-[A-Z0-9]{{4,6}}", first), first
+        assert int(second.split("-")[1]) == int(first.split("-")[1]) + 1 >= 1001
+        given = dv.post(entity_set, json={"name": "Given", column: f"{prefix}-FROM-FNO"}, headers=rep).json()
+        assert given[column] == f"{prefix}-FROM-FNO"  # a number the client sets is kept
+    account = dv.post("accounts", json={"name": "No Number"}, headers=rep).json()
+    assert account["accountnumber"] is None
