@@ -27,6 +27,7 @@ from p2c_sandbox.service import (
     check_value,
     filtered,
     json_body,
+    now_iso,
     select_columns,
 )
 from p2c_sandbox.store import Row, Store
@@ -170,6 +171,9 @@ class FnoService(ODataService):
                 row[name] = _zero(prop.type)
             else:
                 row[name] = None
+        for column in CREATION_STAMPS.get(schema.entity_set, ()):
+            if column not in values:
+                row[column] = now_iso()
         if schema.entity_set == "CustomersV3" and not row.get("PartyNumber"):
             row["PartyNumber"] = f"{self.store.next('PartyNumber', 2000):09d}"
         row = self.computed(schema, row)
@@ -259,6 +263,9 @@ NUMBER_SEQUENCES: dict[str, tuple[str, str, int]] = {
     "CDSSalesOrderHeaders": ("SalesOrderNumber", "SO-", 1000),
     "CDSSalesQuotationHeaders": ("SalesQuotationNumber", "QT-", 1000),
 }
+# Date-times F&O sets when it creates a record (the order's created date-time): FLOWS.md finds
+# new F&O orders by OrderCreationDateTime, the one such field the P2C entities publish.
+CREATION_STAMPS: dict[str, tuple[str, ...]] = {"CDSSalesOrderHeaders": ("OrderCreationDateTime",)}
 # Document lines -> (header entity, document number, header total, header charges total).
 DOCUMENTS: dict[str, tuple[str, str, str, str]] = {
     "CDSSalesOrderLines": ("CDSSalesOrderHeaders", "SalesOrderNumber", "OrderTotalAmount", "OrderTotalChargesAmount"),

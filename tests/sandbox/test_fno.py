@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -78,3 +79,35 @@ def test_metadata_lists_every_entity_of_the_spec(fno: httpx.Client):
     sets = parse_csdl(fno.get("$metadata").content)
     for name, entity in spec["entities"].items():
         assert set(sets[name].properties) == set(entity["properties"]), name
+
+
+def test_number_sequences_number_documents_and_customers_and_orders_get_their_creation_time(fno: httpx.Client):
+    # APIS.md: "Documents numbered by F&O number sequences (sales orders, quotations) get
+    # their number on create"; customer accounts likewise. FLOWS.md finds new F&O orders by
+    # OrderCreationDateTime, which F&O stamps when it creates the order.
+    before = datetime.now(UTC).replace(microsecond=0)
+    for entity_set, key, prefix in (("CDSSalesOrderHeaders", "SalesOrderNumber", "SO-"),
+                                    ("CDSSalesQuotationHeaders", "SalesQuotationNumber", "QT-"),
+                                    ("CustomersV3", "CustomerAccount", "C")):  # fmt: skip
+        first = fno.post(entity_set, json={"dataAreaId": "usmf"})
+        second = fno.post(entity_set, json={"dataAreaId": "usmf"})
+        assert first.status_code == second.status_code == 201, first.text
+        a, b = first.json()[key], second.json()[key]
+        assert a.startswith(prefix) and b.startswith(prefix) and int(b[len(prefix):]) == int(a[len(prefix):]) + 1
+        assert first.headers["location"].endswith(f"{entity_set}(dataAreaId='usmf',{key}='{a}')")
+        assert fno.get(f"{entity_set}(dataAreaId='usmf',{key}='{a}')").status_code == 200
+    order = fno.post("CDSSalesOrderHeaders", json={"SalesOrderNumber": "SO-GIVEN-1"}).json()
+    assert order["SalesOrderNumber"] == "SO-GIVEN-1"  # a number the client gives is kept
+    stamped = datetime.fromisoformat(order["OrderCreationDateTime"].replace("Z", "+00:00"))
+    assert before <= stamped <= datetime.now(UTC)
+    quote = fno.post("CDSSalesQuotationHeaders", json={}).json()
+    assert quote["SalesQuotationExpiryDate"] == "1900-01-01T00:00:00Z"  # F&O's empty date, not a stamp
+
+
+def test_unauthorized_and_request_ids(fno: httpx.Client):
+    # APIS.md: a bearer token authenticates; the activity id comes back in ms-dyn-aid, on
+    # every answer.
+    denied = fno.get("CustomersV3", headers={"Authorization": "Basic dXNlcjpwYXNz"})
+    assert denied.status_code == 401 and denied.headers["ms-dyn-aid"]
+    ok = fno.get("CustomersV3", params={"$top": "1"}, headers={"Authorization": "Bearer token"})
+    assert ok.status_code == 200 and ok.headers["ms-dyn-aid"] != denied.headers["ms-dyn-aid"]
