@@ -53,6 +53,9 @@ class DataverseService(ODataService):
     root_path = ROOT
     request_id_header = "x-ms-service-request-id"
     FAULTS = {
+        # "Compose HTTP requests and handle errors": 403 for PrivilegeDenied and its kin; the
+        # code and wording Dataverse gives a user without a table privilege.
+        403: ("0x80040220", "Principal user is missing the privilege this operation needs."),
         429: ("0x80072322", "Number of requests exceeded the limit of 6000 over time window of 300 seconds."),
         500: ("0x80040216", "An unexpected error occurred."),
         502: ("0x80040216", "Bad gateway."),

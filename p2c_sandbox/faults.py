@@ -1,9 +1,12 @@
 """Injected faults, drawn from a seeded generator so a chaos run repeats exactly.
 
 Each request to a service (not to /_sandbox) draws one decision in arrival order: pass,
-an error status (429 with Retry-After, 500, 503...), or a dropped connection (the response
-is cut mid-body); injected before the request is handled or after it (the work is done
-but the answer is lost, the nasty case for idempotence). Latency is added to every request.
+an error status (429 with Retry-After, 500, 503...), a dropped connection (the response
+is cut mid-body), a slow answer (nothing until slow_ms: past a client's timeout) or a slow
+body (the headers at once, the body in pieces over slow_ms: each read in time, the whole
+late); errors and drops are injected before the request is handled or after it (the work
+is done but the answer is lost, the nasty case for idempotence). Latency (fixed plus or
+minus jitter) is added to every request.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class FaultConfig:
     # still happens (the client cannot know whether it did).
     slow_rate: float = 0.0
     slow_ms: float = 2000.0
+    # Share of requests whose answer starts at once but whose body trickles out over slow_ms.
+    slow_body_rate: float = 0.0
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> FaultConfig:
@@ -41,7 +46,7 @@ class FaultConfig:
         if "statuses" in data:
             data = {**data, "statuses": {int(k): float(v) for k, v in data["statuses"].items()}}
         cfg = cls(**data)
-        for name in ("error_rate", "drop_rate", "after_share", "slow_rate"):
+        for name in ("error_rate", "drop_rate", "after_share", "slow_rate", "slow_body_rate"):
             if not 0.0 <= getattr(cfg, name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
         return cfg
@@ -49,7 +54,7 @@ class FaultConfig:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str  # "pass" | "error" | "drop" | "slow"
+    kind: str  # "pass" | "error" | "drop" | "slow" | "slow body"
     status: int = 200
     after: bool = False
     delay_s: float = 0.0
@@ -81,6 +86,8 @@ class Faults:
                 decision = Decision("error", status=status, after=after and status != 429, delay_s=delay)
             elif roll < c.drop_rate + c.error_rate + c.slow_rate:
                 decision = Decision("slow", delay_s=delay + c.slow_ms / 1000)
+            elif roll < c.drop_rate + c.error_rate + c.slow_rate + c.slow_body_rate:
+                decision = Decision("slow body", delay_s=delay)
             else:
                 decision = Decision("pass", delay_s=delay)
             self.history.append(decision)
@@ -124,6 +131,9 @@ class FaultMiddleware:
             return
         if decision.delay_s:
             await asyncio.sleep(decision.delay_s)
+        if decision.kind == "slow body":
+            await self.app(scope, receive, _trickle(send, self.faults.config.slow_ms / 1000))
+            return
         if decision.kind == "pass":
             await self.app(scope, receive, send)
             return
@@ -142,6 +152,27 @@ class FaultMiddleware:
             headers.append((b"retry-after", str(int(max(1, round(self.faults.config.retry_after_s)))).encode()))
         await send({"type": "http.response.start", "status": decision.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+def _trickle(send: Send, seconds: float, pieces: int = 10) -> Send:
+    """A `send` that starts the answer at once and spreads its body over `seconds`."""
+    body = b""
+
+    async def trickle(message: Message) -> None:
+        nonlocal body
+        if message["type"] != "http.response.body":
+            await send(message)
+            return
+        body += message.get("body", b"")
+        if message.get("more_body", False):
+            return
+        size = max(1, -(-len(body) // pieces))
+        chunks = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+        for n, chunk in enumerate(chunks):
+            await asyncio.sleep(seconds / len(chunks))
+            await send({"type": "http.response.body", "body": chunk, "more_body": n < len(chunks) - 1})
+
+    return trickle
 
 
 async def _swallow(message: Message) -> None:

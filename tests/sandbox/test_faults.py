@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
 import pytest
 
 from p2c_sandbox import FaultConfig, Sandbox
+from p2c_sandbox.faults import Faults
 
 
 def outcomes(sb: Sandbox, n: int) -> list[str]:
@@ -81,3 +83,46 @@ def test_a_slow_answer_times_the_client_out_and_the_write_still_happens():
         time.sleep(1.0)
         assert [r["isocurrencycode"] for r in sb.dataverse.rows("transactioncurrencies")] == ["NZD"]
         assert sb.dataverse_service.faults.snapshot()["counts"] == {"slow": 1}
+
+
+def test_latency_jitter_is_seeded_and_within_its_bounds():
+    # Acceptance 3: the same seed gives the same fault sequence, delays included.
+    def delays(seed: int) -> list[float]:
+        faults = Faults()
+        faults.configure(FaultConfig(seed=seed, latency_ms=100, jitter_ms=40))
+        return [faults.draw().delay_s for _ in range(200)]
+
+    first = delays(4)
+    assert first == delays(4) and first != delays(5)
+    assert all(0.06 <= d <= 0.14 for d in first) and max(first) - min(first) > 0.06
+
+
+def test_error_rate_is_split_between_statuses_by_weight_and_worded_as_each_service_does():
+    with Sandbox() as sb, httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/") as dv:
+        sb.set_faults(FaultConfig(seed=2, error_rate=1.0, statuses={500: 1.0, 503: 3.0}))
+        seen = [dv.get("transactioncurrencies").status_code for _ in range(200)]
+        assert set(seen) == {500, 503} and 2 < seen.count(503) / seen.count(500) < 4.5
+        sb.set_faults(FaultConfig(error_rate=1.0, statuses={403: 1.0}))
+        denied = dv.get("accounts")
+        # "Compose HTTP requests and handle errors": 403 for privilege errors (PrivilegeDenied).
+        assert denied.status_code == 403 and denied.json()["error"]["code"] == "0x80040220"
+        fno = httpx.get(sb.fno_url + "/data/CustomersV3")
+        assert fno.status_code == 403 and fno.headers["ms-dyn-aid"] and "innererror" in fno.json()["error"]
+
+
+def test_a_slow_body_starts_at_once_and_ends_late():
+    # Each read arrives within a short read timeout; only a deadline on the whole answer sees it.
+    with Sandbox() as sb:
+        sb.set_faults(FaultConfig(slow_body_rate=1.0, slow_ms=800))
+        url = sb.dataverse_url + "/api/data/v9.2/accounts?$select=name"
+        with httpx.Client(timeout=httpx.Timeout(0.4)) as client:
+            t0 = time.monotonic()
+            with client.stream("GET", url) as response:
+                started = time.monotonic() - t0
+                body = response.read()
+            ended = time.monotonic() - t0
+        assert response.status_code == 200 and len(json.loads(body)["value"]) > 40
+        assert started < 0.3 and ended >= 0.75
+        assert sb.dataverse_service.faults.snapshot()["counts"] == {"slow body": 1}
+        admin = httpx.post(sb.fno_url + "/_sandbox/faults", json={"slow_body_rate": 0.5, "slow_ms": 100})
+        assert admin.status_code == 200 and admin.json()["config"]["slow_body_rate"] == 0.5
