@@ -93,7 +93,7 @@ def test_number_sequences_number_documents_and_customers_and_orders_get_their_cr
         second = fno.post(entity_set, json={"dataAreaId": "usmf"})
         assert first.status_code == second.status_code == 201, first.text
         a, b = first.json()[key], second.json()[key]
-        assert a.startswith(prefix) and b.startswith(prefix) and int(b[len(prefix):]) == int(a[len(prefix):]) + 1
+        assert a.startswith(prefix) and b.startswith(prefix) and int(b[len(prefix) :]) == int(a[len(prefix) :]) + 1
         assert first.headers["location"].endswith(f"{entity_set}(dataAreaId='usmf',{key}='{a}')")
         assert fno.get(f"{entity_set}(dataAreaId='usmf',{key}='{a}')").status_code == 200
     order = fno.post("CDSSalesOrderHeaders", json={"SalesOrderNumber": "SO-GIVEN-1"}).json()
