@@ -208,6 +208,14 @@ def seed_documents(
                 },
             )
 
+    def local_line(entity_set: str, parent: str, parent_id: str, seq: int) -> None:
+        """A line of the Sales-only product: its document is not all externally maintained."""
+        line_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{entity_set}/{parent_id}/local"))  # the rng's draws unmoved
+        save(entity_set, {f"{entity_set[:-1]}id": line_id, f"_{parent}_value": parent_id,
+                          "_productid_value": sales_products["LOCAL-1"], "_uomid_value": units["Primary Unit"],
+                          "sequencenumber": seq, "quantity": 1.0, "priceperunit": 5.0, "manualdiscountamount": 0.0,
+                          "extendedamount": 5.0})  # fmt: skip
+
     def header(n: int, customer: Row, **extra: object) -> Row:
         is_contact = "contactid" in customer
         return {
@@ -243,19 +251,25 @@ def seed_documents(
             },
         )
         lines("quotedetails", "quoteid", quote["quoteid"], 1 + n % 4)
+        if n == 11:
+            local_line("quotedetails", "quoteid", quote["quoteid"], 2 + n % 4)
 
     for n in range(16):
         customer = buyers_and_accounts[(n * 3) % len(buyers_and_accounts)]
         status = None if n % 5 == 4 else ACTIVE  # not yet activated: stays in Sales
+        # An active order with a Sales-only product: the orders flow leaves it in Sales too.
+        extra = {"msdyn_hasexternallymaintainedproductsonly": False} if n == 13 else {}
         order = save(
             "salesorders",
             {
                 "salesorderid": _guid(rng),
                 "name": f"Order {n + 1} for {customer.get('name') or customer.get('fullname')}",
-                **header(n, customer, msdyn_processingstatus=status),
+                **header(n, customer, msdyn_processingstatus=status, **extra),
             },
         )
         lines("salesorderdetails", "salesorderid", order["salesorderid"], 1 + n % 4)
+        if n == 13:
+            local_line("salesorderdetails", "salesorderid", order["salesorderid"], 2 + n % 4)
 
     _seed_fno_orders(fno, rng, customers, buyers)
 
@@ -327,6 +341,9 @@ def _seed_fno_orders(fno: FnoService, rng: random.Random, customers: Sequence[Ro
                 "DeliveryAddressZipCode": "98052",
                 "DeliveryAddressCountryRegionISOCode": "US",
                 "PaymentTermsName": rng.choice(["Net30", "Net45", None]),
+                # F&O codes of the demo's delivery maps (p2c_cli.local), every one, and none.
+                "DeliveryModeCode": ["Air", "DHL", "FedEx", "UPS", "Postal", "Truck", "WillCall", None][n % 8],
+                "DeliveryTermsCode": ["FOB", "NoCharge", None][n % 3],
                 "OrderTotalTaxAmount": 0,
                 "IsSalesProcessingStopped": "No",
             }
