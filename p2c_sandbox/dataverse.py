@@ -581,7 +581,7 @@ def _top(text: str | None) -> int | None:
 
 def _paging(plans: list[_Plan], page_size: int) -> int | None:
     """The page size of expanded collections: set when a nested $expand is anywhere in the query."""
-    return page_size if any(plan.nested or _paging(plan.nested, page_size) for plan in plans) else None
+    return page_size if any(plan.nested for plan in plans) else None  # any deeper nesting starts at the top
 
 
 def _context(cols: list[str], plans: list[_Plan]) -> str:

@@ -174,3 +174,20 @@ def test_quotes_orders_and_invoices_are_numbered_accounts_are_not(dv: httpx.Clie
         assert given[column] == f"{prefix}-FROM-FNO"  # a number the client sets is kept
     account = dv.post("accounts", json={"name": "No Number"}, headers=rep).json()
     assert account["accountnumber"] is None
+
+
+def test_a_bind_to_a_row_that_is_not_there_is_404_and_writes_nothing(dv: httpx.Client):
+    # "Associate table rows on create": @odata.bind names an existing row, by id or by an
+    # alternate key; one that is not there is the not-found error, and nothing is created.
+    by_key = {"name": "Orphan", "accountnumber": "BIND-404", "transactioncurrencyid@odata.bind":
+              "/transactioncurrencies(isocurrencycode='XXX')"}  # fmt: skip
+    missing = dv.post("accounts", json=by_key)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "0x80040217"
+    by_id = {
+        "lastname": "Orphan",
+        "parentcustomerid_account@odata.bind": "/accounts(00000000-0000-0000-0000-0000000000ab)",
+    }
+    assert dv.post("contacts", json=by_id).status_code == 404
+    assert dv.get("accounts(accountnumber='BIND-404')").status_code == 404
+    wrong_set = {"name": "Orphan", "transactioncurrencyid@odata.bind": "/accounts(accountnumber='BIND-404')"}
+    assert dv.post("accounts", json=wrong_set).status_code == 400
