@@ -94,7 +94,7 @@ def test_date_comparisons_and_lookup_values(sb: Sandbox, dv: httpx.Client):
     assert "Dated Co" not in names(dv, f"modifiedon lt {stamp}")
     # An Edm.Date literal against a date column compares days.
     lines = stored(sb, "quotedetails")
-    expected = sorted(r["quotedetailid"] for r in lines if (r["requestdeliveryby"] or "") >= "2026-12-03")
+    expected = sorted(r["quotedetailid"] for r in lines if (r.get("requestdeliveryby") or "") >= "2026-12-03")
     assert names(dv, "requestdeliveryby ge 2026-12-03", "quotedetails", "quotedetailid") == expected
     assert 0 < len(expected) < len(lines)
     usd = dv.get("transactioncurrencies(isocurrencycode='USD')").json()["transactioncurrencyid"]
