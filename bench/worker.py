@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     started = datetime.now(UTC)
     t0 = time.monotonic()
     try:
-        host.run_flows(argv)
+        host.run_flows(argv, timeout=4 * 3600)  # 200k records take a quarter of an hour or more
     finally:
         host.close()
     elapsed = time.monotonic() - t0

@@ -191,13 +191,16 @@ class LocalHost:
             if not handled:
                 time.sleep(idle_sleep)
 
-    def run_flows(self, flow_names: Iterable[str], progress: FlowProgress | None = None) -> None:
-        """Poll and drain each flow in order (dependency order), then drain everything."""
+    def run_flows(
+        self, flow_names: Iterable[str], progress: FlowProgress | None = None, *, timeout: float = 600.0
+    ) -> None:
+        """Poll and drain each flow in order (dependency order), then drain everything;
+        `timeout` bounds each drain."""
         by_name = {f.name: f for f in self.functions}
         for name in flow_names:
             if progress is not None:
                 progress(name, "poll", 0, 0)
             self.fire(by_name[f"{name}_poll"])
             report = None if progress is None else partial(progress, name, "apply")
-            self.drain([by_name[f"{name}_apply"]], progress=report)
-        self.drain()
+            self.drain([by_name[f"{name}_apply"]], progress=report, timeout=timeout)
+        self.drain(timeout=timeout)
