@@ -61,6 +61,44 @@ TITLES = ["Purchasing Manager", "CFO", "Office Manager", "Buyer", "Head of Facil
 DEPARTMENTS = ["Purchasing", "Finance", "Operations", None]
 
 
+def released_product(
+    fno: FnoService,
+    number: str,
+    name: str,
+    description: str,
+    unit: str,
+    kind: str,
+    price: float,
+    cost: float,
+    currency: str,
+) -> Row:
+    """An F&O released product row, every property of the entity present."""
+    row: Row = {p: None for p in fno.schemas["CDSReleasedDistinctProducts"].props}
+    row.update(
+        {
+            "dataAreaId": fno.company,
+            "ProductNumber": number,
+            "ItemNumber": number,
+            "ProductName": name,
+            "ProductDescription": description,
+            "SalesUnitSymbol": unit,
+            "InventoryUnitSymbol": unit,
+            "ProductType": kind,
+            "SalesPrice": price,
+            "UnitCost": cost,
+            "CurrencyCode": currency,
+            "SalesUnitDecimalPrecision": 2 if unit == "hr" else 0,
+            "InventoryUnitDecimalPrecision": 0,
+            "LowerWarrantablePriceRangeLimit": 0,
+            "UpperWarrantablePriceRangeLimit": 0,
+            "WarrantyDurationTime": 0,
+            "IsStockedProduct": "Yes" if kind == "Item" else "No",
+            "IsCatchWeightProduct": "No",
+        }
+    )
+    return row
+
+
 def _guid(rng: random.Random) -> str:
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
@@ -100,29 +138,7 @@ def seed_documents(
     fno_products = fno.schemas["CDSReleasedDistinctProducts"]
     sales_products: dict[str, str] = {}
     for i, (number, name, unit, kind, price, cost, currency) in enumerate(PRODUCTS):
-        row: Row = {p: None for p in fno_products.props}
-        row.update(
-            {
-                "dataAreaId": fno.company,
-                "ProductNumber": number,
-                "ItemNumber": number,
-                "ProductName": name,
-                "ProductDescription": f"{name}, sold by Contoso Audio",
-                "SalesUnitSymbol": unit,
-                "InventoryUnitSymbol": unit,
-                "ProductType": kind,
-                "SalesPrice": price,
-                "UnitCost": cost,
-                "CurrencyCode": currency,
-                "SalesUnitDecimalPrecision": 2 if unit == "hr" else 0,
-                "InventoryUnitDecimalPrecision": 0,
-                "LowerWarrantablePriceRangeLimit": 0,
-                "UpperWarrantablePriceRangeLimit": 0,
-                "WarrantyDurationTime": 0,
-                "IsStockedProduct": "Yes" if kind == "Item" else "No",
-                "IsCatchWeightProduct": "No",
-            }
-        )
+        row = released_product(fno, number, name, f"{name}, sold by Contoso Audio", unit, kind, price, cost, currency)
         fno.store.put("CDSReleasedDistinctProducts", row_pk(fno_products, row), row)
         if i < IN_SALES_ALREADY:
             product = save(

@@ -15,8 +15,8 @@ import uuid
 from p2c_sandbox.dataverse import VERSION, DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
 from p2c_sandbox.seed import COMPANIES, PLACES, STREETS
+from p2c_sandbox.seed_documents import released_product
 from p2c_sandbox.service import now_iso
-from p2c_sandbox.store import Row
 
 
 def generate_accounts(dataverse: DataverseService, count: int, seed: int = 7) -> None:
@@ -81,29 +81,11 @@ def generate_products(fno: FnoService, count: int, seed: int = 7) -> None:
             unit, kind = rng.choice(kinds)
             price = round(rng.uniform(5, 2500), 2)
             name = f"{rng.choice(PRODUCT_NAMES)} {n + 1}"
-            row: Row = {p: None for p in schema.props}
-            row.update(
-                {
-                    "dataAreaId": fno.company,
-                    "ProductNumber": f"VOL-P{n + 1:06d}",
-                    "ItemNumber": f"VOL-P{n + 1:06d}",
-                    "ProductName": name,
-                    "ProductDescription": f"{name}, generated for volume tests",
-                    "SalesUnitSymbol": unit,
-                    "InventoryUnitSymbol": unit,
-                    "ProductType": kind,
-                    "SalesPrice": price,
-                    "UnitCost": round(price * rng.uniform(0.3, 0.7), 2),
-                    "CurrencyCode": rng.choice(["USD", "USD", "USD", "EUR", "CAD"]),
-                    "SalesUnitDecimalPrecision": 2 if unit == "hr" else 0,
-                    "InventoryUnitDecimalPrecision": 0,
-                    "LowerWarrantablePriceRangeLimit": 0,
-                    "UpperWarrantablePriceRangeLimit": 0,
-                    "WarrantyDurationTime": 0,
-                    "IsStockedProduct": "Yes" if kind == "Item" else "No",
-                    "IsCatchWeightProduct": "No",
-                }
-            )
+            number = f"VOL-P{n + 1:06d}"
+            cost = round(price * rng.uniform(0.3, 0.7), 2)
+            currency = rng.choice(["USD", "USD", "USD", "EUR", "CAD"])
+            description = f"{name}, generated for volume tests"
+            row = released_product(fno, number, name, description, unit, kind, price, cost, currency)
             fno.store.put("CDSReleasedDistinctProducts", row_pk(schema, row), row)
 
 
