@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import gc
 import hashlib
 import itertools
 import json
@@ -141,6 +142,13 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             state.put_cursor(cursor)
             reader.enqueued(page)
             del page, rows, records  # before the next page is read, not after
+            # Its HTTP answer (the page's JSON, MBs) is garbage in a reference cycle: httpx's
+            # Response and its bound stream point at each other (encode/httpx#3733), so
+            # refcounting never frees it, and having outlived the young generations while the
+            # page was worked on, it waits for a full collection, which a scan triggers only
+            # every few pages. Collected here, one page's answer is held at a time, not several;
+            # a collection costs tens of ms beside the second or so a page takes.
+            gc.collect()
     except Exception as exc:
         error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
         raise

@@ -13,7 +13,7 @@ from functools import cached_property
 import httpx
 from azure.core.credentials import TokenCredential
 
-from p2c_core import auth
+from p2c_core import auth, memory
 from p2c_core.dataverse import PROFILE as DATAVERSE
 from p2c_core.dataverse import DataverseClient
 from p2c_core.flow import Flow
@@ -99,6 +99,8 @@ def get_runtime() -> Runtime:
     global _runtime
     with _runtime_lock:
         if _runtime is None:
+            # Before the first page is read: see memory.py for why peak RSS needs it.
+            memory.return_big_buffers()
             _runtime = Runtime(settings=get_settings(), storage=connect())
         return _runtime
 
