@@ -151,7 +151,7 @@ def bulk(accounts: int, latency_ms: float, sequential_records: int) -> dict[str,
 def sequential(svc: Services, records: int) -> float:
     """A plain per-record client at the same latency: read the accounts a page at a time,
     then for each customer look it up in F&O and update or create it (F&O has no upsert)."""
-    from p2c_core.keys import key_segment
+    from p2c_core.clients.keys import key_segment
 
     headers = {"Prefer": f"odata.maxpagesize={records}", "Accept": "application/json"}
     select = "accountnumber,name,telephone1,address1_city"

@@ -21,7 +21,7 @@ from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
 from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_settings, timespan_seconds
-from p2c_core.storage import Storage
+from p2c_core.state.storage import Storage
 
 log = logging.getLogger("p2c.host")
 

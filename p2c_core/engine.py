@@ -23,11 +23,11 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from p2c_core import telemetry
+from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
 from p2c_core.errors import DependencyMissing, MappingError, MessageError, ODataError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
-from p2c_core.retry import Backoff
 from p2c_core.sources import MODIFIED_COLUMN
 from p2c_core.state import Failure, KeyMapEntry, Run, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult

@@ -26,7 +26,7 @@ class Eq:
     enum: str | None = None
 
     def odata(self) -> str:
-        from p2c_core.keys import literal
+        from p2c_core.clients.keys import literal
 
         if self.enum is not None:
             return f"{self.column} eq Microsoft.Dynamics.DataEntities.{self.enum}{literal(self.value)}"

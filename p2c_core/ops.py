@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine
+from p2c_core.clients.keys import literal
 from p2c_core.flows import FLOWS, get_flow
-from p2c_core.keys import literal
 
 if TYPE_CHECKING:
     from p2c_core.flow import Flow
@@ -142,8 +142,8 @@ class CheckProblem:
 
 def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
+    from p2c_core.clients.metadata import nearest, parse_csdl
     from p2c_core.flow import id_column
-    from p2c_core.metadata import nearest, parse_csdl
 
     metadata = {
         "dataverse": parse_csdl(

@@ -14,9 +14,9 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from p2c_core.clients.keys import literal
 from p2c_core.errors import DependencyMissing, MappingError
 from p2c_core.flow import Bind, Endpoint, FinOps, Flow, PriceList, Ref, id_column
-from p2c_core.keys import literal
 from p2c_core.mapping import Mapper, Reference
 
 if TYPE_CHECKING:

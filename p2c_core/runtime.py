@@ -13,19 +13,20 @@ from functools import cached_property
 import httpx
 from azure.core.credentials import TokenCredential
 
-from p2c_core import auth, memory
-from p2c_core.dataverse import PROFILE as DATAVERSE
-from p2c_core.dataverse import DataverseClient
+from p2c_core import memory
+from p2c_core.clients import auth
+from p2c_core.clients.dataverse import PROFILE as DATAVERSE
+from p2c_core.clients.dataverse import DataverseClient
+from p2c_core.clients.fno import PROFILE as FNO
+from p2c_core.clients.fno import FnoClient
+from p2c_core.clients.odata import ODataClient, RetryPolicy
 from p2c_core.flow import Flow
-from p2c_core.fno import PROFILE as FNO
-from p2c_core.fno import FnoClient
 from p2c_core.mapping import Mapper
-from p2c_core.odata import ODataClient, RetryPolicy
 from p2c_core.references import References
 from p2c_core.settings import Settings, get_settings
 from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
 from p2c_core.state import StateStore
-from p2c_core.storage import Storage, connect
+from p2c_core.state.storage import Storage, connect
 from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
 
 
@@ -38,7 +39,7 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _odata(self, profile: object, url: str) -> ODataClient:
-        from p2c_core.odata import ServiceProfile
+        from p2c_core.clients.odata import ServiceProfile
 
         assert isinstance(profile, ServiceProfile)
         return ODataClient(

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-from p2c_core.dataverse import DataverseClient
+from p2c_core.clients.dataverse import DataverseClient
+from p2c_core.clients.fno import FnoClient
+from p2c_core.clients.keys import literal
+from p2c_core.clients.odata import Row
 from p2c_core.flow import Dataverse, FinOps, Flow, Lookup, id_column
-from p2c_core.fno import FnoClient
-from p2c_core.keys import literal
-from p2c_core.odata import Row
 
 if TYPE_CHECKING:
     from p2c_core.state import StateStore

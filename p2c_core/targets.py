@@ -8,11 +8,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from p2c_core.batch import BatchRequest
-from p2c_core.dataverse import DataverseClient
+from p2c_core.clients.batch import BatchRequest
+from p2c_core.clients.dataverse import DataverseClient
+from p2c_core.clients.fno import FnoClient
 from p2c_core.errors import ConflictError, NotFoundError, P2CError, PermanentError, PreconditionFailedError
 from p2c_core.flow import Flow, Lines, id_column
-from p2c_core.fno import FnoClient
 from p2c_core.sources import any_of
 
 

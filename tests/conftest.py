@@ -8,7 +8,7 @@ import pytest
 
 from p2c_cli.azurite import Azurite
 from p2c_core.state import TABLES
-from p2c_core.storage import Storage, connect
+from p2c_core.state.storage import Storage, connect
 
 
 @pytest.fixture(scope="session")

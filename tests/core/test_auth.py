@@ -9,7 +9,7 @@ from typing import Any, cast
 import httpx
 from azure.core.credentials import TokenCredential
 
-from p2c_core.auth import BearerAuth, make_auth, scope_for
+from p2c_core.clients.auth import BearerAuth, make_auth, scope_for
 from p2c_core.settings import Settings
 
 

@@ -4,11 +4,11 @@ the sandbox's real `$batch` is exercised end to end in tests/e2e)."""
 import httpx
 import pytest
 
-from p2c_core import batch
-from p2c_core.batch import BatchRequest
+from p2c_core.clients import batch
+from p2c_core.clients.batch import BatchRequest
+from p2c_core.clients.fno import PROFILE as FNO
+from p2c_core.clients.odata import ODataClient, RetryPolicy
 from p2c_core.errors import PermanentError, ThrottledError, TransientError
-from p2c_core.fno import PROFILE as FNO
-from p2c_core.odata import ODataClient, RetryPolicy
 
 ROOT = "http://svc.test/data/"
 

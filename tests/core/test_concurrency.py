@@ -6,9 +6,9 @@ import time
 import httpx
 import pytest
 
-from p2c_core.concurrency import AdaptiveLimit
+from p2c_core.clients.concurrency import AdaptiveLimit
+from p2c_core.clients.odata import ODataClient, RetryPolicy, ServiceProfile
 from p2c_core.errors import ThrottledError
-from p2c_core.odata import ODataClient, RetryPolicy, ServiceProfile
 
 
 def test_throttles_halve_the_limit_and_successes_raise_it_to_the_cap():

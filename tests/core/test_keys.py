@@ -2,7 +2,7 @@ from urllib.parse import unquote
 
 import pytest
 
-from p2c_core.keys import key_segment, literal
+from p2c_core.clients.keys import key_segment, literal
 
 
 @pytest.mark.parametrize(

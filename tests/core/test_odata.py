@@ -3,10 +3,10 @@
 import httpx
 import pytest
 
-from p2c_core.dataverse import PROFILE as DATAVERSE
+from p2c_core.clients.dataverse import PROFILE as DATAVERSE
+from p2c_core.clients.fno import PROFILE as FNO
+from p2c_core.clients.odata import ODataClient, RetryPolicy
 from p2c_core.errors import NotFoundError, PermanentError, ThrottledError, TransientError
-from p2c_core.fno import PROFILE as FNO
-from p2c_core.odata import ODataClient, RetryPolicy
 
 
 def client(handler, *, retries=3, sleeps=None, profile=DATAVERSE, max_inline_wait=30.0):

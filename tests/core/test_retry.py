@@ -1,7 +1,7 @@
 import random
 from datetime import UTC, datetime
 
-from p2c_core.retry import Backoff, parse_retry_after
+from p2c_core.clients.retry import Backoff, parse_retry_after
 
 
 def test_retry_after_seconds_and_http_date():

@@ -15,7 +15,7 @@ from p2c_cli.host import LocalHost
 from p2c_cli.local import Summary, sandbox_env, sync
 from p2c_core.runtime import Runtime, get_runtime, reset_runtime
 from p2c_core.settings import setting_names
-from p2c_core.storage import Storage
+from p2c_core.state.storage import Storage
 from p2c_sandbox import Sandbox
 
 

@@ -125,7 +125,7 @@ def test_expired_delta_token_is_the_real_error():
 
 
 def test_metadata_and_accounting(sb: Sandbox, dv: httpx.Client):
-    from p2c_core.metadata import parse_csdl
+    from p2c_core.clients.metadata import parse_csdl
 
     meta = dv.get("$metadata")
     sets = parse_csdl(meta.content)

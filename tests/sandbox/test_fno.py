@@ -73,7 +73,7 @@ def test_metadata_lists_every_entity_of_the_spec(fno: httpx.Client):
     import json
     from pathlib import Path
 
-    from p2c_core.metadata import parse_csdl
+    from p2c_core.clients.metadata import parse_csdl
 
     spec = json.loads((Path(__file__).resolve().parents[2] / "p2c_sandbox/data/fno-entities.json").read_text())
     sets = parse_csdl(fno.get("$metadata").content)

@@ -16,8 +16,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from p2c_core import batch, telemetry
-from p2c_core.concurrency import AdaptiveLimit
+from p2c_core import telemetry
+from p2c_core.clients import batch
+from p2c_core.clients.concurrency import AdaptiveLimit
+from p2c_core.clients.retry import Backoff, parse_retry_after
 from p2c_core.errors import (
     ConflictError,
     NotFoundError,
@@ -27,7 +29,6 @@ from p2c_core.errors import (
     ThrottledError,
     TransientError,
 )
-from p2c_core.retry import Backoff, parse_retry_after
 
 log = logging.getLogger("p2c.odata")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from p2c_core.batch import BatchRequest
+from p2c_core.clients.batch import BatchRequest
+from p2c_core.clients.keys import key_segment
+from p2c_core.clients.odata import ODataClient, Page, Row, ServiceProfile
 from p2c_core.errors import NotFoundError
-from p2c_core.keys import key_segment
-from p2c_core.odata import ODataClient, Page, Row, ServiceProfile
 
 PROFILE = ServiceProfile(
     name="dataverse",

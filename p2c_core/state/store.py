@@ -20,7 +20,7 @@ from p2c_core.errors import CursorConflict, RecordBusy
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
 
-    from p2c_core.storage import Storage
+    from p2c_core.state.storage import Storage
 
 CURSORS, KEYMAP, RUNS, FAILURES = "p2ccursors", "p2ckeymap", "p2cruns", "p2cfailures"
 TABLES = (CURSORS, KEYMAP, RUNS, FAILURES)
