@@ -78,7 +78,7 @@ class Outcome:
 def poll(rt: Runtime, flow: Flow) -> Outcome:
     """Read the source's changes since the cursor, enqueue them, then move the cursor."""
     out = Outcome(flow.name, "poll")
-    if not rt.settings.flows.get(flow.name).enabled:
+    if not rt.settings.flow(flow.name).enabled:
         log.info("flow %s is disabled; poll skipped", flow.name)
         return out
     if paused(rt, flow):
@@ -230,7 +230,7 @@ def _row_ident(flow: Flow, row: dict[str, Any]) -> str:
 
 
 def paused(rt: Runtime, flow: Flow) -> bool:
-    return rt.settings.flows.get(flow.name).paused or rt.state.is_paused(flow.name)
+    return rt.settings.flow(flow.name).paused or rt.state.is_paused(flow.name)
 
 
 def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
@@ -322,12 +322,9 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
     except P2CError as exc:
         _failed_attempt(rt, flow, record, exc, out)
         return
-    item = pending.item
-    item.known = pending.claimed.version >= 0
+    pending.item.known = pending.claimed.version >= 0
     try:
-        result: WriteResult | P2CError = rt.writer(flow).write(
-            item.key, item.payload, item.create_only, known=item.known, lines=item.lines
-        )
+        result: WriteResult | P2CError = rt.writer(flow).write(pending.item)
     except P2CError as exc:
         result = exc
     except BaseException:

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine
 from p2c_core.clients.keys import literal
-from p2c_core.flows import FLOWS, get_flow
+from p2c_core.compare import bound_id, identity, same
+from p2c_core.flows import all_flows, get_flow
 
 if TYPE_CHECKING:
     from p2c_core.flow import Flow
@@ -57,7 +58,7 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
 
     return FlowStatus(
         flow=name,
-        enabled=rt.settings.flows.get(name).enabled,
+        enabled=rt.settings.flow(name).enabled,
         paused=engine.paused(rt, flow),
         cursor=kind,
         cursor_updated_at=cursor.updated_at,
@@ -73,7 +74,7 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
 
 
 def status(rt: Runtime) -> dict[str, Any]:
-    flows = [flow_status(rt, f.name) for f in FLOWS]
+    flows = [flow_status(rt, f.name) for f in all_flows()]
     return {
         "healthy": all(f.healthy for f in flows),
         "flows": {f.flow: {**asdict(f), "healthy": f.healthy} for f in flows},
@@ -94,7 +95,7 @@ def failures(
 
 
 def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -> dict[str, int]:
-    names = [get_flow(flow).name] if flow else [f.name for f in FLOWS]
+    names = [get_flow(flow).name] if flow else [f.name for f in all_flows()]
     return {name: engine.replay(rt, get_flow(name), keys) for name in names}
 
 
@@ -142,8 +143,9 @@ class CheckProblem:
 
 def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
-    from p2c_core.clients.metadata import nearest, parse_csdl
+    from p2c_core.clients.metadata import parse_csdl
     from p2c_core.flow import id_column
+    from p2c_core.suggest import nearest
 
     metadata = {
         "dataverse": parse_csdl(
@@ -152,7 +154,7 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         "fno": parse_csdl(rt.fno.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content),
     }
     problems: list[CheckProblem] = []
-    for flow in flows if flows is not None else FLOWS:
+    for flow in flows if flows is not None else all_flows():
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}
         lookups = flow.lookups()
@@ -219,10 +221,11 @@ class PlannedChange:
     reason: str | None = None
 
 
-def _same(now: Any, new: Any) -> bool:
-    if isinstance(now, int | float) and isinstance(new, int | float) and not isinstance(new, bool):
-        return float(now) == float(new)
-    return now == new
+def _same(column: str, now: Any, new: Any) -> bool:
+    """The writer's own notion of equal; a lookup's GUID whatever its case."""
+    if column.startswith("_") and column.endswith("_value"):
+        return same(identity(now), identity(new))
+    return same(now, new)
 
 
 def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedChange]:
@@ -263,7 +266,7 @@ def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedC
                     PlannedChange(key, "create", {k: (None, v) for k, v in {**want.header, **create_only}.items()})
                 )
                 continue
-            diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(now.get(k), v)}
+            diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(k, now.get(k), v)}
             if flow.create_only:
                 out.append(PlannedChange(key, "skip", reason="created before; the target owns it now"))
                 continue
@@ -321,7 +324,7 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
         if current is None:
             drift.missing.append(key)
             continue
-        diff = {k: (current.get(k), v) for k, v in want.header.items() if not _same(current.get(k), v)}
+        diff = {k: (current.get(k), v) for k, v in want.header.items() if not _same(k, current.get(k), v)}
         if want.lines is not None:
             diff.update(_line_diff(want.lines, lines.get(key.casefold(), {})))
         if diff:
@@ -362,15 +365,17 @@ class Comparable:
 
 def _columns_of(rt: Runtime, flow: Flow, payload: dict[str, Any]) -> dict[str, Any]:
     """Resolved target values by the column the target reads back (`_x_value` for lookups)."""
-    resolved = rt.references.resolve(flow, payload)
+    from p2c_core.rules import Reference
+
+    service = flow.target.service
     out: dict[str, Any] = {}
-    for name in payload:
-        if name in resolved:
-            out[name] = resolved[name]
+    for name, value in payload.items():
+        if not isinstance(value, Reference):
+            out[name] = value
             continue
-        for written, value in resolved.items():  # an @odata.bind: compare the lookup's GUID
-            if written.endswith("@odata.bind") and (written == f"{name}@odata.bind" or written.startswith(f"{name}_")):
-                out[f"_{name}_value"] = _bound(value)
+        ((written, resolved),) = value.rule.resolve(name, value.value, rt.references, service).items()
+        column = value.rule.read_back(name, service)
+        out[column] = bound_id(resolved) if written.endswith("@odata.bind") else resolved
     return out
 
 
@@ -383,23 +388,9 @@ def _expected(rt: Runtime, flow: Flow, key: str, row: dict[str, Any]) -> Compara
     lines: dict[Any, dict[str, Any]] = {}
     for line in mapped_lines:
         columns = _columns_of(rt, flow, line.payload)
-        identity = line.key if flow.lines.target_key else tuple(columns.get(f"_{c}_value") for c in flow.lines.match)
-        lines[_norm_id(identity)] = columns
+        ident = line.key if flow.lines.target_key else tuple(columns.get(f"_{c}_value") for c in flow.lines.match)
+        lines[identity(ident)] = columns
     return Comparable(header, lines)
-
-
-def _bound(path: Any) -> str | None:
-    if not isinstance(path, str) or "(" not in path:
-        return None
-    return path.rsplit("(", 1)[1].rstrip(")").lower()
-
-
-def _norm_id(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return tuple(_norm_id(v) for v in value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return str(value).lower() if isinstance(value, str) else value
 
 
 def _select(flow: Flow, wanted: Any) -> list[str]:
@@ -415,16 +406,16 @@ def _select(flow: Flow, wanted: Any) -> list[str]:
 
 def _line_diff(want: dict[Any, dict[str, Any]], have: dict[Any, dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
     diff: dict[str, tuple[Any, Any]] = {}
-    for identity, columns in want.items():
-        row = have.get(identity)
+    for ident, columns in want.items():
+        row = have.get(ident)
         if row is None:
-            diff[f"line {identity}"] = (None, "present")
+            diff[f"line {ident}"] = (None, "present")
             continue
         for k, v in columns.items():
-            if not _same(row.get(k), v):
-                diff[f"line {identity}.{k}"] = (row.get(k), v)
-    for identity in have.keys() - want.keys():
-        diff[f"line {identity}"] = ("present", None)
+            if not _same(k, row.get(k), v):
+                diff[f"line {ident}.{k}"] = (row.get(k), v)
+    for ident in have.keys() - want.keys():
+        diff[f"line {ident}"] = ("present", None)
     return diff
 
 
@@ -439,7 +430,7 @@ def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -
         for page in rt.fno.query(spec.target, select=_line_columns(flow)):
             for row in page.rows:
                 doc = str(row.get(spec.target_parent)).casefold()
-                out.setdefault(doc, {})[_norm_id(row.get(spec.target_key or ""))] = row
+                out.setdefault(doc, {})[identity(row.get(spec.target_key or ""))] = row
         return out
     by_guid = {str(r.get(id_column(flow.target.entity_set))).lower(): k for k, r in headers.items()}
     parent = f"_{spec.target_parent}_value"
@@ -449,25 +440,22 @@ def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -
             if doc is None:
                 continue
             if spec.target_key:
-                identity = _norm_id(row.get(spec.target_key))
+                ident = identity(row.get(spec.target_key))
             else:
-                identity = _norm_id(tuple(row.get(f"_{c}_value") for c in spec.match))
-            out.setdefault(doc, {})[identity] = row
+                ident = identity(tuple(row.get(f"_{c}_value") for c in spec.match))
+            out.setdefault(doc, {})[ident] = row
     return out
 
 
 def _line_columns(flow: Flow) -> list[str]:
-    from p2c_core.flow import Bind, PriceList, Ref
-
     spec = flow.lines
     assert spec is not None
-    cols = [spec.target_parent] if flow.target.service == "fno" else []
+    service = flow.target.service
+    cols = [spec.target_parent] if service == "fno" else []
     if spec.target_key:
         cols.append(spec.target_key)
     extra = spec.header_line.fields if spec.header_line is not None else {}
-    for name, rule in {**spec.fields, **extra}.items():
-        reference = isinstance(rule, Ref | Bind | PriceList) and flow.target.service == "dataverse"
-        cols.append(f"_{name}_value" if reference else name)
+    cols += [rule.read_back(name, service) for name, rule in {**spec.fields, **extra}.items()]
     return list(dict.fromkeys(cols))
 
 
