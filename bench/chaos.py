@@ -28,7 +28,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from p2c_cli.local import local_environment, sync
-from p2c_core import engine, ops
+from p2c_core import failing, ops
+from p2c_core.clients.retry import Backoff
 from p2c_core.flows import all_flows
 from p2c_sandbox import FaultConfig
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # dropped connections are the point
     # Short record backoff: a chaos run waits seconds, not the minutes production would.
-    engine.RECORD_BACKOFF = engine.Backoff(base=0.2, cap=2.0)
+    failing.RECORD_BACKOFF = Backoff(base=0.2, cap=2.0)
     results = []
     for seed in parse_seeds(args.seeds):
         result = run_seed(seed, args.fault_rate)

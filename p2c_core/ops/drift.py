@@ -1,216 +1,23 @@
-"""Operating a deployment: status, failures, replay and cursor resets, as plain data.
+"""Drift between the two sides: `plan` (what the next sync would write, field by field) and
+`reconcile` (both sides compared by natural key, documents line by line).
 
-The CLI and the HTTP status function both render these; neither adds logic of its own.
+Equal means what the writer takes as equal (`p2c_core.compare`), so neither reports a
+difference the writer would not write.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine
 from p2c_core.clients.keys import literal
 from p2c_core.compare import bound_id, identity, same
-from p2c_core.flows import all_flows, get_flow
+from p2c_core.flows import get_flow
 
 if TYPE_CHECKING:
     from p2c_core.flow import Flow
     from p2c_core.runtime import Runtime
-
-
-@dataclass
-class FlowStatus:
-    flow: str
-    enabled: bool
-    paused: bool
-    cursor: str  # "none", "scanning", "delta" (a delta link or date watermark), "rescan"
-    cursor_updated_at: str | None
-    cursor_age_s: float | None
-    queue_depth: int
-    poison_depth: int
-    failures: int
-    last_runs: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def healthy(self) -> bool:
-        # Every poisoned message also has a failure entry (the source of truth); a poison
-        # copy left behind by a record that later succeeded is history, not a fault.
-        return self.failures == 0 and not any(r["status"] == "error" for r in self.last_runs[:1])
-
-
-def _age(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return round((datetime.now(UTC) - datetime.fromisoformat(stamp)).total_seconds(), 1)
-
-
-def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
-    flow = get_flow(name)
-    cursor = rt.state.get_cursor(name)
-    # "rescan": an F&O scan finished; the next poll reads the set again (and sends changes only).
-    kind = (
-        "scanning" if cursor.scan_started else ("delta" if cursor.link else ("rescan" if cursor.updated_at else "none"))
-    )
-
-    def depth(queue: str) -> int:
-        return int(rt.storage.queue(queue).get_queue_properties().approximate_message_count or 0)
-
-    return FlowStatus(
-        flow=name,
-        enabled=rt.settings.flow(name).enabled,
-        paused=engine.paused(rt, flow),
-        cursor=kind,
-        cursor_updated_at=cursor.updated_at,
-        cursor_age_s=_age(cursor.updated_at),
-        queue_depth=depth(flow.queue),
-        poison_depth=depth(flow.poison_queue),
-        failures=len(rt.state.failures(name)),
-        last_runs=[
-            {"kind": r.kind, "started": r.started, "status": r.status, "counts": r.counts, "error": r.error}
-            for r in rt.state.runs(name, limit=runs)
-        ],
-    )
-
-
-def status(rt: Runtime) -> dict[str, Any]:
-    flows = [flow_status(rt, f.name) for f in all_flows()]
-    return {
-        "healthy": all(f.healthy for f in flows),
-        "flows": {f.flow: {**asdict(f), "healthy": f.healthy} for f in flows},
-    }
-
-
-def failures(
-    rt: Runtime, flow: str | None = None, error_class: str | None = None, seen_within: timedelta | None = None
-) -> list[dict[str, Any]]:
-    """Failure entries (without the stored record), filtered by flow, error class and age."""
-    rows = rt.state.failures(get_flow(flow).name if flow else None)
-    since = None if seen_within is None else (datetime.now(UTC) - seen_within).isoformat()
-    return [
-        {k: v for k, v in asdict(f).items() if k != "record"}
-        for f in rows
-        if (error_class is None or f.error_class == error_class) and (since is None or f.last_seen >= since)
-    ]
-
-
-def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -> dict[str, int]:
-    names = [get_flow(flow).name] if flow else [f.name for f in all_flows()]
-    return {name: engine.replay(rt, get_flow(name), keys) for name in names}
-
-
-def set_paused(rt: Runtime, flow: str, paused: bool) -> None:
-    """Pause (or resume) a flow: timers read nothing, queued changes wait in the queue."""
-    rt.state.set_paused(get_flow(flow).name, paused)
-
-
-def reset_cursor(rt: Runtime, flow: str, to: datetime | None = None) -> None:
-    """Make the next poll read the source again: everything, or what changed since `to`.
-
-    Records whose content did not change are dropped by the key map and write nothing.
-    """
-    from p2c_core.flow import FinOps
-    from p2c_core.sources import SINCE
-
-    chosen = get_flow(flow)
-    cursor = rt.state.get_cursor(chosen.name)
-    cursor.link = cursor.scan_started = None
-    stamp = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(chosen.source, FinOps):
-        # F&O reads: forget what was sent, so every row in range goes on again; a date
-        # source restarts at `to` (less its overlap).
-        rt.state.clear_seen(chosen.name)
-        if chosen.source.since and stamp:
-            cursor.link = f"{SINCE}{stamp}"
-    else:
-        cursor.watermark = stamp
-    rt.state.put_cursor(cursor)
-
-
-@dataclass
-class CheckProblem:
-    flow: str
-    service: str
-    entity_set: str
-    name: str
-    problem: str
-    suggestion: str | None = None
-
-    def __str__(self) -> str:
-        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
-        return f"{self.flow}: {self.service} {self.entity_set}.{self.name}: {self.problem}{hint}"
-
-
-def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
-    """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
-    from p2c_core.clients.metadata import parse_csdl
-    from p2c_core.flow import id_column
-    from p2c_core.suggest import nearest
-
-    metadata = {
-        "dataverse": parse_csdl(
-            rt.dataverse.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content
-        ),
-        "fno": parse_csdl(rt.fno.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content),
-    }
-    problems: list[CheckProblem] = []
-    for flow in flows if flows is not None else all_flows():
-        source_cols = set(flow.source_columns())
-        target_cols = {flow.target.key, *flow.rules()}
-        lookups = flow.lookups()
-        for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
-            sets = metadata[endpoint.service]
-            es = sets.get(endpoint.entity_set)
-            if es is None:
-                problems.append(
-                    CheckProblem(
-                        flow.name,
-                        endpoint.service,
-                        endpoint.entity_set,
-                        "",
-                        "entity set not in $metadata",
-                        nearest(endpoint.entity_set, set(sets)),
-                    )
-                )
-                continue
-            names = set(es.properties) | es.navigation
-            for column in sorted(columns):
-                # A polymorphic lookup is written through one navigation property per table.
-                polymorphic = any(n.startswith(f"{column}_") for n in es.navigation)
-                if column not in names and not polymorphic:
-                    problems.append(
-                        CheckProblem(
-                            flow.name, endpoint.service, es.name, column, "not a property", nearest(column, names)
-                        )
-                    )
-        for rule in lookups:
-            for entity_set, returns in rule.to.items():
-                ref = metadata["dataverse"].get(entity_set)
-                if ref is None:
-                    problems.append(
-                        CheckProblem(
-                            flow.name,
-                            "dataverse",
-                            entity_set,
-                            "",
-                            "entity set not in $metadata",
-                            nearest(entity_set, set(metadata["dataverse"])),
-                        )
-                    )
-                    continue
-                for column in (id_column(entity_set), returns):
-                    if column not in ref.properties:
-                        problems.append(
-                            CheckProblem(
-                                flow.name,
-                                "dataverse",
-                                ref.name,
-                                column,
-                                "not a property",
-                                nearest(column, set(ref.properties)),
-                            )
-                        )
-    return problems
 
 
 @dataclass
@@ -297,7 +104,6 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     """Compare both sides by natural key, documents line by line; optionally enqueue the
     source version of each drifted record (forced: it is written even if the key map
     says it was)."""
-    from p2c_core.envelope import Record, chunk
     from p2c_core.errors import DependencyMissing, MappingError
 
     flow = get_flow(flow_name)
@@ -335,24 +141,31 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
         drift.target_records = len(owned)  # the records this flow maintains, not the target's own
         drift.extra = sorted(str(r[flow.target.key]) for k, r in owned.items() if k not in source_keys)
     if repair:
-        todo = [*drift.missing, *drift.differing]
-        records = [
-            engine.fit_message(
-                flow,
-                Record(
-                    key=k,
-                    version=reader.version_of(rows[k]),
-                    data={c: v for c, v in rows[k].items() if not c.startswith("@")},
-                    force=True,
-                ),
-            )
-            for k in todo
-        ]
-        queue = rt.storage.queue(flow.queue)
-        for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-            queue.send_message(envelope.to_json().encode())
-        drift.repaired = len(records)
+        drift.repaired = _repair(rt, flow, [*drift.missing, *drift.differing], rows, reader.version_of)
     return drift
+
+
+def _repair(rt: Runtime, flow: Flow, keys: list[str], rows: dict[str, dict[str, Any]], version_of: Any) -> int:
+    """Enqueue the source version of each drifted record, forced: written even if the key map
+    says it was. Returns how many."""
+    from p2c_core.envelope import Record, chunk
+
+    records = [
+        engine.fit_message(
+            flow,
+            Record(
+                key=k,
+                version=version_of(rows[k]),
+                data={c: v for c, v in rows[k].items() if not c.startswith("@")},
+                force=True,
+            ),
+        )
+        for k in keys
+    ]
+    queue = rt.storage.queue(flow.queue)
+    for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+        queue.send_message(envelope.to_json().encode())
+    return len(records)
 
 
 @dataclass
