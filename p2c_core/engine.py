@@ -563,6 +563,10 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
 
     Replaying a whole flow also empties its poison queue: copies of records just replayed
     are dropped, anything else (a message the host gave up on) goes back to the queue.
+    An entry with no stored record (a row without its key, a message that was not one)
+    has nothing to re-enqueue: a replay by key keeps it (and does not count it); a
+    replay of the whole flow drops it, as before: its message goes back from the poison
+    queue, and a record fixed at the source comes with the next poll.
     """
     queue = rt.storage.queue(flow.queue)
     count = 0
@@ -576,6 +580,9 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
             replayed.add((record.key, record.version))
             count += 1
+        elif keys is not None:
+            log.warning("failure %s/%s has no stored record to replay: entry kept", flow.name, failure.source_key)
+            continue
         rt.state.clear_failure(flow.name, failure.source_key)
     if keys is None:
         count += _drain_poison(rt, flow, replayed)
