@@ -23,7 +23,7 @@ from p2c_core.failing import cleared, failed_attempt, record_failure
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
-from p2c_core.state import KeyMapEntry, now
+from p2c_core.state import Claim, Commit, KeyMapEntry, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
     prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
     pending = [p for p in prepared if p is not None]
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
-    claims = state.claim_many(flow.name, [(p.entry, p.record.key, p.record.version) for p in pending], lease)
+    claims = state.claim_many(flow.name, [Claim(p.entry, p.record.key, p.record.version) for p in pending], lease)
     ready: list[_Pending] = []
     for p, claimed in zip(pending, claims, strict=True):
         if isinstance(claimed, P2CError):
@@ -162,14 +162,14 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             state.release(p.claimed)
         raise
     written: list[_Pending] = []
-    commits: list[tuple[KeyMapEntry, int, str, str | None, str | None]] = []
+    commits: list[Commit] = []
     for p, result in zip(ready, results, strict=True):
         assert p.claimed is not None  # leased above
         if isinstance(result, P2CError):
             _finish(rt, flow, p, result, out)
         else:
             written.append(p)
-            commits.append((p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
+            commits.append(Commit(p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
     for p, lost in zip(written, state.commit_many(commits), strict=True):
         if lost is not None:
             failed_attempt(rt, flow, p.record, lost, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from typing import TYPE_CHECKING
 
 from p2c_core.envelope import Envelope, Record, decode
@@ -12,12 +13,18 @@ from p2c_core.flow import Flow
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
 
+log = logging.getLogger("p2c.engine")
+
 
 def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
     """Put failed records back on the flow's queue; returns how many messages were re-enqueued.
 
     Replaying a whole flow also empties its poison queue: copies of records just replayed
     are dropped, anything else (a message the host gave up on) goes back to the queue.
+    An entry with no stored record (a row without its key, a message that was not one)
+    has nothing to re-enqueue: a replay by key keeps it (and does not count it); a
+    replay of the whole flow drops it, as before: its message goes back from the poison
+    queue, and a record fixed at the source comes with the next poll.
     """
     queue = rt.storage.queue(flow.queue)
     count = 0
@@ -31,6 +38,9 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
             replayed.add((record.key, record.version))
             count += 1
+        elif keys is not None:
+            log.warning("failure %s/%s has no stored record to replay: entry kept", flow.name, failure.source_key)
+            continue
         rt.state.clear_failure(flow.name, failure.source_key)
     if keys is None:
         count += _drain_poison(rt, flow, replayed)
