@@ -64,4 +64,14 @@ def build_app(flows: Iterable[Flow]) -> func.FunctionApp:
     return built
 
 
+def _check_overlay() -> None:
+    """An invalid mapping overlay stops the app here, naming the problem (docs/customizing.md).
+    Checked only when one is set: without one, indexing stays import-light."""
+    if os.environ.get("P2C_MAPPING_OVERLAY") or os.environ.get("P2C_MAPPING_OVERLAY_FILE"):
+        from p2c_core.overlay import load
+
+        load(os.environ.get("P2C_MAPPING_OVERLAY"), os.environ.get("P2C_MAPPING_OVERLAY_FILE"))
+
+
+_check_overlay()
 app = build_app(all_flows())

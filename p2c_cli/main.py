@@ -31,6 +31,15 @@ def main(
 
 console = Console()
 
+
+def _add_subcommands() -> None:
+    from p2c_cli.mappings import app as mappings
+
+    app.add_typer(mappings, name="mappings")
+
+
+_add_subcommands()
+
 DEMO_DIR = Path(".p2c/demo")
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 from p2c_core import engine, telemetry
 from p2c_core.errors import P2CError
-from p2c_core.flows import get_flow
 from p2c_core.runtime import get_runtime
 from p2c_core.state import Failure
 
@@ -21,7 +20,8 @@ log = logging.getLogger("p2c.functions")
 
 def run_poll(flow_name: str) -> engine.Outcome:
     telemetry.configure()
-    return engine.poll(get_runtime(), get_flow(flow_name))
+    rt = get_runtime()
+    return engine.poll(rt, rt.flow(flow_name))
 
 
 def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attempt: bool) -> engine.Outcome:
@@ -32,7 +32,7 @@ def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attem
     """
     telemetry.configure()
     rt = get_runtime()
-    flow = get_flow(flow_name)
+    flow = rt.flow(flow_name)
     try:
         return engine.apply(rt, flow, body)
     except Exception as exc:

@@ -39,15 +39,17 @@ class Mapper:
         """A value map: the built-in entries extended by the configured ones; None if neither."""
         spec = catalog.value_map(name)
         configured: dict[str, str] | None = getattr(self.settings.value_maps, name, None)
-        if configured is None and spec.builtin is None:
+        overlaid = self.settings.overlay().value_maps.get(name)
+        if configured is None and spec.builtin is None and overlaid is None:
             return None
-        merged = {**(spec.builtin or {}), **(configured or {})}
+        merged = {**(spec.builtin or {}), **(configured or {}), **(overlaid or {})}
         if spec.folded:
             return {k.strip().lower(): v for k, v in merged.items()}
         return merged
 
     def default(self, name: str) -> Any:
-        return getattr(self.settings.defaults, name)
+        overlaid = self.settings.overlay().defaults
+        return overlaid[name] if name in overlaid else getattr(self.settings.defaults, name)
 
     def map(self, flow: Flow, key: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(payload, create-only fields) for one source record."""

@@ -18,9 +18,10 @@ from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
 from p2c_core.failing import record_failure
 from p2c_core.flow import Flow
+from p2c_core.hashing import canonical_hash
 from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
-from p2c_core.sources import MODIFIED_COLUMN
-from p2c_core.state import now
+from p2c_core.sources import MODIFIED_COLUMN, ChangeReader
+from p2c_core.state import Cursor, now
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -57,6 +58,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     queue = rt.storage.queue(flow.queue)
     cursor = state.get_cursor(flow.name)
     reader = rt.reader(flow)
+    _columns_changed(flow, cursor, reader, out)
     error: str | None = None
     try:
         try:
@@ -110,6 +112,29 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
         raise
     finally:
         record_run(rt, out, started, error)
+
+
+def columns_digest(reader: ChangeReader) -> str:
+    return canonical_hash(sorted(reader.select()), 16)
+
+
+def columns_changed(flow: Flow, cursor: Cursor, reader: ChangeReader) -> bool:
+    """Whether the cursor's delta link reads other columns than the flow now needs (a mapping
+    overlay added a field): a delta link reads the columns its first read selected."""
+    recorded = cursor.columns
+    return flow.source.service == "dataverse" and bool(cursor.link) and recorded not in (None, columns_digest(reader))
+
+
+def _columns_changed(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outcome) -> None:
+    """Change tracking begins again when the flow reads other columns. Records whose mapped
+    content did not change are dropped by the key map and write nothing."""
+    if columns_changed(flow, cursor, reader):
+        log.warning(
+            "flow %s reads other columns than its delta link: reading all rows again", flow.name,
+            extra=log_fields(flow, out),
+        )  # fmt: skip
+        cursor.link = cursor.scan_started = cursor.watermark = None
+    cursor.columns = columns_digest(reader)
 
 
 def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:

@@ -70,15 +70,19 @@ class Runtime:
 
     @cached_property
     def references(self) -> References:
-        from p2c_core.flows import get_flow
-
         return References(
             dataverse=self.dataverse,
             fno=self.fno,
             entry=self.state.get_entry,
-            flow=get_flow,
+            flow=self.flow,
             price_lists=lambda: self.mapper.table("price_list"),
         )
+
+    def flow(self, name: str) -> Flow:
+        """A registered flow as this deployment runs it: with its mapping overlay applied."""
+        from p2c_core.flows import get_flow
+
+        return self.settings.overlay().apply(get_flow(name))
 
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":

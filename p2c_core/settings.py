@@ -12,14 +12,17 @@ import ipaddress
 import os
 import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core import catalog
 from p2c_core.errors import SettingsError
+
+if TYPE_CHECKING:
+    from p2c_core.overlay import Overlay
 
 PREFIX = "P2C_"
 STORAGE = "AzureWebJobsStorage"
@@ -155,6 +158,10 @@ class Settings(BaseSettings):
 
     # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
     flows: dict[str, FlowSettings] = {}
+    # A mapping overlay (docs/customizing.md): JSON text, or a file relative to the app root.
+    mapping_overlay: str | None = None
+    mapping_overlay_file: str | None = None
+    _parsed_overlay: Overlay | None = PrivateAttr(default=None)
     value_maps: ValueMaps = ValueMaps()
     defaults: Defaults = Defaults()
 
@@ -196,6 +203,19 @@ class Settings(BaseSettings):
             if name not in names:
                 raise ValueError(f"no flow is named {name!r}{did_you_mean(name, names)}")
         return v
+
+    @model_validator(mode="after")
+    def _overlay_valid(self) -> Settings:
+        self.overlay()  # an invalid overlay stops the app at start, naming the problem
+        return self
+
+    def overlay(self) -> Overlay:
+        """The mapping overlay these settings name (parsed once)."""
+        if self._parsed_overlay is None:
+            from p2c_core import overlay
+
+            self._parsed_overlay = overlay.load(self.mapping_overlay, self.mapping_overlay_file)
+        return self._parsed_overlay
 
     def flow(self, name: str) -> FlowSettings:
         """The settings of one flow (its defaults when none are set)."""

@@ -49,6 +49,10 @@ class SourcePage:
 
 
 class ChangeReader(Protocol):
+    """Reads a flow's source: changes page by page from a resumable link, or a snapshot."""
+
+    def select(self) -> list[str]: ...
+
     def pages(self, link: str | None) -> Iterator[SourcePage]: ...
 
     def version_of(self, row: Row) -> int: ...

@@ -8,6 +8,7 @@ paging with Prefer: odata.maxpagesize, OData error bodies and request-id headers
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import uuid
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
-from p2c_sandbox.schema import DATAVERSE, EntitySchema
+from p2c_sandbox.schema import DATAVERSE, EntitySchema, Prop
 from p2c_sandbox.service import (
     Address,
     ODataService,
@@ -75,6 +76,13 @@ class DataverseService(ODataService):
         self.store = store
         self.schemas: dict[str, EntitySchema] = DATAVERSE
         self.delta_retention = timedelta(days=delta_retention_days)
+        self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
+
+    def add_columns(self, entity_set: str, columns: dict[str, Prop]) -> None:
+        """Custom columns (`new_...`) as an org's customizer adds them: stored, served, in `$metadata`."""
+        schema = self.schemas[entity_set]
+        changed = dataclasses.replace(schema, props={**schema.props, **columns})
+        self.schemas = {**self.schemas, entity_set: changed}
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
 
     # --- dispatch ---------------------------------------------------------------

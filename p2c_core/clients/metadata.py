@@ -14,6 +14,7 @@ class EntitySet:
     entity_type: str
     properties: dict[str, str] = field(default_factory=dict)  # name -> Edm type
     navigation: set[str] = field(default_factory=set)
+    max_lengths: dict[str, int] = field(default_factory=dict)  # string properties that declare one
 
 
 def parse_csdl(xml: bytes | str) -> dict[str, EntitySet]:
@@ -34,6 +35,8 @@ def parse_csdl(xml: bytes | str) -> dict[str, EntitySet]:
             collect(base, out, depth + 1)
         for prop in et.findall(f"{EDM}Property"):
             out.properties[str(prop.get("Name"))] = str(prop.get("Type"))
+            if (length := prop.get("MaxLength", "")).isdigit():
+                out.max_lengths[str(prop.get("Name"))] = int(length)
         for nav in et.findall(f"{EDM}NavigationProperty"):
             out.navigation.add(str(nav.get("Name")))
 

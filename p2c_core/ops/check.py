@@ -38,11 +38,12 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         for service, client in (("dataverse", rt.dataverse.odata), ("fno", rt.fno.odata))
     }
     problems: list[CheckProblem] = []
-    for flow in flows if flows is not None else all_flows():
+    for flow in flows if flows is not None else [rt.flow(f.name) for f in all_flows()]:
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}
         for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
             problems += _check_columns(flow.name, endpoint.service, endpoint.entity_set, columns, metadata)
+        problems += _check_overlaid_fields(rt, flow, metadata)
         for rule in flow.lookups():
             for entity_set, returns in rule.to.items():
                 columns = {id_column(entity_set), returns}
@@ -72,4 +73,39 @@ def _check_columns(
         polymorphic = navigation and any(n.startswith(f"{column}_") for n in es.navigation)
         if column not in names and not polymorphic:
             problems.append(CheckProblem(flow, service, es.name, column, "not a property", nearest(column, names)))
+    return problems
+
+
+_NUMBERS = {"Edm.Int16", "Edm.Int32", "Edm.Int64", "Edm.Decimal", "Edm.Double", "Edm.Single", "Edm.Byte"}
+
+
+def _check_overlaid_fields(rt: Runtime, flow: Flow, metadata: dict[str, dict[str, EntitySet]]) -> list[CheckProblem]:
+    """Fields an overlay copies: the source value must fit the target (type and length)."""
+    from p2c_core.rules import Field
+
+    overlay = rt.settings.overlay()
+    source = metadata[flow.source.service].get(flow.source.entity_set)
+    target = metadata[flow.target.service].get(flow.target.entity_set)
+    if source is None or target is None:
+        return []  # named by _check_columns
+    problems = []
+    for name, rule in flow.rules().items():
+        if not isinstance(rule, Field) or overlay.origin(flow.name, name) != "overlay":
+            continue
+        have, want = source.properties.get(rule.column), target.properties.get(name)
+        if have is None or want is None:
+            continue
+        where = (flow.name, flow.target.service, target.name, name)
+        if have == "Edm.String" and want in _NUMBERS:
+            problems.append(CheckProblem(*where, f"the overlay copies text ({rule.column}) into a number ({want})"))
+        longest, room = source.max_lengths.get(rule.column), target.max_lengths.get(name)
+        limit = flow.max_lengths.get(name)
+        if longest and room and longest > room and not (limit and limit <= room):
+            problems.append(
+                CheckProblem(
+                    *where,
+                    f"{rule.column} holds up to {longest} characters, {name} takes {room}: "
+                    f'add "max_lengths": {{"{name}": {room}}} to the overlay, so a longer value fails by name',
+                )
+            )
     return problems

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 from p2c_core import engine
 from p2c_core.clients.keys import literal
 from p2c_core.compare import bound_id, identity, same
-from p2c_core.flows import get_flow
 
 if TYPE_CHECKING:
     from p2c_core.flow import Flow
@@ -43,11 +42,15 @@ def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedC
     """
     from p2c_core.errors import DependencyMissing, MappingError
 
-    flow = get_flow(flow_name)
+    flow = rt.flow(flow_name)
     cursor = rt.state.get_cursor(flow.name)
     reader = rt.reader(flow)
     out: list[PlannedChange] = []
-    for page in reader.pages(cursor.link):
+    from p2c_core.poll import columns_changed
+
+    # As the next poll would: from the start when the flow now reads other columns.
+    link = None if columns_changed(flow, cursor, reader) else cursor.link
+    for page in reader.pages(link):
         for row in page.rows:
             if limit is not None and len(out) >= limit:
                 return out
@@ -106,7 +109,7 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     says it was)."""
     from p2c_core.errors import DependencyMissing, MappingError
 
-    flow = get_flow(flow_name)
+    flow = rt.flow(flow_name)
     drift = Drift(flow=flow.name)
     reader = rt.reader(flow)
     expected: dict[str, Comparable] = {}

@@ -26,6 +26,9 @@ class Cursor:
     scan_started: str | None = None
     updated_at: str | None = None
     etag: str | None = None
+    # A digest of the columns the source is read with: a delta link keeps the columns of the
+    # read that began it, so a mapping that reads more must begin again (None: not recorded).
+    columns: str | None = None
 
 
 class CursorStore:
@@ -52,6 +55,7 @@ class CursorStore:
             scan_started=e.get("scan_started"),
             updated_at=e.get("updated_at"),
             etag=e.metadata["etag"],
+            columns=e.get("columns"),
         )
 
     def put(self, cursor: Cursor) -> Cursor:
@@ -66,6 +70,8 @@ class CursorStore:
             "scan_started": cursor.scan_started,
             "updated_at": now().isoformat(),
         }
+        if cursor.columns is not None:  # absent in cursors written before it was kept
+            entity["columns"] = cursor.columns
         client = self._table()
         try:
             if cursor.etag is None:
