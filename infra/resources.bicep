@@ -131,7 +131,7 @@ module appRoles 'modules/roles.bicep' = {
   }
 }
 
-module principalRoles 'modules/roles.bicep' = if (!empty(principalId) && (principalDataRoles || principalSecretsOfficer)) {
+module principalRoles 'modules/roles.bicep' = if ((principalDataRoles || principalSecretsOfficer) && !empty(principalId)) {
   name: 'principal-roles'
   params: {
     principalId: principalId
