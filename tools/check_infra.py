@@ -68,7 +68,8 @@ def checkov(infra: Path) -> int:
         summary = report.get("summary", {})
         print(f"  checkov {report.get('check_type')}: {json.dumps(summary)}")
         for failed in report.get("results", {}).get("failed_checks", []):
-            print(f"    FAILED {failed['check_id']} {failed['resource']} ({failed['file_path']}): {failed['check_name']}")
+            where = f"{failed['resource']} ({failed['file_path']})"
+            print(f"    FAILED {failed['check_id']} {where}: {failed['check_name']}")
         problems += int(summary.get("failed", 0)) + int(summary.get("parsing_errors", 0))
         if not summary.get("resource_count"):
             print("    checkov found no resources: is infra/ empty?")

@@ -55,7 +55,8 @@ def test_every_bicep_file_parses(path: Path):
 
 
 def test_settings_contract_holds():
-    names = [s["name"] for s in parsed("modules/functionapp.bicep")["resources"]["site"]["config"]["properties"]["siteConfig"]["appSettings"]]  # fmt: skip
+    site = parsed("modules/functionapp.bicep")["resources"]["site"]["config"]
+    names = [s["name"] for s in site["properties"]["siteConfig"]["appSettings"]]
     assert len(names) == len(set(names)), "a setting is set twice"
     assert contract_problems(set(setting_names()), set(names), set(OPTIONAL)) == []
 
