@@ -59,7 +59,8 @@ var alerts = [
     query: 'requests | where success == false | project timestamp, operation_Name, resultCode, operation_Id'
   }
   {
-    name: 'record-failures'
+    // The name the old record-failure rule had, so an upgrade replaces its query in place.
+    name: 'failures'
     displayName: 'p2c: records failed'
     description: 'A record failed permanently and is in the p2cfailures table (the p2c.failures metric); see `p2c failures`.'
     severity: 2

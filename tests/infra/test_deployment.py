@@ -198,8 +198,11 @@ def test_key_vault_name_can_move_after_a_purge():
 def test_alerts_fire_on_failed_functions_failed_records_and_poison_messages():
     alerts = parsed("modules/monitoring.bicep")["variables"]["alerts"]["value"]
     queries = {a["name"]: a["query"] for a in alerts}
+    # Rule names are alert-p2c-<name>-<token>: the two that existed keep theirs (an upgrade
+    # replaces them in place instead of leaving the old query running).
+    assert {"failures", "poison"} <= set(queries)
     assert queries["function-failures"].startswith("requests | where success == false")
-    assert 'customMetrics | where name == "p2c.failures"' in queries["record-failures"]
+    assert 'customMetrics | where name == "p2c.failures"' in queries["failures"]
     assert 'has "MaxDequeueCount"' in queries["poison"]
     # `has` matches whole terms: "Exception" never matched FunctionInvocationException.
     assert not any('has "Exception"' in q for q in queries.values())
