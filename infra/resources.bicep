@@ -3,6 +3,10 @@ param location string
 param token string
 param tags object
 param principalId string
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
 param principalType string
 param principalDataRoles bool
 param principalSecretsOfficer bool
