@@ -1,8 +1,10 @@
 // The Functions app on a Flex Consumption plan: the site, its app settings, SCM/FTP basic
 // publishing credentials off, and (optional) App Service authentication for the console.
-// siteConfig holds only what the references set there (appSettings; Flex rejects ftpsState and
-// other App Service properties with ARM error 51021, and the runtime lives in functionAppConfig):
-// Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/core/host/function.bicep.
+// siteConfig holds what the references set there, appSettings
+// (Azure-Samples/azure-functions-flex-consumption-samples IaC/bicep/core/host/function.bicep),
+// and minTlsVersion, which no rejection names. Flex rejects ftpsState and other App Service
+// properties with ARM error 51021 (the reports quoted in Azure/terraform-azurerm-avm-res-web-site
+// #345 and #360), and the runtime lives in functionAppConfig. tests/infra checks the list.
 param location string
 param tags object
 param token string
