@@ -25,10 +25,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error
 	@touch $@
 
-$(INFRA_STAMP):
+# checkov pins pycep-parser 0.5.1, which predates Bicep's fail(); 0.7.1 parses it and checkov
+# runs unchanged on it (tools/check_infra.py fails on any parse error, so a mismatch shows).
+$(INFRA_STAMP): Makefile
 	@test -x $(INFRA_VENV)/bin/python || $(PYTHON) -m venv $(INFRA_VENV)
 	$(INFRA_VENV)/bin/python -m pip install -q --upgrade pip
-	$(INFRA_VENV)/bin/python -m pip install -q 'checkov>=3.2,<4' 'pycep-parser>=0.5'
+	$(INFRA_VENV)/bin/python -m pip install -q 'checkov>=3.2,<4'
+	$(INFRA_VENV)/bin/python -m pip install -q --no-deps 'pycep-parser==0.7.1'
 	@touch $@
 
 install: $(STAMP) $(NODE_STAMP)

@@ -6,12 +6,25 @@ start pays for azure.functions and the flow registry alone.
 """
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import azure.functions as func
 
 from p2c_core.flow import Flow
 from p2c_core.flows import all_flows
+
+
+def thread_binder(context: func.Context) -> Callable[[], None]:
+    """What a worker thread calls so the Python worker keeps its logs: records are applied
+    on a thread pool, and the worker drops a log from a thread that names no invocation
+    ("Logging from background threads", Azure Functions Python developer guide)."""
+
+    def bind() -> None:
+        storage: Any = context.thread_local_storage  # a threading.local; typed as its class
+        storage.invocation_id = context.invocation_id
+
+    return bind
 
 
 def _register(app: func.FunctionApp, flow: Flow) -> None:
@@ -27,7 +40,7 @@ def _register(app: func.FunctionApp, flow: Flow) -> None:
 
     @app.function_name(name=f"{flow.name}_apply")
     @app.queue_trigger(arg_name="msg", queue_name=flow.queue, connection="AzureWebJobsStorage")
-    def apply(msg: func.QueueMessage) -> None:
+    def apply(msg: func.QueueMessage, context: func.Context) -> None:
         from p2c_core.functions import run_apply
         from p2c_core.hostconfig import max_dequeue_count
 
@@ -36,6 +49,7 @@ def _register(app: func.FunctionApp, flow: Flow) -> None:
             msg.get_body(),
             message_id=msg.id,
             last_attempt=(msg.dequeue_count or 1) >= max_dequeue_count(),
+            bind_thread=thread_binder(context),
         )
 
 

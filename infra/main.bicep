@@ -2,6 +2,7 @@
 // `az deployment sub create -l <region> -f infra/main.bicep -p infra/main.parameters.json`.
 // Secure defaults by hand (Azure Verified Modules style): identity instead of keys,
 // no shared-key storage access, no public blobs, TLS 1.2, local auth off for telemetry.
+// infra/README.md walks a first deployment in order.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -9,12 +10,65 @@ targetScope = 'subscription'
 @description('Name of the environment; used in resource names and the resource group name.')
 param environmentName string
 
+// Regions that offer Flex Consumption, as Azure-Samples/functions-quickstart-python-http-azd
+// lists them (infra/main.bicep); `az functionapp list-flexconsumption-locations` has the current list.
 @minLength(1)
-@description('Azure region for every resource.')
+@description('Azure region for every resource (one that offers Flex Consumption).')
+@allowed([
+  'australiaeast'
+  'australiasoutheast'
+  'brazilsouth'
+  'canadacentral'
+  'centralindia'
+  'centralus'
+  'eastasia'
+  'eastus'
+  'eastus2'
+  'francecentral'
+  'germanywestcentral'
+  'italynorth'
+  'japaneast'
+  'koreacentral'
+  'northcentralus'
+  'northeurope'
+  'norwayeast'
+  'southafricanorth'
+  'southcentralus'
+  'southeastasia'
+  'southindia'
+  'spaincentral'
+  'swedencentral'
+  'uaenorth'
+  'uksouth'
+  'ukwest'
+  'westcentralus'
+  'westeurope'
+  'westus'
+  'westus2'
+  'westus3'
+])
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
 param location string
 
-@description('Object id of the deploying user, given data roles for local runs against the cloud resources. Empty: none.')
+@description('Object id of the deploying principal (azd sets AZURE_PRINCIPAL_ID). Empty: no roles for it.')
 param principalId string = ''
+
+@description('What the deploying principal is: User (azd up from a laptop) or ServicePrincipal (CI).')
+@allowed([
+  'User'
+  'ServicePrincipal'
+])
+param principalType string = 'User'
+
+@description('Give the deploying principal the storage data roles (blobs, queues, tables) for local runs against the cloud account. Off by default.')
+param principalDataRoles bool = false
+
+@description('Give the deploying principal Key Vault Secrets Officer, to set the Dynamics client secret. Off by default.')
+param principalSecretsOfficer bool = false
 
 @description('Dataverse org root, e.g. https://contoso.crm.dynamics.com')
 param dataverseUrl string
@@ -31,11 +85,38 @@ param dynamicsTenantId string = ''
 @description('Client id of that service principal. Empty: the app uses its managed identity for Dynamics.')
 param dynamicsClientId string = ''
 
-@description('Name of the Key Vault secret holding that service principal secret. Empty: no secret.')
+@description('Name of the Key Vault secret holding that service principal secret (needs dynamicsClientId). Empty: no secret.')
 param dynamicsClientSecretName string = ''
 
-@description('Timer schedule (NCRONTAB, six fields) per flow.')
-param schedules object = {
+@secure()
+@description('HMAC key for queue messages (P2C_MESSAGE_SIGNING_KEY), written to the vault as p2c-message-signing-key. azd generates it once per environment (infra/hooks). Empty: keep the secret already in the vault.')
+param messageSigningKey string = ''
+
+@description('Timer schedule (NCRONTAB, six fields) per flow; the flows not named keep their default.')
+param schedules object = {}
+
+@description('Which flows run (true/false per flow); the flows not named keep their default (on).')
+param enabled object = {}
+
+@description('Value maps as JSON strings (empty: the built-in default or not mapped); see README, Settings.')
+param valueMaps object = {}
+
+@description('Defaults for new records; the ones not named keep their default. See README, Settings.')
+param defaults object = {}
+
+@description('E-mail address that receives failure and poison-queue alerts.')
+param alertEmail string
+
+@description('Enterprise network: a VNet with the app integrated, private endpoints for storage and the vault, storage closed to the public network.')
+param vnetEnabled bool = false
+
+@description('Changes the Key Vault name. Purge protection keeps a deleted vault (and its name) for 90 days: set any new value to deploy an environment again after `azd down --purge`.')
+param keyVaultNameSalt string = ''
+
+@description('Client id of a Microsoft Entra app registration for the operator console: turns on App Service authentication (anonymous requests still reach the app, which checks the principal). Empty: off.')
+param consoleAuthClientId string = ''
+
+var defaultSchedules = {
   accounts: '0 */5 * * * *'
   products: '0 */15 * * * *'
   contacts: '0 */5 * * * *'
@@ -45,9 +126,7 @@ param schedules object = {
   fno_orders: '0 */10 * * * *'
   invoices: '0 */15 * * * *'
 }
-
-@description('Which flows run (true/false per flow).')
-param enabled object = {
+var defaultEnabled = {
   accounts: true
   products: true
   contacts: true
@@ -57,9 +136,7 @@ param enabled object = {
   fno_orders: true
   invoices: true
 }
-
-@description('Value maps as JSON strings (empty: the built-in default or not mapped); see README, Settings.')
-param valueMaps object = {
+var defaultValueMaps = {
   country: ''
   unit: ''
   priceList: ''
@@ -69,9 +146,7 @@ param valueMaps object = {
   productType: ''
   processingStatus: ''
 }
-
-@description('Defaults for new records; see README, Settings.')
-param defaults object = {
+var defaultDefaults = {
   customerGroup: '10'
   site: '1'
   warehouse: '13'
@@ -80,15 +155,9 @@ param defaults object = {
   unitGroup: 'Default Unit'
 }
 
-@description('E-mail address that receives failure and poison-queue alerts.')
-param alertEmail string
-
-@description('Public network access to the Key Vault: Enabled or Disabled.')
-@allowed([
-  'Enabled'
-  'Disabled'
-])
-param keyVaultPublicNetworkAccess string = 'Enabled'
+// A secret name without a client id would make a Key Vault reference the app can never use.
+// fail() (Bicep flow-control functions) stops the deployment with this message.
+var clientSecretName = (empty(dynamicsClientId) && !empty(dynamicsClientSecretName)) ? fail('dynamicsClientSecretName (P2C_CLIENT_SECRET_NAME) needs dynamicsClientId (P2C_CLIENT_ID)') : dynamicsClientSecretName
 
 var token = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -109,18 +178,25 @@ module resources 'resources.bicep' = {
     token: token
     tags: tags
     principalId: principalId
+    principalType: principalType
+    principalDataRoles: principalDataRoles
+    principalSecretsOfficer: principalSecretsOfficer
     dataverseUrl: dataverseUrl
     fnoUrl: fnoUrl
     fnoCompany: fnoCompany
     dynamicsTenantId: empty(dynamicsTenantId) ? tenant().tenantId : dynamicsTenantId
     dynamicsClientId: dynamicsClientId
-    dynamicsClientSecretName: dynamicsClientSecretName
-    schedules: schedules
-    enabled: enabled
-    valueMaps: valueMaps
-    defaults: defaults
+    dynamicsClientSecretName: clientSecretName
+    messageSigningKey: messageSigningKey
+    // union: an override of one flow keeps the defaults of the others.
+    schedules: union(defaultSchedules, schedules)
+    enabled: union(defaultEnabled, enabled)
+    valueMaps: union(defaultValueMaps, valueMaps)
+    defaults: union(defaultDefaults, defaults)
     alertEmail: alertEmail
-    keyVaultPublicNetworkAccess: keyVaultPublicNetworkAccess
+    vnetEnabled: vnetEnabled
+    keyVaultNameSalt: keyVaultNameSalt
+    consoleAuthClientId: consoleAuthClientId
   }
 }
 

@@ -7,8 +7,11 @@ on success, made visible again after `visibilityTimeout` on failure, and moved t
 
 from __future__ import annotations
 
+import inspect
 import logging
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -39,6 +42,17 @@ class Registered:
     arg_name: str
     queue: str | None = None
     schedule: str | None = None
+    # The function takes the worker's `context` (a parameter named so, as the worker passes it).
+    wants_context: bool = False
+
+
+class LocalContext:
+    """The part of the Python worker's invocation context p2c uses: the invocation id and the
+    thread-local storage that names it for the worker's log handler."""
+
+    def __init__(self, invocation_id: str, thread_local_storage: threading.local) -> None:
+        self.invocation_id = invocation_id
+        self.thread_local_storage = thread_local_storage
 
 
 _INDEX: dict[int, tuple[func.FunctionApp, list[func.Function]]] = {}
@@ -70,6 +84,7 @@ def registered(app: func.FunctionApp) -> list[Registered]:
                 arg_name=spec["name"],
                 queue=spec.get("queueName"),
                 schedule=spec.get("schedule"),
+                wants_context="context" in inspect.signature(fn.get_user_function()).parameters,
             )
         )
     return out
@@ -93,6 +108,8 @@ class LocalHost:
         self.batch_size = int(queues.get("batchSize", 16))
         self.lease_seconds = lease_seconds
         self._pool = ThreadPoolExecutor(max_workers=concurrency or self.batch_size)
+        # One storage for every invocation, as the worker keeps one per process.
+        self.thread_local_storage = threading.local()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -139,8 +156,11 @@ class LocalHost:
             expiration_time=message.expires_on,
             pop_receipt=message.pop_receipt,
         )
+        args: dict[str, Any] = {fn.arg_name: msg}
+        if fn.wants_context:
+            args["context"] = LocalContext(str(uuid.uuid4()), self.thread_local_storage)
         try:
-            fn.call(**{fn.arg_name: msg})
+            fn.call(**args)
         except Exception as exc:
             if (message.dequeue_count or 1) >= self.max_dequeue:
                 poison = f"{fn.queue}-poison"

@@ -100,6 +100,7 @@ def _apply_each(rt: Runtime, flow: Flow, records: list[Record], out: Outcome) ->
         return
 
     def apply_key(versions: list[Record]) -> Counts:
+        telemetry.thread_started()  # this thread's logs belong to the invocation
         part = Outcome(flow.name, "apply", run_id=out.run_id)
         for record in versions:
             apply_record(rt, flow, record, part)

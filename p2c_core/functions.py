@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from p2c_core import engine, telemetry
@@ -24,17 +25,26 @@ def run_poll(flow_name: str) -> engine.Outcome:
     return engine.poll(rt, rt.flow(flow_name))
 
 
-def run_apply(flow_name: str, body: bytes, *, message_id: str | None, last_attempt: bool) -> engine.Outcome:
+def run_apply(
+    flow_name: str,
+    body: bytes,
+    *,
+    message_id: str | None,
+    last_attempt: bool,
+    bind_thread: Callable[[], None] | None = None,
+) -> engine.Outcome:
     """Apply one message; on its last delivery, an unexpected error is recorded first.
 
     The host moves a message that keeps failing to `<queue>-poison` by itself; the
     failure entry written here makes that visible and replayable too (invariant 6).
+    `bind_thread` claims a worker thread's logs for this invocation (telemetry.invocation).
     """
     telemetry.configure()
     rt = get_runtime()
     flow = rt.flow(flow_name)
     try:
-        return engine.apply(rt, flow, body)
+        with telemetry.invocation(bind_thread):
+            return engine.apply(rt, flow, body)
     except Exception as exc:
         if last_attempt:
             rt.state.record_failure(

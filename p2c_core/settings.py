@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core import catalog
+from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
 from p2c_core.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -237,9 +238,16 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Validate the environment; a bad or missing setting raises SettingsError naming it."""
+    """Validate the environment; a bad or missing setting raises SettingsError naming it.
+
+    A value that is still a Key Vault reference is refused (it would be sent as the secret),
+    and in Azure no `.env` is read: app settings are the only source there.
+    """
+    unresolved = unresolved_references(n for n in os.environ if n.upper().startswith(PREFIX))
+    if unresolved:
+        raise SettingsError(unresolved_message(unresolved))
     try:
-        return Settings(**overrides)
+        return Settings(**overrides, _env_file=None if in_azure() else ".env")  # pyright: ignore[reportCallIssue]
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -258,6 +266,9 @@ def get_settings() -> Settings:
 
 def storage_settings() -> dict[str, str]:
     """`AzureWebJobsStorage` (connection string) or its identity-based parts."""
+    unresolved = unresolved_references([STORAGE, *(f"{STORAGE}__{s}" for s in STORAGE_IDENTITY_SUFFIXES)])
+    if unresolved:
+        raise SettingsError(unresolved_message(unresolved))
     found = {}
     if os.environ.get(STORAGE):
         found[STORAGE] = os.environ[STORAGE]

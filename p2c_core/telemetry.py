@@ -9,10 +9,11 @@ record key, status and request ids: never a header, token or secret.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -66,6 +67,32 @@ def _credential() -> Any:
     from azure.identity import ManagedIdentityCredential
 
     return ManagedIdentityCredential(client_id=parts.get("ClientId"))
+
+
+# How the current invocation's logs are claimed in another thread: the Python worker keeps a
+# log record only when its thread names the invocation ("Logging from background threads",
+# Azure Functions Python developer guide: set context.thread_local_storage.invocation_id).
+# function_app passes the setter; p2c_core never imports azure.functions.
+_bind_thread: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "p2c_bind_thread", default=None
+)
+
+
+@contextmanager
+def invocation(bind_thread: Callable[[], None] | None) -> Iterator[None]:
+    """Run a function body whose worker threads call `bind_thread()` first (see thread_started)."""
+    token = _bind_thread.set(bind_thread)
+    try:
+        yield
+    finally:
+        _bind_thread.reset(token)
+
+
+def thread_started() -> None:
+    """Called first in a pool task (which runs in a copy of the submitting context)."""
+    bind = _bind_thread.get()
+    if bind is not None:
+        bind()
 
 
 def tracer() -> trace.Tracer:

@@ -1,5 +1,6 @@
 // Least-privilege data roles for one principal on the storage account, App Insights and
-// Key Vault the app uses.
+// Key Vault the app uses. The names come from the modules' outputs (resources.bicep), so
+// each `existing` reference below waits for the resource it names.
 param principalId string
 @allowed([
   'ServicePrincipal'

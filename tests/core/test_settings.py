@@ -89,3 +89,68 @@ def test_secret_is_not_in_repr_or_errors(env):
 )
 def test_ncrontab(expr, ok):
     assert valid_ncrontab(expr) is ok
+
+
+# --- Azure: Key Vault references and .env -------------------------------------------
+
+REFERENCE = "@Microsoft.KeyVault(SecretUri=https://kv-p2c-x.vault.azure.net/secrets/dynamics-client-secret)"
+
+
+@pytest.mark.parametrize("name", ["P2C_CLIENT_SECRET", "P2C_MESSAGE_SIGNING_KEY", "p2c_fno_url"])
+def test_an_unresolved_key_vault_reference_is_refused_naming_the_setting(env, name):
+    env.setenv("P2C_TENANT_ID", "t")
+    env.setenv("P2C_CLIENT_ID", "c")
+    env.setenv(name, REFERENCE)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert name in message and "unresolved Key Vault reference" in message
+    assert "kv-p2c-x" not in message and "dynamics-client-secret" not in message
+
+
+def test_an_unresolved_storage_reference_is_refused_naming_it(env):
+    from p2c_core.settings import storage_settings
+
+    env.setenv("AzureWebJobsStorage", REFERENCE)
+    with pytest.raises(SettingsError, match="AzureWebJobsStorage: unresolved Key Vault reference"):
+        storage_settings()
+
+
+def test_a_resolved_secret_is_taken(env):
+    env.setenv("P2C_TENANT_ID", "t")
+    env.setenv("P2C_CLIENT_ID", "c")
+    env.setenv("P2C_CLIENT_SECRET", "resolved-value")
+    secret = load_settings().client_secret
+    assert secret is not None and secret.get_secret_value() == "resolved-value"
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"WEBSITE_INSTANCE_ID": "0123abcd"},  # App Service plans
+        {"CONTAINER_NAME": "func-p2c", "LEGION_SERVICE_HOST": "1"},  # Flex Consumption
+        {"WEBSITE_SKU": "FlexConsumption"},
+    ],
+)
+def test_in_azure_a_dotenv_in_the_app_folder_is_ignored(env, tmp_path, marker):
+    (tmp_path / ".env").write_text("P2C_FNO_COMPANY=dotv\nP2C_PAGE_SIZE=7\n")
+    env.chdir(tmp_path)
+    for name in ("WEBSITE_INSTANCE_ID", "WEBSITE_SKU", "LEGION_SERVICE_HOST"):
+        env.delenv(name, raising=False)
+    env.delenv("P2C_FNO_COMPANY")
+    assert load_settings().page_size == 7  # read on a developer's machine
+    for name, value in marker.items():
+        env.setenv(name, value)
+    with pytest.raises(SettingsError, match="P2C_FNO_COMPANY"):
+        load_settings()  # the .env is not read: the setting is missing
+    env.setenv("P2C_FNO_COMPANY", "usmf")
+    assert load_settings().page_size == 5000
+
+
+def test_outside_azure_is_what_ci_and_laptops_look_like():
+    from p2c_core.appservice import in_azure
+
+    assert in_azure({}) is False
+    assert in_azure({"WEBSITE_INSTANCE_ID": ""}) is False
+    assert in_azure({"FUNCTIONS_WORKER_RUNTIME": "python"}) is False  # set by local.settings.json too
+    assert in_azure({"CONTAINER_NAME": "ci-runner"}) is False  # container runtimes set it anywhere
