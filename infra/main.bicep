@@ -104,6 +104,10 @@ param valueMaps object = {}
 @description('Defaults for new records; the ones not named keep their default. See README, Settings.')
 param defaults object = {}
 
+@description('Mapping overlay as JSON (docs/customizing.md), or the path of a JSON file shipped with the app; empty: none.')
+param mappingOverlay string = ''
+param mappingOverlayFile string = ''
+
 @description('E-mail address that receives failure and poison-queue alerts.')
 param alertEmail string
 
@@ -193,6 +197,8 @@ module resources 'resources.bicep' = {
     enabled: union(defaultEnabled, enabled)
     valueMaps: union(defaultValueMaps, valueMaps)
     defaults: union(defaultDefaults, defaults)
+    mappingOverlay: mappingOverlay
+    mappingOverlayFile: mappingOverlayFile
     alertEmail: alertEmail
     vnetEnabled: vnetEnabled
     keyVaultNameSalt: keyVaultNameSalt

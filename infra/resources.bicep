@@ -21,6 +21,8 @@ param messageSigningKey string
 param schedules object
 param enabled object
 param valueMaps object
+param mappingOverlay string
+param mappingOverlayFile string
 param defaults object
 param alertEmail string
 param vnetEnabled bool
@@ -178,6 +180,8 @@ module functionApp 'modules/functionapp.bicep' = {
     enabled: enabled
     valueMaps: valueMaps
     defaults: defaults
+    mappingOverlay: mappingOverlay
+    mappingOverlayFile: mappingOverlayFile
     consoleAuthClientId: consoleAuthClientId
   }
   // The identity's roles first: the host reads storage and resolves Key Vault references at start.

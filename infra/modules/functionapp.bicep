@@ -29,6 +29,8 @@ param schedules object
 param enabled object
 param valueMaps object
 param defaults object
+param mappingOverlay string
+param mappingOverlayFile string
 param consoleAuthClientId string
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -215,6 +217,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_FLOWS__INVOICES__SCHEDULE'
           value: schedules.invoices
+        }
+        {
+          name: 'P2C_MAPPING_OVERLAY'
+          value: mappingOverlay
+        }
+        {
+          name: 'P2C_MAPPING_OVERLAY_FILE'
+          value: mappingOverlayFile
         }
         {
           name: 'P2C_VALUE_MAPS__COUNTRY'
