@@ -324,7 +324,8 @@ def _seed_fno_orders(fno: FnoService, rng: random.Random, customers: Sequence[Ro
     headers, lines = fno.schemas["CDSSalesOrderHeaders"], fno.schemas["CDSSalesOrderLines"]
     inv_headers = fno.schemas["ExternallyMaintainedCustomerSalesInvoiceHeaders"]
     inv_lines = fno.schemas["ExternallyMaintainedCustomerSalesInvoiceLines"]
-    statuses = ["Confirmed", "Picked", "Delivered", "Invoiced", "None", "Confirmed", "Invoiced", "PartiallyDelivered"]
+    # F&O's members (fno-enums.json): no "None"; an open order is "Active".
+    statuses = ["Confirmed", "Picked", "Delivered", "Invoiced", "Active", "Confirmed", "Invoiced", "PartiallyDelivered"]
     sales_customers = [c["accountnumber"] for c in customers[:20]] + [b["msdyn_contactpersonid"] for b in buyers[:2]]
     invoice_no = 5000
     for n in range(18):
