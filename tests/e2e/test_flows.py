@@ -104,8 +104,11 @@ def _source_keys(e2e: E2E, name: str) -> list[str]:
     flow = next(f for f in FLOWS if f.name == name)
     side = e2e.sandbox.dataverse if flow.source.service == "dataverse" else e2e.sandbox.fno
     where = flow.source.where
+    # p2c reads its configured company's F&O rows; the sandbox seeds another company too.
+    company = e2e.sandbox.fno_service.company if flow.source.service != "dataverse" else None
     return [str(r[flow.source.key]) for r in side.rows(flow.source.entity_set)
-            if r.get(flow.source.key) and (where is None or where.matches(r))]  # fmt: skip
+            if r.get(flow.source.key) and (where is None or where.matches(r))
+            and (company is None or r.get("dataAreaId") == company)]  # fmt: skip
 
 
 def test_master_edits_sync_exactly_once_replica_edits_stay_and_alternating_edits_settle(quick: E2E):
