@@ -68,17 +68,19 @@ def extend(schemas: dict[str, EntitySchema]) -> None:
 
 
 def not_writable(schema: EntitySchema, *, creating: bool) -> frozenset[str]:
-    """Columns the reference says are not valid for this write (IsValidForCreate /
-    IsValidForUpdate false), by the name a write body uses them under."""
+    """Columns a write may not set, by the name a write body uses them under: on update those
+    not valid for update (IsValidForUpdate false: read-only and create-only columns); on create
+    the read-only ones (valid for neither). A column valid for update only (account's
+    statecode) is taken on create, as an upsert that creates sends it (docs/fidelity.md)."""
     return _not_writable(schema.entity_type, creating)
 
 
 @cache
 def _not_writable(logical: str, creating: bool) -> frozenset[str]:
-    flag = "valid_for_create" if creating else "valid_for_update"
     out = set()
     for name, spec in tables().get(logical, {}).get("properties", {}).items():
-        if not spec.get(flag, True):
+        refused = not spec["valid_for_update"] and (not creating or not spec["valid_for_create"])
+        if refused:
             out.add(f"_{name}_value" if spec["type"] in LOOKUPS else name)
     return frozenset(out)
 

@@ -17,6 +17,8 @@ import logging
 import sys
 from typing import Any
 
+import source_microsoft_dataverse.dataverse as dataverse
+import source_microsoft_dataverse.source as source_module
 from airbyte_cdk.models import (
     AirbyteStateMessage,
     ConfiguredAirbyteCatalog,
@@ -26,9 +28,6 @@ from airbyte_cdk.models import (
     Type,
 )
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
-
-import source_microsoft_dataverse.dataverse as dataverse
-import source_microsoft_dataverse.source as source_module
 from source_microsoft_dataverse import SourceMicrosoftDataverse
 
 
