@@ -66,17 +66,18 @@ BUILTIN_MAPS: dict[str, dict[str, str]] = {
     "unit": {"ea": "Primary Unit"},
     "product_type": {"Item": "1", "Service": "3"},
     "price_list": {"USD": "CRM Service USA (sample)"},
-    # F&O SalesOrderProcessingStatus -> the P2C choice msdyn_processingstatus in Sales.
+    # F&O SalesOrderProcessingStatus -> the P2C choice msdynce_processingstatus in Sales
+    # (p2c-solution.json's values; FLOWS.md, orders, gives this default map).
     "processing_status": {
-        "Active": "192350000",
-        "Confirmed": "192350001",
-        "PartiallyPicked": "192350002",
-        "Picked": "192350003",
-        "PartiallyDelivered": "192350004",
-        "Delivered": "192350005",
-        "PartiallyInvoiced": "192350006",
-        "Invoiced": "192350007",
-        "Cancelled": "192350008",
+        "Active": "647390000",
+        "Confirmed": "647390001",
+        "Picked": "647390004",
+        "PartiallyDelivered": "647390008",
+        "Delivered": "647390007",
+        "Invoiced": "647390003",
+        "PartiallyInvoiced": "647390009",
+        "DeliveredPartiallyInvoiced": "647390009",
+        "Canceled": "647390010",
     },
 }
 # The largest amount both services store (Dataverse money: 922,337,203,685,477).

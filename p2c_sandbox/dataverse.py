@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from p2c_sandbox import reference
+from p2c_sandbox import reference, solution
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
@@ -75,10 +75,12 @@ class DataverseService(ODataService):
     def fault(self, status: int) -> ServiceError:
         return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
 
-    def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
+    def __init__(self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True) -> None:
         super().__init__()
         self.store = store
-        self.schemas: dict[str, EntitySchema] = DATAVERSE
+        # An org with Microsoft's P2C solution installed (its columns and plug-ins), or without.
+        self.p2c_solution = p2c_solution
+        self.schemas: dict[str, EntitySchema] = solution.tables(p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
 

@@ -22,7 +22,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from p2c_sandbox import reference
+from p2c_sandbox import reference, solution
 from p2c_sandbox.query import QueryError, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.service import ServiceError
@@ -47,6 +47,7 @@ _TABLES: dict[str, tuple[str, int]] = {
     "salesorderdetail": ("SalesOrderDetail", 1089),
     "invoice": ("Invoice", 1090),
     "invoicedetail": ("InvoiceDetail", 1091),
+    solution.AUTONUMBER_TABLE: ("msdynce_P2CAutoNumber", 10_001),  # a solution's table: a custom type code
 }
 _PRIMARY_NAME = {"contact": "fullname", "transactioncurrency": "currencyname"}
 
@@ -67,6 +68,7 @@ _CHOICES: dict[str, list[tuple[int, str]]] = {
     ],
     "statecode": [(0, "Active"), (1, "Inactive")],
     "statuscode": [(1, "Active"), (2, "Inactive")],
+    **solution.choices(),  # msdynce_processingstatus; only on tables with the solution's columns
 }  # fmt: skip
 _MONEYLESS_DECIMALS = {"quantity", "exchangerate"}  # Decimal columns; the others are currency (Money)
 _PATH = re.compile(
@@ -170,7 +172,7 @@ class Metadata:
                 "EntityLogicalName": logical,
                 "IsPrimaryId": name == schema.keys[0],
                 "IsPrimaryName": column == primary_name,
-                "IsCustomAttribute": column.startswith(("msdyn_", "p2c_")),
+                "IsCustomAttribute": column.startswith(("msdyn_", "msdynce_", "p2c_")),
                 "IsValidForCreate": name not in schema.server_columns,
                 "IsValidForUpdate": name not in schema.server_columns,
                 "IsValidForRead": True,

@@ -19,6 +19,7 @@ from p2c_sandbox.schema import EntitySchema, Prop
 
 DATA = Path(__file__).resolve().parent / "data"
 LOOKUPS = ("Lookup", "Customer", "Owner")
+CHOICES = ("Picklist", "State", "Status")
 # The reference's AttributeType -> the Web API's EDM type ("Use the Dataverse Web API":
 # Money and Decimal are Edm.Decimal, choices Edm.Int32, images Edm.Binary).
 _EDM = {
@@ -46,7 +47,9 @@ def _prop(spec: dict[str, Any]) -> Prop | None:
         return None
     if spec["type"] == "DateTime" and spec.get("datetime_behavior") == "DateOnly":
         edm = "Edm.Date"  # only DateOnly *behaviour* makes an Edm.Date (schema.Prop.date_only)
-    return Prop(edm, max_length=spec.get("max_length"), date_only=spec.get("format") == "DateOnly")
+    # A choice takes its options' values only (the reference lists every option).
+    options = tuple(int(v) for v in spec["options"]) if spec["type"] in CHOICES and spec.get("options") else None
+    return Prop(edm, max_length=spec.get("max_length"), date_only=spec.get("format") == "DateOnly", options=options)
 
 
 def extend(schemas: dict[str, EntitySchema]) -> None:

@@ -157,6 +157,9 @@ def check_value(schema: EntitySchema, name: str, value: Any, error: Callable[[st
             raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
         if t == "Edm.Int32" and not -(2**31) <= value < 2**31:
             raise error(f"the value '{value}' is out of range for '{name}' ({t})")
+        if prop.options is not None and value not in prop.options:
+            accepted = ",".join(str(v) for v in prop.options)
+            raise error(f"the value {value} of '{name}' is outside the valid range. Accepted Values: {accepted}")
         return value
     if t in ("Edm.Decimal", "Edm.Double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
