@@ -447,7 +447,8 @@ class ODataService(abc.ABC):
 
 
 class _NotJson(ValueError):
-    """What RFC 8259 JSON has no room for, though Python's parser takes it."""
+    """What JSON has no room for, though Python's parser takes it: NaN and Infinity ("not
+    permitted", RFC 8259 section 6), repeated names."""
 
 
 def _no_constant(name: str) -> Any:
@@ -455,8 +456,8 @@ def _no_constant(name: str) -> Any:
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    # OData JSON (OData-JSON 4.01, section 4.5) allows a name once in an object; the services
-    # refuse a body that repeats one instead of keeping the last as json.loads does.
+    # I-JSON (RFC 7493, section 2.3): objects "MUST NOT have members with duplicate names"; the
+    # services refuse a body that repeats one instead of keeping the last as json.loads does.
     out: dict[str, Any] = {}
     for name, value in pairs:
         if name in out:
