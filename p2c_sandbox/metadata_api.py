@@ -242,7 +242,8 @@ def _kind_of(column: str, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         if fact in spec:
             extra[name] = spec[fact]
     if kind == "Money":
-        extra["IsBaseCurrency"] = bool(spec.get("is_base_currency"))
+        # The reference's convention: a Money column's `<name>_base` sibling is in the base currency.
+        extra["IsBaseCurrency"] = bool(spec.get("is_base_currency", column.endswith("_base")))
     if kind == "DateTime":
         extra["Format"] = spec.get("format", "DateAndTime")
         extra["DateTimeBehavior"] = {"Value": spec.get("datetime_behavior", "UserLocal")}

@@ -206,3 +206,29 @@ def test_order_customer_flags_are_derived_from_the_customers(fno: httpx.Client):
 def test_service_document_answers_json_and_is_counted(sb: Sandbox, dv: httpx.Client):
     assert json.loads(dv.get("").text)["value"]
     assert any(r["entity_set"] == "$service" for r in dv.get(sb.dataverse_url + "/_sandbox/stats").json()["requests"])
+
+
+def test_metadata_api_answers_discovery_as_the_docs_show(dv: httpx.Client):
+    # What an ELT connector's discovery sends (airbyte-source-microsoft-dataverse).
+    found = dv.get(
+        "EntityDefinitions",
+        params={
+            "$select": "LogicalName,EntitySetName,PrimaryIdAttribute,CanChangeTrackingBeEnabled,ChangeTrackingEnabled",
+            "$expand": "Attributes($select=LogicalName,AttributeType)",
+            "$filter": "LogicalName eq 'account'",
+        },
+    )
+    assert found.status_code == 200
+    (account,) = found.json()["value"]
+    assert account["CanChangeTrackingBeEnabled"]["Value"] is True and account["EntitySetName"] == "accounts"
+    kinds = {a["LogicalName"]: a["AttributeType"] for a in account["Attributes"]}
+    assert (kinds["revenue"], kinds["revenue_base"], kinds["ownerid"], kinds["parentaccountid"]) == (
+        "Money", "Money", "Owner", "Lookup",
+    )  # fmt: skip
+    base = dv.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='revenue_base')").json()
+    assert base["IsValidForCreate"] is False and base["IsValidForUpdate"] is False and base["IsBaseCurrency"] is True
+    choice = dv.get(
+        "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata",
+        params={"$select": "LogicalName", "$filter": "LogicalName eq 'industrycode'", "$expand": "OptionSet"},
+    ).json()["value"]
+    assert choice and choice[0]["OptionSet"]["Options"]
