@@ -67,7 +67,11 @@ def extend(schemas: dict[str, EntitySchema]) -> None:
             schema.props.setdefault(f"_{name}_value", Prop("Edm.Guid"))
             targets = spec.get("targets") or []
             if len(targets) == 1 and targets[0] in served and name not in declared_lookups:
-                schema.lookups[name] = served[targets[0]]  # the navigation property is the column's name
+                # The navigation property the page names (QuoteDetailId), else the column's name.
+                nav = (spec.get("navigation_properties") or [name])[0]
+                schema.lookups[nav] = served[targets[0]]
+                if nav != name:
+                    schema.lookup_columns[nav] = name
 
 
 def not_writable(schema: EntitySchema, *, creating: bool) -> frozenset[str]:
