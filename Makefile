@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck install infra clean
+.PHONY: demo test lint typecheck install infra clean client-venvs
 
 $(STAMP): pyproject.toml requirements.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,5 +52,9 @@ typecheck: $(STAMP)
 test: install lint typecheck infra
 	$(BIN)/pytest -p no:cacheprovider -n 2
 
+# Client libraries that cannot share .venv (tests/sandbox/client_venv.py says why), in .venv-clients/.
+client-venvs: install
+	$(BIN)/python -m tests.sandbox.client_venv
+
 clean:
-	rm -rf $(VENV) $(INFRA_VENV) node_modules .p2c
+	rm -rf $(VENV) $(INFRA_VENV) .venv-clients node_modules .p2c

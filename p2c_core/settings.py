@@ -81,7 +81,7 @@ class ValueMaps(BaseModel):
     # Sales shipping method -> F&O delivery mode (FLOWS.md's delivery_mode).
     shipping_method: ValueMapTable | None = None
     product_type: ValueMapTable | None = None
-    # F&O SalesOrderProcessingStatus -> Sales msdyn_processingstatus choice value.
+    # F&O SalesOrderProcessingStatus -> Sales msdynce_processingstatus choice value.
     processing_status: ValueMapTable | None = None
 
     @field_validator("*", mode="before")

@@ -12,8 +12,14 @@ def nearest(name: str, candidates: Iterable[str]) -> str | None:
     exact = {c.lower(): c for c in pool}.get(name.lower())
     if exact:
         return exact
-    found = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return found[0] if found else None
+    found = difflib.get_close_matches(name, pool, n=len(pool), cutoff=0.6)
+    if not found:
+        return None
+    # Among equally close names the first in order (telephone1, not telephone3, for "telephone"):
+    # get_close_matches breaks ties by the larger string.
+    scores = {c: difflib.SequenceMatcher(None, name, c).ratio() for c in found}
+    best = max(scores.values())
+    return min(c for c, score in scores.items() if score == best)
 
 
 def did_you_mean(name: str, candidates: Iterable[str]) -> str:

@@ -3,6 +3,7 @@
 with Sandbox() as sb:            # free loopback ports, in-memory data
     sb.dataverse_url, sb.fno_url
 with Sandbox(tls=self_signed(tmp)) as sb:   # the same over HTTPS (p2c_sandbox.tls)
+with Sandbox(p2c_solution=False) as sb:      # an org without Microsoft's P2C solution (p2c_sandbox.solution)
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ class Sandbox:
         fno_page_size: int = 10_000,
         delta_retention_days: float = 30.0,
         tls: TlsFiles | None = None,
+        p2c_solution: bool = True,
     ) -> None:
         self.data_dir = data_dir
         self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
         self.fno_store = Store(data_dir / "fno.sqlite" if data_dir else None)
-        self.dataverse_service = DataverseService(self.dataverse_store, delta_retention_days=delta_retention_days)
+        self.dataverse_service = DataverseService(
+            self.dataverse_store, delta_retention_days=delta_retention_days, p2c_solution=p2c_solution
+        )
         self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
         if seed and self.dataverse_store.is_empty() and self.fno_store.is_empty():
             from p2c_sandbox.seed import seed as seed_demo

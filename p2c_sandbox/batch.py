@@ -159,6 +159,17 @@ class UnknownReference(BatchError):
 _REF = re.compile(r"^\$(\w+)(?=$|[/?])")
 
 
+def _refuse(name: str) -> object:
+    raise ValueError(name)
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a repeated name")
+    return out
+
+
 def _resolve(part: Part, created: dict[str, str]) -> Part:
     """`$1` in the URL or in an `@odata.bind` -> the entity that part 1 created."""
     url = part.url
@@ -169,8 +180,8 @@ def _resolve(part: Part, created: dict[str, str]) -> Part:
         url = path + url[match.end() :]
     body = part.body
     if body and b"$" in body:
-        try:
-            data = json.loads(body)
+        try:  # a body the service will refuse (NaN, a repeated name) goes on to it as it came
+            data = json.loads(body, parse_constant=_refuse, object_pairs_hook=_unique)
         except ValueError:
             data = None
         if isinstance(data, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
+from p2c_sandbox.enums import fno_enums
 from p2c_sandbox.schema import EntitySchema
 
 
@@ -20,9 +21,9 @@ def build_csdl(namespace: str, schemas: dict[str, EntitySchema], container: str)
         f'<Schema Namespace="{namespace}" xmlns="http://docs.oasis-open.org/odata/ns/edm">',
     ]
     for enum in enums:
-        members = ["No", "Yes"] if enum == "NoYes" else []
+        members = fno_enums().get(enum) or ()
         out.append(f'<EnumType Name="{enum}">')
-        out += [f'<Member Name="{m}" Value="{i}"/>' for i, m in enumerate(members)]
+        out += [f'<Member Name="{m}" Value="{v}"/>' for m, v in members]
         out.append("</EnumType>")
     for s in schemas.values():
         out.append(f'<EntityType Name="{s.entity_type}">')

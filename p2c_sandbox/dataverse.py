@@ -20,6 +20,7 @@ from urllib.parse import quote, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from p2c_sandbox import reference, solution
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
@@ -44,6 +45,10 @@ NAMESPACE = "Microsoft.Dynamics.CRM"
 MAX_PAGE_SIZE = 5000
 MAX_COUNT = 5000  # "Count rows using OData": @odata.count counts up to 5,000
 VERSION = "version"  # the org-wide row version counter
+
+
+# The standard columns of Microsoft's table reference beside the ones schema.py declares.
+reference.extend(DATAVERSE)
 
 
 def _bad(message: str) -> ServiceError:
@@ -71,10 +76,12 @@ class DataverseService(ODataService):
     def fault(self, status: int) -> ServiceError:
         return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
 
-    def __init__(self, store: Store, *, delta_retention_days: float = 30.0) -> None:
+    def __init__(self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True) -> None:
         super().__init__()
         self.store = store
-        self.schemas: dict[str, EntitySchema] = DATAVERSE
+        # An org with Microsoft's P2C solution installed (its columns and plug-ins), or without.
+        self.p2c_solution = p2c_solution
+        self.schemas: dict[str, EntitySchema] = solution.tables(p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
 
@@ -382,7 +389,7 @@ class DataverseService(ODataService):
 
     def create(self, request: Request, schema: EntitySchema, body: Row, prefer: dict[str, str]) -> Response:
         pk = schema.keys[0]
-        values = self.values(schema, body)
+        values = self.values(schema, body, creating=True)
         key = values.pop(pk, None) or str(uuid.uuid4())
         if self.store.get(schema.entity_set, key) is not None:
             raise ServiceError(412, "0x80040237", "A record with matching key values already exists.")
@@ -403,7 +410,7 @@ class DataverseService(ODataService):
             raise ServiceError(
                 412, "0x80060882", "The version of the existing record doesn't match the RowVersion property provided."
             )
-        values = self.values(schema, body)
+        values = self.values(schema, body, creating=existing is None)
         pk = schema.keys[0]
         if existing is None:
             base = {**schema.defaults, pk: key if isinstance(key, str) else str(uuid.uuid4())}
@@ -415,9 +422,12 @@ class DataverseService(ODataService):
         row = self.save(schema, {**existing, **values}, created=False)
         return self.written(request, schema, row, prefer, created=False)
 
-    def values(self, schema: EntitySchema, body: Row) -> Row:
+    def values(self, schema: EntitySchema, body: Row, *, creating: bool) -> Row:
         """Validated column values of a write body, with @odata.bind lookups resolved."""
         out: Row = {}
+        # The reference's IsValidForCreate / IsValidForUpdate: "whether the value can be set"
+        # in this operation (AttributeMetadata.IsValidForCreate); the key is checked apart.
+        fixed = reference.not_writable(schema, creating=creating) - set(schema.keys)
         for name, value in body.items():
             if name.endswith("@odata.bind"):
                 nav = name[: -len("@odata.bind")]
@@ -427,6 +437,8 @@ class DataverseService(ODataService):
                         f"but no property value was found in the payload."
                     )
                 column = schema.lookup_columns.get(nav, nav)
+                if f"_{column}_value" in fixed:
+                    raise _bad(f"The property '{nav}' cannot be set {'on create' if creating else 'on update'}.")
                 out[f"_{column}_value"] = None if value is None else self.bind(schema.lookups[nav], value)
                 continue
             if name.startswith("@"):
@@ -435,6 +447,8 @@ class DataverseService(ODataService):
                 raise _bad(f"The property '{name}' cannot be set: it is maintained by the server.")
             if name not in schema.props or name.startswith("_"):
                 raise _bad(f"Invalid property '{name}' was found in entity '{NAMESPACE}.{schema.entity_type}'.")
+            if name in fixed:
+                raise _bad(f"The property '{name}' cannot be set {'on create' if creating else 'on update'}.")
             out[name] = check_value(schema, name, value, self.validation_error(schema))
         return out
 
@@ -478,6 +492,7 @@ class DataverseService(ODataService):
             for column, prefix in schema.autonumber.items():
                 if not row.get(column):
                     row = {**row, column: self.number(schema, prefix)}
+        row = {**row, **reference.base_amounts(schema.entity_type, row, self.exchange_rate(row))}
         version = self.store.next(VERSION)
         stamp = now_iso()
         row = {**row, "modifiedon": stamp, "versionnumber": version}
@@ -486,6 +501,13 @@ class DataverseService(ODataService):
         self.store.put(schema.entity_set, row[pk], row, version)
         self.touch_parent(schema, row)
         return row
+
+    def exchange_rate(self, row: Row) -> float | None:
+        """The exchange rate of the row's currency to the base currency, as Dataverse copies
+        it onto the record on save (exchangerate: "the conversion rate of the record's currency")."""
+        currency_id = row.get("_transactioncurrencyid_value")
+        currency = self.store.get("transactioncurrencies", currency_id) if currency_id else None
+        return (currency or {}).get("exchangerate")
 
     def number(self, schema: EntitySchema, prefix: str) -> str:
         """An autonumber like the P2C solution's: `ORD-01000-BVRCPS` (sequence and a random tail)."""

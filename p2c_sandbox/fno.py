@@ -14,7 +14,9 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
+from p2c_sandbox import fno_metadata
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.protection import FNO_WORDING
 from p2c_sandbox.query import FNO as FILTERS
@@ -63,6 +65,23 @@ class FnoService(ODataService):
     def response_headers(self) -> dict[str, str]:
         return {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
 
+    def extra_routes(self) -> list[Route]:
+        return [
+            Route(fno_metadata.ROOT + "{path:path}", self.metadata_service, methods=["GET", "POST", "PATCH", "DELETE"])
+        ]
+
+    async def metadata_service(self, request: Request) -> Response:
+        """`/Metadata/DataEntities`, `/Metadata/PublicEntities`, `/Metadata/PublicEnumerations`."""
+        headers = self.response_headers()
+        try:
+            base = f"{request.url.scheme}://{request.url.netloc}"
+            response = fno_metadata.answer(self.schemas, request, request.path_params["path"], base)
+        except ServiceError as exc:
+            response = JSONResponse(self.error_body(exc), status_code=exc.status)
+        response.headers.update(headers)
+        self.accounting.add(request.method, "Metadata", response.status_code)
+        return response
+
     def error_body(self, error: ServiceError) -> dict[str, Any]:
         # F&O wraps the useful text in innererror under a generic message.
         inner = {"message": error.message, "type": WRITE_EXCEPTION, "stacktrace": ""}
@@ -84,7 +103,7 @@ class FnoService(ODataService):
                 return self.create(request, schema, json_body(body, _bad))
             raise ServiceError(405, "", f"The HTTP method '{request.method}' is not allowed on a collection.")
         key = self.full_key(schema, address.key)
-        if not cross and key.get("dataAreaId") != self.company:
+        if not cross and "dataAreaId" in schema.keys and key.get("dataAreaId") != self.company:
             row = None
         else:
             row = self.store.get(schema.entity_set, row_pk(schema, key))
@@ -113,7 +132,7 @@ class FnoService(ODataService):
     def matching(self, schema: EntitySchema, params: dict[str, str], cross: bool) -> list[Row]:
         """The rows of the caller's company (or of every company), `$filter`ed and `$orderby`ed."""
         rows = [r for _, r in self.store.scan(schema.entity_set)]
-        if not cross:
+        if not cross and "dataAreaId" in schema.keys:  # shared entities (LegalEntities) have no company
             rows = [r for r in rows if r.get("dataAreaId") == self.company]
         return filtered(schema, rows, params, _bad, FILTERS)
 
@@ -144,7 +163,8 @@ class FnoService(ODataService):
 
     def create(self, request: Request, schema: EntitySchema, body: Row) -> Response:
         values = self.values(schema, body)
-        values["dataAreaId"] = str(values.get("dataAreaId") or self.company).lower()
+        if "dataAreaId" in schema.props:
+            values["dataAreaId"] = str(values.get("dataAreaId") or self.company).lower()
         missing = [k for k in schema.keys if values.get(k) in (None, "")]
         sequence = NUMBER_SEQUENCES.get(schema.entity_set)
         if sequence is not None and sequence[0] in missing:
@@ -227,12 +247,39 @@ class FnoService(ODataService):
         return out
 
     def computed(self, schema: EntitySchema, row: Row) -> Row:
-        """Line amounts F&O calculates: (price - per-unit discount) x quantity."""
+        """What F&O derives on a write: line amounts, (price - per-unit discount) x quantity,
+        and the order's customer flags (`derived`)."""
+        row = self.derived(schema, row)
         quantity = LINE_QUANTITY.get(schema.entity_set)
         if quantity is None:
             return row
         amount = (row.get("SalesPrice") or 0) - (row.get("LineDiscountAmount") or 0)
         return {**row, "LineAmount": round(amount * (row.get(quantity) or 0), 2)}
+
+    def derived(self, schema: EntitySchema, row: Row) -> Row:
+        """`OrderingCustomerIsExternallyMaintained` / `InvoiceCustomerIsExternallyMaintained`:
+        the order's customers' IsExternallyMaintained, which the entity reads from the customer
+        (a client's value is not kept); lines carry their header's. "Synchronize sales orders
+        directly between Sales and Supply Chain Management": these columns filter the orders
+        whose customers both come from Sales."""
+        if schema.entity_set == "CDSSalesOrderHeaders":
+            flags = {flag: self.customer_flag(row["dataAreaId"], row.get(account)) for flag, account in CUSTOMER_FLAGS}
+            return {**row, **flags}
+        if schema.entity_set == "CDSSalesOrderLines":
+            headers = self.schemas["CDSSalesOrderHeaders"]
+            key = {"dataAreaId": row["dataAreaId"], "SalesOrderNumber": row.get("SalesOrderNumber")}
+            header = self.store.get(headers.entity_set, row_pk(headers, key)) or {}
+            return {**row, **{flag: header.get(flag) or "No" for flag, _ in CUSTOMER_FLAGS}}
+        return row
+
+    def customer_flag(self, company: str, account: Any) -> str:
+        if not account:
+            return "No"
+        customers = self.schemas["CustomersV3"]
+        customer = self.store.get(
+            customers.entity_set, row_pk(customers, {"dataAreaId": company, "CustomerAccount": account})
+        )
+        return (customer or {}).get("IsExternallyMaintained") or "No"
 
     def update_totals(self, schema: EntitySchema, line: Row) -> None:
         """A document's totals follow its lines, so a line change changes the header too."""
@@ -276,6 +323,11 @@ DOCUMENTS: dict[str, tuple[str, str, str, str]] = {
         "QuotationTotalChargesAmount",
     ),
 }
+# The order's flags and the customer each reads IsExternallyMaintained from.
+CUSTOMER_FLAGS = (
+    ("OrderingCustomerIsExternallyMaintained", "OrderingCustomerAccountNumber"),
+    ("InvoiceCustomerIsExternallyMaintained", "InvoiceCustomerAccountNumber"),
+)
 LINE_QUANTITY = {"CDSSalesOrderLines": "OrderedSalesQuantity", "CDSSalesQuotationLines": "RequestedSalesQuantity"}
 
 

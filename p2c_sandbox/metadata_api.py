@@ -22,6 +22,7 @@ from urllib.parse import unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from p2c_sandbox import reference, solution
 from p2c_sandbox.query import QueryError, parse_filter, parse_key
 from p2c_sandbox.schema import EntitySchema, Prop
 from p2c_sandbox.service import ServiceError
@@ -46,6 +47,7 @@ _TABLES: dict[str, tuple[str, int]] = {
     "salesorderdetail": ("SalesOrderDetail", 1089),
     "invoice": ("Invoice", 1090),
     "invoicedetail": ("InvoiceDetail", 1091),
+    solution.AUTONUMBER_TABLE: ("msdynce_P2CAutoNumber", 10_001),  # a solution's table: a custom type code
 }
 _PRIMARY_NAME = {"contact": "fullname", "transactioncurrency": "currencyname"}
 
@@ -66,6 +68,7 @@ _CHOICES: dict[str, list[tuple[int, str]]] = {
     ],
     "statecode": [(0, "Active"), (1, "Inactive")],
     "statuscode": [(1, "Active"), (2, "Inactive")],
+    **solution.choices(),  # msdynce_processingstatus; only on tables with the solution's columns
 }  # fmt: skip
 _MONEYLESS_DECIMALS = {"quantity", "exchangerate"}  # Decimal columns; the others are currency (Money)
 _PATH = re.compile(
@@ -138,6 +141,10 @@ class Metadata:
             "PrimaryIdAttribute": schema.keys[0],
             "PrimaryNameAttribute": primary_name,
             "ChangeTrackingEnabled": schema.track_changes,
+            # A BooleanManagedProperty (EntityMetadata.CanChangeTrackingBeEnabled): discovery
+            # clients read it to offer incremental reads.
+            "CanChangeTrackingBeEnabled": {"Value": True, "CanBeChanged": False,
+                                           "ManagedPropertyLogicalName": "canchangetrackingbeenabled"},
             "IsCustomEntity": False,
             "IsManaged": True,
             "IsActivity": False,
@@ -165,7 +172,7 @@ class Metadata:
                 "EntityLogicalName": logical,
                 "IsPrimaryId": name == schema.keys[0],
                 "IsPrimaryName": column == primary_name,
-                "IsCustomAttribute": column.startswith(("msdyn_", "p2c_")),
+                "IsCustomAttribute": column.startswith(("msdyn_", "msdynce_", "p2c_")),
                 "IsValidForCreate": name not in schema.server_columns,
                 "IsValidForUpdate": name not in schema.server_columns,
                 "IsValidForRead": True,
@@ -173,8 +180,13 @@ class Metadata:
                 "DisplayName": _label(column),
                 "Description": _label(""),
             }
-            kind, extra = _kind(column, prop, lookups.get(column))
-            doc["@odata.type"] = f"#{NS}.{'UniqueIdentifier' if kind == 'Uniqueidentifier' else kind}AttributeMetadata"
+            spec = reference.column(logical, column)
+            if spec is not None:  # what Microsoft's table reference says of a standard column
+                doc["IsValidForCreate"] = spec["valid_for_create"] and name not in schema.server_columns
+                doc["IsValidForUpdate"] = spec["valid_for_update"] and name not in schema.server_columns
+                doc["RequiredLevel"]["Value"] = spec["required_level"]
+            kind, extra = _kind(column, prop, lookups.get(column)) if spec is None else _kind_of(column, spec)
+            doc["@odata.type"] = f"#{NS}.{_METADATA_TYPES.get(kind, kind)}AttributeMetadata"
             doc["AttributeType"] = kind
             doc["AttributeTypeName"] = {"Value": f"{kind}Type"}
             out.append({"@odata.type": doc.pop("@odata.type"), **doc, **extra})
@@ -217,6 +229,53 @@ def _kind(column: str, prop: Prop, targets: list[str] | None) -> tuple[str, dict
     return "Virtual", {}
 
 
+def _kind_of(column: str, spec: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The AttributeType and type properties of a column the table reference describes."""
+    kind = spec["type"]
+    extra: dict[str, Any] = {}
+    if "targets" in spec:
+        extra["Targets"] = spec["targets"]
+    if "max_length" in spec:
+        extra["MaxLength"] = spec["max_length"]
+        extra["Format"] = "TextArea" if kind == "Memo" else "Text"
+    for fact, name in (("min", "MinValue"), ("max", "MaxValue"), ("precision", "Precision")):
+        if fact in spec:
+            extra[name] = spec[fact]
+    if kind == "Money":
+        # The reference's convention: a Money column's `<name>_base` sibling is in the base currency.
+        extra["IsBaseCurrency"] = bool(spec.get("is_base_currency", column.endswith("_base")))
+    if kind == "DateTime":
+        extra["Format"] = spec.get("format", "DateAndTime")
+        extra["DateTimeBehavior"] = {"Value": spec.get("datetime_behavior", "UserLocal")}
+    options = spec.get("options") or {}
+    if kind == "Boolean":
+        extra["DefaultValue"] = spec.get("default", False)
+        extra["OptionSet"] = {
+            "TrueOption": {"Value": 1, "Label": _label(str(options.get("1", "Yes")))},
+            "FalseOption": {"Value": 0, "Label": _label(str(options.get("0", "No")))},
+        }
+    elif kind in ("Picklist", "State", "Status"):
+        listed = []
+        for value, label in options.items():
+            option: dict[str, Any] = {"Value": int(value)}
+            if isinstance(label, dict):
+                option["Label"] = _label(label["label"])
+                if "default_status" in label:
+                    option["DefaultStatus"] = label["default_status"]
+                if "state" in label:
+                    option["State"] = label["state"]
+            else:
+                option["Label"] = _label(str(label))
+            listed.append(option)
+        extra["DefaultFormValue"] = spec.get("default", -1)
+        extra["OptionSet"] = {"MetadataId": _id("optionset", column), "Name": column, "OptionSetType": kind,
+                              "Options": listed}  # fmt: skip
+    return kind, extra
+
+
+# AttributeType -> its metadata type's name where they differ (Customer and Owner columns
+# are LookupAttributeMetadata; "Use the Web API with table definitions").
+_METADATA_TYPES = {"Uniqueidentifier": "UniqueIdentifier", "Customer": "Lookup", "Owner": "Lookup"}
 _BUILT: dict[int, Metadata] = {}
 
 

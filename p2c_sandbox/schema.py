@@ -23,6 +23,8 @@ class Prop:
     # A Dataverse DateTime column of format DateOnly but UserLocal behaviour (requestdeliveryby):
     # an Edm.DateTimeOffset on the wire; only DateOnly *behaviour* makes an Edm.Date.
     date_only: bool = False
+    # A Dataverse choice column's option values: any other value is refused on write.
+    options: tuple[int, ...] | None = None
 
 
 @dataclass
@@ -217,7 +219,6 @@ DATAVERSE: dict[str, EntitySchema] = {
             "contacts",
             "contact",
             {
-                "msdyn_contactpersonid": _text(20),
                 "firstname": _text(50),
                 "middlename": _text(50),
                 "lastname": _text(50),
@@ -231,13 +232,9 @@ DATAVERSE: dict[str, EntitySchema] = {
                 **_address("address1", county=False),
                 "description": _text(2000),
                 "statecode": S("Edm.Int32", nullable=False),
-                "msdyn_isactivecustomer": S("Edm.Boolean"),
-                "msdyn_iscompanyanaccount": S("Edm.Boolean"),
             },
-            alt=(("msdyn_contactpersonid",),),
             lookups={"parentcustomerid": ("accounts", "contacts"), "transactioncurrencyid": "transactioncurrencies"},
-            defaults={"statecode": 0, "msdyn_isactivecustomer": False, "msdyn_iscompanyanaccount": False},
-            autonumber={"msdyn_contactpersonid": "CON-"},
+            defaults={"statecode": 0},
         ),
         _dv("uomschedules", "uomschedule", {"name": _text(200)}),
         _dv(
@@ -257,12 +254,10 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "productnumber": _text(100),
                 "name": _text(100),
                 "description": _text(2000),
-                "msdyn_itemnumber": _text(20),
                 "price": S("Edm.Decimal"),
                 "currentcost": S("Edm.Decimal"),
                 "producttypecode": S("Edm.Int32"),
                 "quantitydecimal": S("Edm.Int32"),
-                "msdyn_externallymaintained": S("Edm.Boolean"),
                 "statecode": S("Edm.Int32", nullable=False),
             },
             alt=(("productnumber",),),
@@ -271,7 +266,7 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "defaultuomscheduleid": "uomschedules",
                 "transactioncurrencyid": "transactioncurrencies",
             },
-            defaults={"statecode": 0, "msdyn_externallymaintained": False},
+            defaults={"statecode": 0},
         ),
         _dv(
             "productpricelevels",
@@ -288,7 +283,6 @@ DATAVERSE: dict[str, EntitySchema] = {
                 **_document_header(),
                 "statecode": S("Edm.Int32", nullable=False),
                 "statuscode": S("Edm.Int32"),
-                "msdyn_hasexternallymaintainedproductsonly": S("Edm.Boolean"),
             },
             alt=(("quotenumber",),),
             lookups=_HEADER_LOOKUPS,
@@ -304,13 +298,10 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "name": _text(300),
                 **_document_header(),
                 "statecode": S("Edm.Int32", nullable=False),
-                "msdyn_isexternallymaintained": S("Edm.Boolean"),
-                "msdyn_processingstatus": S("Edm.Int32"),
-                "msdyn_hasexternallymaintainedproductsonly": S("Edm.Boolean"),
             },
             alt=(("ordernumber",),),
             lookups=_HEADER_LOOKUPS,
-            defaults={"statecode": 0, "msdyn_isexternallymaintained": False},
+            defaults={"statecode": 0},
             autonumber={"ordernumber": "ORD-"},
         ),
         _dv(
@@ -325,9 +316,7 @@ DATAVERSE: dict[str, EntitySchema] = {
             "invoice",
             {
                 "invoicenumber": _text(100),
-                "msdyn_invoicenumber": _text(100),
                 "name": _text(300),
-                "msdyn_invoicedate": S("Edm.Date"),
                 "totalamount": S("Edm.Decimal"),
                 "totaltax": S("Edm.Decimal"),
                 "freightamount": S("Edm.Decimal"),
@@ -335,7 +324,7 @@ DATAVERSE: dict[str, EntitySchema] = {
                 **_address("billto", county=False),
                 "statecode": S("Edm.Int32", nullable=False),
             },
-            alt=(("msdyn_invoicenumber",),),
+            alt=(("invoicenumber",),),
             lookups={"salesorderid": "salesorders", **_HEADER_LOOKUPS},
             defaults={"statecode": 0},
             autonumber={"invoicenumber": "INV-"},

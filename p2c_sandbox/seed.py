@@ -3,7 +3,8 @@
 Sales: currencies and ~60 accounts: customers across the US, Canada, the UK and Germany,
 plus competitors, partners, prospects and inactive customers the accounts flow must not
 carry, and a few awkward ones (quotes, slashes, %, #, &, +, non-Latin letters, a missing
-account number, an over-long name). F&O: company usmf with ten customers of its own.
+account number, an over-long name). F&O: company usmf with ten customers of its own, and a
+second company (demf, seed_companies.py) for clients that read across companies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
+from p2c_sandbox.seed_companies import seed_second_company
 from p2c_sandbox.seed_documents import seed_documents
 from p2c_sandbox.store import Row
 
@@ -220,3 +222,4 @@ def seed(dataverse: DataverseService, fno: FnoService) -> None:
             }
         )
         fno.store.put("CustomersV3", row_pk(customers, row), row)
+    seed_second_company(fno)  # last: the first company's rows and numbers stay as they were

@@ -18,8 +18,8 @@ from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
 from p2c_sandbox.store import Row
 
-# P2C choice msdyn_processingstatus (see p2c_core/flows/orders.py).
-ACTIVE = 192350000
+# P2C choice msdynce_processingstatus (see p2c_core/flows/orders.py).
+ACTIVE = 647390000
 
 # (number, name, unit, type, price, cost, currency)
 PRODUCTS: list[tuple[str, str, str, str, float, float, str]] = [
@@ -114,6 +114,8 @@ def seed_documents(
     dv = dataverse.schemas
 
     def save(entity_set: str, row: Row) -> Row:
+        # An org without the P2C solution has none of its columns: the demo rows lose them.
+        row = {k: v for k, v in row.items() if k in dv[entity_set].props}
         return dataverse.save(dv[entity_set], {**dv[entity_set].defaults, **row}, created=True)
 
     schedule = save("uomschedules", {"uomscheduleid": _guid(rng), "name": "Default Unit"})
@@ -148,7 +150,7 @@ def seed_documents(
                     "productnumber": number,
                     "name": name,
                     "price": round(price * 0.95, 2),
-                    "msdyn_externallymaintained": True,
+                    "msdynce_ismaintainedexternally": True,
                     "_defaultuomid_value": units["Hour" if unit == "hr" else "Primary Unit"],
                     "_transactioncurrencyid_value": currencies[currency],
                 },
@@ -173,13 +175,13 @@ def seed_documents(
                     first,
                     last,
                     _parentcustomerid_value=account["accountid"],
-                    msdyn_iscompanyanaccount=True,
+                    msdynce_iscompanyanaccount=True,
                 )
             )
     buyers: list[Row] = []
     for k in range(6):
         first, last = FIRST[k], LAST[-k - 1]
-        buyer = _contact(rng, len(contacts), first, last, msdyn_isactivecustomer=True)
+        buyer = _contact(rng, len(contacts), first, last, msdynce_isactivecustomer=True)
         buyer["_transactioncurrencyid_value"] = currencies["USD"]
         contacts.append(buyer)
         buyers.append(buyer)
@@ -192,7 +194,7 @@ def seed_documents(
             "Inactive",
             "Person",
             statecode=1,
-            msdyn_iscompanyanaccount=True,
+            msdynce_iscompanyanaccount=True,
             _parentcustomerid_value=customers[0]["accountid"],
         )
     )
@@ -247,7 +249,7 @@ def seed_documents(
             "paymenttermscode": rng.choice([1, 2, 3, 4, None]),
             "shippingmethodcode": rng.choice([1, 3, 4, None]),
             "freighttermscode": rng.choice([1, 2, None]),
-            "msdyn_hasexternallymaintainedproductsonly": True,
+            "msdynce_hasexternallymaintainedproductsonly": True,
             **extra,
         }
 
@@ -257,7 +259,7 @@ def seed_documents(
         state = 0 if n % 6 == 5 else 1  # every sixth is a draft
         extra: dict[str, object] = {"statecode": state, "statuscode": 2 if state else 1}
         if n == 11:
-            extra["msdyn_hasexternallymaintainedproductsonly"] = False  # has a Sales-only product
+            extra["msdynce_hasexternallymaintainedproductsonly"] = False  # has a Sales-only product
         quote = save(
             "quotes",
             {
@@ -274,13 +276,13 @@ def seed_documents(
         customer = buyers_and_accounts[(n * 3) % len(buyers_and_accounts)]
         status = None if n % 5 == 4 else ACTIVE  # not yet activated: stays in Sales
         # An active order with a Sales-only product: the orders flow leaves it in Sales too.
-        extra = {"msdyn_hasexternallymaintainedproductsonly": False} if n == 13 else {}
+        extra = {"msdynce_hasexternallymaintainedproductsonly": False} if n == 13 else {}
         order = save(
             "salesorders",
             {
                 "salesorderid": _guid(rng),
                 "name": f"Order {n + 1} for {customer.get('name') or customer.get('fullname')}",
-                **header(n, customer, msdyn_processingstatus=status, **extra),
+                **header(n, customer, msdynce_processingstatus=status, **extra),
             },
         )
         lines("salesorderdetails", "salesorderid", order["salesorderid"], 1 + n % 4)
@@ -294,7 +296,7 @@ def _contact(rng: random.Random, n: int, first: str, last: str, **extra: object)
     email = f"{first}.{last}".lower().replace("'", "").replace("í", "i")
     row: Row = {
         "contactid": _guid(rng),
-        "msdyn_contactpersonid": f"CON-{1000 + n:05d}-{''.join(rng.choice(string.ascii_uppercase) for _ in range(6))}",
+        "msdynce_contactnumber": f"CON-{1000 + n:05d}-{''.join(rng.choice(string.ascii_uppercase) for _ in range(6))}",
         "firstname": first,
         "middlename": rng.choice([None, None, "J.", "Marie"]),
         "lastname": last,
@@ -312,8 +314,8 @@ def _contact(rng: random.Random, n: int, first: str, last: str, **extra: object)
         "address1_country": rng.choice(["United States", "USA", "Canada", "UK", ""]),
         "description": rng.choice([None, "Met at the 2026 trade fair"]),
         "statecode": 0,
-        "msdyn_isactivecustomer": False,
-        "msdyn_iscompanyanaccount": False,
+        "msdynce_isactivecustomer": False,
+        "msdynce_iscompanyanaccount": False,
     }
     row.update(extra)
     return row
@@ -324,8 +326,9 @@ def _seed_fno_orders(fno: FnoService, rng: random.Random, customers: Sequence[Ro
     headers, lines = fno.schemas["CDSSalesOrderHeaders"], fno.schemas["CDSSalesOrderLines"]
     inv_headers = fno.schemas["ExternallyMaintainedCustomerSalesInvoiceHeaders"]
     inv_lines = fno.schemas["ExternallyMaintainedCustomerSalesInvoiceLines"]
-    statuses = ["Confirmed", "Picked", "Delivered", "Invoiced", "None", "Confirmed", "Invoiced", "PartiallyDelivered"]
-    sales_customers = [c["accountnumber"] for c in customers[:20]] + [b["msdyn_contactpersonid"] for b in buyers[:2]]
+    # F&O's members (fno-enums.json): no "None"; an open order is "Active".
+    statuses = ["Confirmed", "Picked", "Delivered", "Invoiced", "Active", "Confirmed", "Invoiced", "PartiallyDelivered"]
+    sales_customers = [c["accountnumber"] for c in customers[:20]] + [b["msdynce_contactnumber"] for b in buyers[:2]]
     invoice_no = 5000
     for n in range(18):
         native = n % 9 == 8  # an order of one of F&O's own customers: not carried

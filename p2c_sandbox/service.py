@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from p2c_sandbox.enums import member_names
 from p2c_sandbox.faults import FaultConfig, FaultMiddleware, Faults
 from p2c_sandbox.protection import (
     DATAVERSE_WORDING,
@@ -147,14 +148,18 @@ def check_value(schema: EntitySchema, name: str, value: Any, error: Callable[[st
             raise error(
                 f"the length of '{name}' ({len(value)}) exceeds the maximum allowed length of '{prop.max_length}'"
             )
-        if t == "enum:NoYes" and value not in ("Yes", "No"):
-            raise error(f"the value '{value}' is not valid for enum NoYes of '{name}'")
+        members = member_names(t[5:]) if t.startswith("enum:") else None
+        if members is not None and value not in members:
+            raise error(f"the value '{value}' is not valid for enum {t[5:]} of '{name}'")
         return value
     if t in ("Edm.Int32", "Edm.Int64"):
         if isinstance(value, bool) or not isinstance(value, int):
             raise error(f"cannot convert the literal '{value}' to the expected type '{t}' of '{name}'")
         if t == "Edm.Int32" and not -(2**31) <= value < 2**31:
             raise error(f"the value '{value}' is out of range for '{name}' ({t})")
+        if prop.options is not None and value not in prop.options:
+            accepted = ",".join(str(v) for v in prop.options)
+            raise error(f"the value {value} of '{name}' is outside the valid range. Accepted Values: {accepted}")
         return value
     if t in ("Edm.Decimal", "Edm.Double"):
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -244,6 +249,7 @@ class ODataService(abc.ABC):
                 Route("/_sandbox/protection", self.set_protection, methods=["POST"]),
                 Route("/_sandbox/throttling", self.get_throttling, methods=["GET"]),
                 Route("/_sandbox/throttling", self.set_throttling, methods=["POST"]),
+                *self.extra_routes(),
                 Route(self.root_path + "{path:path}", self.handle, methods=["GET", "POST", "PATCH", "DELETE"]),
             ]
         )
@@ -286,6 +292,10 @@ class ODataService(abc.ABC):
         except (ValueError, TypeError) as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(self.throttling.snapshot())
+
+    def extra_routes(self) -> list[Route]:
+        """Routes a service serves beside its OData root (F&O's metadata service)."""
+        return []
 
     @abc.abstractmethod
     def fault(self, status: int) -> ServiceError:
@@ -346,6 +356,9 @@ class ODataService(abc.ABC):
             if auth is not None and not auth.startswith("Bearer "):
                 raise ServiceError(401, *self.unauthorized)
             path = self.resource_path(request)
+            if path.split("?", 1)[0] == "" and request.method == "GET":
+                entity_set, status = "$service", 200
+                return JSONResponse(self.service_document(request), headers=headers)
             if path == "$metadata":
                 entity_set, status = "$metadata", 200
                 return Response(self.csdl, media_type="application/xml", headers=headers)
@@ -416,6 +429,14 @@ class ODataService(abc.ABC):
         finally:
             self.accounting.add("POST", "$batch", status)
 
+    def service_document(self, request: Request) -> dict[str, Any]:
+        """`GET <root>`: every entity set, as OData JSON (OData-JSON 4.01, section 5) lists
+        them; connectors call it to test a connection."""
+        return {
+            "@odata.context": f"{self.root(request)}$metadata",
+            "value": [{"name": name, "kind": "EntitySet", "url": name} for name in self.schemas],
+        }
+
     def resource_path(self, request: Request) -> str:
         """The path after the service root, still percent-encoded (keys are decoded once, later)."""
         raw = request.scope.get("raw_path", request.url.path.encode()).decode("latin-1")
@@ -425,10 +446,33 @@ class ODataService(abc.ABC):
         return f"{request.url.scheme}://{request.url.netloc}{self.root_path}"
 
 
+class _NotJson(ValueError):
+    """What JSON has no room for, though Python's parser takes it: NaN and Infinity ("not
+    permitted", RFC 8259 section 6), repeated names."""
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotJson(f"'{name}' is not a JSON value")
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # I-JSON (RFC 7493, section 2.3): objects "MUST NOT have members with duplicate names"; the
+    # services refuse a body that repeats one instead of keeping the last as json.loads does.
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise _NotJson(f"the property '{name}' appears more than once")
+        out[name] = value
+    return out
+
+
 def json_body(body: bytes, error: Callable[[str], ServiceError]) -> Row:
+    """A write's body: one JSON object, strictly (no NaN or Infinity, no repeated names)."""
     try:
-        data = json.loads(body or b"{}")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(body or b"{}", parse_constant=_no_constant, object_pairs_hook=_unique_members)
+    except _NotJson as exc:
+        raise error(f"The request body is not valid JSON: {exc}.") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise error("The request body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise error("The request body must be a JSON object.")

@@ -7,7 +7,7 @@ each has one target, one key map and its own cursor.
 from p2c_core.flow import Const, Dataverse, Default, Eq, Field, FinOps, Flow, Lookup, Ref, ValueMap, Where
 from p2c_core.flows.accounts import CURRENCY, CUSTOMER_CONTACT
 
-CONTACT_NUMBER = "msdyn_contactpersonid"  # P2C "contact number", like CON-01000-BVRCPS
+CONTACT_NUMBER = "msdynce_contactnumber"  # P2C "contact number", like CON-01000-BVRCPS
 
 contacts = Flow(
     name="contacts",
@@ -15,7 +15,7 @@ contacts = Flow(
         "contacts",
         key=CONTACT_NUMBER,
         # Not a customer in its own right, and its company is an account; others are skipped.
-        where=Where.all(statecode=0, msdyn_isactivecustomer=False, msdyn_iscompanyanaccount=True),
+        where=Where.all(statecode=0, msdynce_isactivecustomer=False, msdynce_iscompanyanaccount=True),
     ),
     target=FinOps("CDSContactPersons", key="ContactPersonPartyNumber", more_keys=("AssociatedPartyNumber",)),
     resolve=(Lookup("parentcustomerid", {"accounts": "accountnumber"}),),
@@ -49,7 +49,7 @@ contacts = Flow(
 
 contact_customers = Flow(
     name="contact_customers",
-    source=Dataverse("contacts", key=CONTACT_NUMBER, where=Where.all(statecode=0, msdyn_isactivecustomer=True)),
+    source=Dataverse("contacts", key=CONTACT_NUMBER, where=Where.all(statecode=0, msdynce_isactivecustomer=True)),
     target=FinOps("CustomersV3", key="CustomerAccount"),
     fields={
         "CustomerAccount": Field(CONTACT_NUMBER),

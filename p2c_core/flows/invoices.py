@@ -14,13 +14,13 @@ invoices = Flow(
         where=Where((Ne("SalesOrderNumber", ""),)),  # invoices of sales orders; free-text ones excluded
         since="InvoiceDate",
     ),
-    target=Dataverse("invoices", key="msdyn_invoicenumber"),
+    target=Dataverse("invoices", key="invoicenumber"),
     fields={
-        "msdyn_invoicenumber": Field("InvoiceNumber"),
+        "invoicenumber": Field("InvoiceNumber"),
         "name": Field("InvoiceNumber"),
         "salesorderid": Ref("SalesOrderNumber", ("orders", "fno_orders"), what="sales order"),
         "customerid": Ref("InvoiceCustomerAccountNumber", ("accounts", "contact_customers"), what="customer"),
-        "msdyn_invoicedate": Calc("date", ("InvoiceDate",)),
+        "msdynce_invoicedate": Calc("date", ("InvoiceDate",)),
         "transactioncurrencyid": Bind(Field("CurrencyCode"), "transactioncurrencies", "isocurrencycode"),
         "pricelevelid": PriceList("CurrencyCode"),
         "totalamount": Field("TotalInvoiceAmount"),
@@ -42,6 +42,9 @@ invoices = Flow(
         target_key="sequencenumber",
         fields={
             "sequencenumber": Field("LineCreationSequenceNumber"),
+            # The P2C solution's copies of the header's number and date on each line.
+            "msdynce_invoicenumber": Field("InvoiceNumber"),
+            "msdynce_invoicedate": Calc("date", ("InvoiceDate",)),
             "productid": Ref("ProductNumber", ("products",), what="product"),
             "quantity": Field("InvoicedQuantity"),
             "priceperunit": Field("SalesPrice"),

@@ -28,20 +28,21 @@ from p2c_core.flow import (
 )
 from p2c_core.flows.quotes import CUSTOMER, CUSTOMER_REF, PRODUCT, SALES_HEADER, UNIT, sales_lines
 
-# P2C choice msdyn_processingstatus: the value of "Active" (the P2C solution's first option).
-ACTIVE = 192350000
+# P2C choice msdynce_processingstatus: the value of "Active" (p2c-solution.json).
+ACTIVE = 647390000
 # The Sales line number of the write-in line for F&O's header-level tax: past any F&O line number.
 FREIGHT_TAX_LINE = 999_999
-# F&O processing statuses from which F&O owns the order and Sales follows it.
+# F&O processing statuses from which F&O owns the order and Sales follows it: every member of
+# SalesOrderProcessingStatus but Active, as F&O's $metadata publishes them (FLOWS.md, orders).
 CONFIRMED_OR_LATER = (
     "Confirmed",
-    "PartiallyPicked",
     "Picked",
     "PartiallyDelivered",
     "Delivered",
-    "PartiallyInvoiced",
     "Invoiced",
-    "Cancelled",
+    "PartiallyInvoiced",
+    "Canceled",
+    "DeliveredPartiallyInvoiced",
 )
 
 orders = Flow(
@@ -50,9 +51,9 @@ orders = Flow(
         "salesorders",
         key="ordernumber",
         where=Where.all(
-            msdyn_isexternallymaintained=False,
-            msdyn_processingstatus=ACTIVE,
-            msdyn_hasexternallymaintainedproductsonly=True,
+            msdynce_ismaintainedexternally=False,
+            msdynce_processingstatus=ACTIVE,
+            msdynce_hasexternallymaintainedproductsonly=True,
         ),
     ),
     target=FinOps("CDSSalesOrderHeaders", key="SalesOrderNumber"),
@@ -108,7 +109,7 @@ fno_orders = Flow(
         "shipto_stateorprovince": Field("DeliveryAddressStateId"),
         "shipto_postalcode": Field("DeliveryAddressZipCode"),
         "shipto_country": Field("DeliveryAddressCountryRegionISOCode"),
-        "msdyn_processingstatus": ValueMap("processing_status", "SalesOrderProcessingStatus", number=True),
+        "msdynce_processingstatus": ValueMap("processing_status", "SalesOrderProcessingStatus", number=True),
         "totalamount": Field("OrderTotalAmount"),
         "discountamount": Field("TotalDiscountAmount"),
         "totaltax": Field("OrderTotalTaxAmount"),
@@ -118,7 +119,7 @@ fno_orders = Flow(
         "freighttermscode": ValueMap("freight_terms", "DeliveryTermsCode", optional=True, reverse=True, number=True),
     },
     # Only orders born in F&O are marked; Sales-born ones keep their origin.
-    on_create={"msdyn_isexternallymaintained": Const(True)},
+    on_create={"msdynce_ismaintainedexternally": Const(True)},
     lines=Lines(
         source="CDSSalesOrderLines",
         source_parent="SalesOrderNumber",

@@ -13,7 +13,6 @@ products = Flow(
         "productnumber": Field("ProductNumber"),
         "name": Field("ProductName"),
         "description": Field("ProductDescription"),
-        "msdyn_itemnumber": Field("ItemNumber"),
         "defaultuomid": SALES_UNIT,
         "price": Field("SalesPrice"),
         "currentcost": Field("UnitCost"),
@@ -22,7 +21,7 @@ products = Flow(
         "quantitydecimal": Field("SalesUnitDecimalPrecision", default=0),
     },
     on_create={
-        "msdyn_externallymaintained": Const(True),
+        "msdynce_ismaintainedexternally": Const(True),
         "defaultuomscheduleid": Bind(Default("unit_group"), "uomschedules", "name"),
     },
     # One price list item per product, in the price list of its currency.

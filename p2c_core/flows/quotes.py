@@ -8,7 +8,7 @@ must accept Sales numbers (a manual or "allow changes to higher numbers" sequenc
 from p2c_core.flow import Calc, Dataverse, Field, FinOps, Flow, Lines, Lookup, Ref, Rule, ValueMap, Where
 from p2c_core.flows.accounts import CURRENCY
 
-CUSTOMER = Lookup("customerid", {"accounts": "accountnumber", "contacts": "msdyn_contactpersonid"})
+CUSTOMER = Lookup("customerid", {"accounts": "accountnumber", "contacts": "msdynce_contactnumber"})
 # Accounts and contacts that are customers both become F&O customers.
 CUSTOMER_REF = Ref("customerid", ("accounts", "contact_customers"), what="customer")
 PRODUCT = Lookup("productid", {"products": "productnumber"})
@@ -52,7 +52,7 @@ quotes = Flow(
         "quotes",
         key="quotenumber",
         # Active (after "Activate quote") and only externally maintained products on it.
-        where=Where.all(statecode=1, msdyn_hasexternallymaintainedproductsonly=True),
+        where=Where.all(statecode=1, msdynce_hasexternallymaintainedproductsonly=True),
     ),
     target=FinOps("CDSSalesQuotationHeaders", key="SalesQuotationNumber"),
     resolve=(CUSTOMER,),

@@ -107,7 +107,7 @@ def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
     assert line.payload["RequestedShippingDate"] == "1900-01-01T00:00:00Z"  # F&O's "no date"
     status, _ = mapper.map(fno_orders, "SO-1", {"SalesOrderNumber": "SO-1", "OrderingCustomerAccountNumber": "A",
                                                  "SalesOrderProcessingStatus": "Invoiced"})  # fmt: skip
-    assert status["msdyn_processingstatus"] == 192350007 and status["requestdeliveryby"] is None
+    assert status["msdynce_processingstatus"] == 647390003 and status["requestdeliveryby"] is None
     with pytest.raises(MappingError, match="no customer set"):
         mapper.map(quotes, "QUO-2", {**data, "customerid": None})
     with pytest.raises(MappingError, match="two lines share one sequencenumber"):

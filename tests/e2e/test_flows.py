@@ -89,9 +89,9 @@ def test_every_record_a_flow_carries_is_in_its_target_as_mapped_and_nothing_else
         p["productid"] for p in products.values() if p["productnumber"] not in ("LOCAL-1", "B0001", "G0001")
     }
     sales_orders = {o["ordernumber"]: o for o in e2e.sandbox.dataverse.rows("salesorders")}
-    fno_born = [o for o in sales_orders.values() if o["msdyn_isexternallymaintained"]]
+    fno_born = [o for o in sales_orders.values() if o["msdynce_ismaintainedexternally"]]
     assert len(fno_born) == summary.flows["fno_orders"].written
-    assert all(o["msdyn_processingstatus"] and o["msdyn_processingstatus"] > ACTIVE for o in fno_born)
+    assert all(o["msdynce_processingstatus"] and o["msdynce_processingstatus"] > ACTIVE for o in fno_born)
     invoices = e2e.sandbox.dataverse.rows("invoices")
     assert invoices and all(sales_orders_by_id(e2e).get(i["_salesorderid_value"]) for i in invoices)
 
@@ -104,15 +104,18 @@ def _source_keys(e2e: E2E, name: str) -> list[str]:
     flow = next(f for f in all_flows() if f.name == name)
     side = e2e.sandbox.dataverse if flow.source.service == "dataverse" else e2e.sandbox.fno
     where = flow.source.where
+    # p2c reads its configured company's F&O rows; the sandbox seeds another company too.
+    company = e2e.sandbox.fno_service.company if flow.source.service != "dataverse" else None
     return [str(r[flow.source.key]) for r in side.rows(flow.source.entity_set)
-            if r.get(flow.source.key) and (where is None or where.matches(r))]  # fmt: skip
+            if r.get(flow.source.key) and (where is None or where.matches(r))
+            and (company is None or r.get("dataAreaId") == company)]  # fmt: skip
 
 
 def test_master_edits_sync_exactly_once_replica_edits_stay_and_alternating_edits_settle(quick: E2E):
     e2e = quick
     e2e.sync(*ALL)
     quote = next(q for q in e2e.sandbox.dataverse.rows("quotes") if q["statecode"] == 1
-                 and q["msdyn_hasexternallymaintainedproductsonly"])  # fmt: skip
+                 and q["msdynce_hasexternallymaintainedproductsonly"])  # fmt: skip
     with e2e.dataverse() as dv:
         dv.patch(
             f"quotes({quote['quoteid']})", json={"name": "Renamed in Sales"}, headers={"If-Match": "*"}
@@ -124,7 +127,7 @@ def test_master_edits_sync_exactly_once_replica_edits_stay_and_alternating_edits
         assert got.json()["SalesQuotationName"] == "Renamed in Sales"
 
     # An F&O-born order: F&O is its master. A Sales edit of the replica does not flow back.
-    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"])
     number = order["ordernumber"]
     address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{number}')"
     with e2e.dataverse() as dv:
@@ -166,7 +169,7 @@ def test_lines_added_changed_and_removed_at_the_source_follow_at_the_target(quic
     e2e.sync(*ALL)
     # Sales quote -> F&O quotation.
     quote = next(q for q in e2e.sandbox.dataverse.rows("quotes") if q["statecode"] == 1
-                 and q["msdyn_hasexternallymaintainedproductsonly"]
+                 and q["msdynce_hasexternallymaintainedproductsonly"]
                  and len(_lines_of(e2e, q["quoteid"])) >= 2)  # fmt: skip
     lines = _lines_of(e2e, quote["quoteid"])
     with e2e.dataverse() as dv:
@@ -189,7 +192,7 @@ def test_lines_added_changed_and_removed_at_the_source_follow_at_the_target(quic
     assert ops.reconcile(e2e.runtime, "quotes").differing == {}
 
     # F&O order -> Sales order.
-    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"])
     number = order["ordernumber"]
     fno_lines = sorted((r for r in e2e.sandbox.fno.rows("CDSSalesOrderLines") if r["SalesOrderNumber"] == number),
                        key=lambda r: r["LineCreationSequenceNumber"])  # fmt: skip
@@ -232,7 +235,7 @@ def test_a_quote_waits_for_its_customer_and_fails_naming_one_that_never_comes(qu
         for n, account in ((1, late), (2, never)):
             quote = dv.post("quotes", headers={"Prefer": "return=representation"}, json={
                 "quotenumber": f"QUO-0900{n}-WAIT", "name": f"Waiting quote {n}", "statecode": 1,
-                "msdyn_hasexternallymaintainedproductsonly": True,
+                "msdynce_hasexternallymaintainedproductsonly": True,
                 "customerid_account@odata.bind": f"/accounts({account})",
                 "transactioncurrencyid@odata.bind": f"/transactioncurrencies({usd['transactioncurrencyid']})",
             }).json()  # fmt: skip
@@ -270,7 +273,7 @@ def _account(dv: httpx.Client, number: str, name: str, *, customertypecode: int,
 def test_plan_and_reset_cursor_work_on_f_and_o_sources_and_composite_keys(quick: E2E):
     e2e = quick
     e2e.sync(*ALL)
-    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"])
     with fno_client(e2e) as fno:
         address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{order['ordernumber']}')"
         fno.patch(address, json={"SalesOrderName": "Planned rename"}).raise_for_status()
@@ -292,7 +295,7 @@ def test_documents_with_more_lines_than_a_message_holds_sync_whole(quick: E2E):
     e2e = quick
     e2e.sync(*ALL)
     quote = next(q for q in e2e.sandbox.dataverse.rows("quotes") if q["statecode"] == 1
-                 and q["msdyn_hasexternallymaintainedproductsonly"] and _lines_of(e2e, q["quoteid"]))  # fmt: skip
+                 and q["msdynce_hasexternallymaintainedproductsonly"] and _lines_of(e2e, q["quoteid"]))  # fmt: skip
     template = _lines_of(e2e, quote["quoteid"])[0]
     with e2e.dataverse() as dv:
         for n in range(300):
@@ -301,7 +304,7 @@ def test_documents_with_more_lines_than_a_message_holds_sync_whole(quick: E2E):
                 "priceperunit": 10.0, "productid@odata.bind": f"/products({template['_productid_value']})",
                 "uomid@odata.bind": f"/uoms({template['_uomid_value']})",
             }).raise_for_status()  # fmt: skip
-    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"])
     with fno_client(e2e) as fno:
         for n in range(300):
             fno.post("CDSSalesOrderLines", json={
@@ -331,7 +334,7 @@ def test_documents_with_more_lines_than_a_message_holds_sync_whole(quick: E2E):
 def test_fno_header_tax_becomes_a_freight_tax_write_in_line_in_sales(quick: E2E):
     e2e = quick
     e2e.sync(*ALL)
-    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdyn_isexternallymaintained"])
+    order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"])
     address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{order['ordernumber']}')"
 
     def sales_lines() -> dict[int, dict[str, Any]]:

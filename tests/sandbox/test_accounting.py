@@ -33,7 +33,7 @@ def test_dataverse_requests_by_method_entity_set_and_outcome(sb: Sandbox):
     dv.get("accounts", params={"$top": "2"})
     dv.get("accounts(00000000-0000-0000-0000-000000000001)")
     dv.post("accounts", json={"nosuch": 1})
-    dv.patch("contacts(msdyn_contactpersonid='ACCT-1')", json={"lastname": "Counted"})
+    dv.patch("contacts(msdynce_contactnumber='ACCT-1')", json={"lastname": "Counted"})
     dv.get("nosuchset")
     requests, snapshot = counts(base)
     assert requests == {

@@ -212,7 +212,7 @@ def test_a_failing_part_rolls_back_the_whole_changeset_and_leaves_no_trace(sb: S
     assert httpx.get(delta, headers={"Prefer": "odata.track-changes"}).json()["value"] == []
     after = dv.post("contacts", json={"firstname": "After", "lastname": "Rollback"}).json()
     assert after["versionnumber"] == before["versionnumber"] + 1
-    seq = [int(c["msdyn_contactpersonid"].split("-")[1]) for c in (before, after)]
+    seq = [int(c["msdynce_contactnumber"].split("-")[1]) for c in (before, after)]
     assert seq[1] == seq[0] + 1
 
 

@@ -133,7 +133,8 @@ def test_fno_refuses_in_and_matches_wildcards(fno: httpx.Client):
 def test_fno_date_comparisons_and_free_text_invoices(sb: Sandbox, fno: httpx.Client):
     # FLOWS.md, invoices: "InvoiceDate watermark" and "SalesOrderNumber ne ''" (free-text
     # invoices excluded); InvoiceDate is an Edm.DateTimeOffset (fno-entities.json).
-    headers = sb.fno.rows("ExternallyMaintainedCustomerSalesInvoiceHeaders")
+    # The caller's company's invoices (another company's are seeded too).
+    headers = [r for r in sb.fno.rows("ExternallyMaintainedCustomerSalesInvoiceHeaders") if r["dataAreaId"] == "usmf"]
     entity = "ExternallyMaintainedCustomerSalesInvoiceHeaders"
     since = names(fno, "InvoiceDate ge 2026-11-20T00:00:00Z", entity, "InvoiceNumber")
     assert since == sorted(r["InvoiceNumber"] for r in headers if r["InvoiceDate"] >= "2026-11-20")

@@ -23,8 +23,8 @@ def fno(sb: Sandbox) -> Iterator[httpx.Client]:
         yield client
 
 
-def test_company_scoping_cross_company_and_paging(fno: httpx.Client):
-    fno.post("CustomersV3", json={"dataAreaId": "demf", "CustomerAccount": "DE-001", "OrganizationName": "Berlin"})
+def test_company_scoping_cross_company_and_paging(sb: Sandbox, fno: httpx.Client):
+    fno.post("CustomersV3", json={"dataAreaId": "demf", "CustomerAccount": "DE-901", "OrganizationName": "Berlin"})
     default = fno.get("CustomersV3", params={"$select": "CustomerAccount,dataAreaId"}).json()
     assert all(r["dataAreaId"] == "usmf" for r in default["value"]) and "@odata.nextLink" in default
     rows, link = [], "CustomersV3?cross-company=true&$select=CustomerAccount,dataAreaId"
@@ -32,10 +32,13 @@ def test_company_scoping_cross_company_and_paging(fno: httpx.Client):
         page = fno.get(link).json()
         rows += page["value"]
         link = page.get("@odata.nextLink")
-    assert {r["dataAreaId"] for r in rows} == {"usmf", "demf"} and len(rows) == 11
-    only = fno.get("CustomersV3", params={"cross-company": "true", "$filter": "dataAreaId eq 'demf'"}).json()
-    assert [r["CustomerAccount"] for r in only["value"]] == ["DE-001"]
-    other = "CustomersV3(dataAreaId='demf',CustomerAccount='DE-001')"
+    # Every company's customers: usmf's, the second company's (seed_companies.py), the one just created.
+    assert {r["dataAreaId"] for r in rows} == {"usmf", "demf"} and len(rows) == len(sb.fno.rows("CustomersV3"))
+    only = fno.get("CustomersV3", params={"cross-company": "true", "$filter": "dataAreaId eq 'demf'", "$top": "10"})
+    demf = sorted(r["CustomerAccount"] for r in rows if r["dataAreaId"] == "demf")
+    assert demf == ["DE-001", "DE-002", "DE-003", "DE-004", "DE-901"]
+    assert sorted(r["CustomerAccount"] for r in only.json()["value"]) == demf[:4]  # a page of four
+    other = "CustomersV3(dataAreaId='demf',CustomerAccount='DE-901')"
     assert fno.get(other).status_code == 404
     assert fno.get(other, params={"cross-company": "true"}).json()["OrganizationName"] == "Berlin"
 

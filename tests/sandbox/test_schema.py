@@ -66,21 +66,23 @@ def test_fno_entities_keys_types_and_nullability_are_the_real_ones(sb: Sandbox):
 
 
 def test_every_fno_entity_flows_md_names_is_served(sb: Sandbox):
-    assert set(json.loads(SPEC.read_text())["entities"]) == FNO_FLOW_ENTITIES
-    assert set(entity_sets(sb.fno_url + "/data/$metadata")) == FNO_FLOW_ENTITIES
+    # Beside the flows' entities, the company list (for clients that work across companies).
+    served = FNO_FLOW_ENTITIES | {"LegalEntities"}
+    assert set(json.loads(SPEC.read_text())["entities"]) == served
+    assert set(entity_sets(sb.fno_url + "/data/$metadata")) == served
 
 
 # Dataverse entity sets APIS.md and FLOWS.md name, with their primary key and the alternate key
 # the flows address them by (none for the tables p2c looks up by id or by name).
 DATAVERSE_TABLES = {
     "accounts": ("accountid", ["accountnumber"]),
-    "contacts": ("contactid", ["msdyn_contactpersonid"]),
+    "contacts": ("contactid", ["msdynce_contactnumber"]),
     "products": ("productid", ["productnumber"]),
     "quotes": ("quoteid", ["quotenumber"]),
     "quotedetails": ("quotedetailid", None),
     "salesorders": ("salesorderid", ["ordernumber"]),
     "salesorderdetails": ("salesorderdetailid", None),
-    "invoices": ("invoiceid", ["msdyn_invoicenumber"]),
+    "invoices": ("invoiceid", ["invoicenumber"]),
     "invoicedetails": ("invoicedetailid", None),
     "uoms": ("uomid", None),
     "pricelevels": ("pricelevelid", None),
@@ -165,25 +167,25 @@ def test_every_dataverse_column_flows_md_maps_is_served(sb: Sandbox):
         "address2_city address2_stateorprovince address2_postalcode address2_country creditlimit "
         "numberofemployees description transactioncurrencyid paymenttermscode address1_freighttermscode "
         "address1_shippingmethodcode customertypecode statecode",
-        "products": "productnumber name description msdyn_itemnumber defaultuomid price currentcost "
-        "transactioncurrencyid producttypecode quantitydecimal msdyn_externallymaintained",
-        "contacts": "msdyn_contactpersonid firstname middlename lastname jobtitle department emailaddress1 "
+        "products": "productnumber name description defaultuomid price currentcost "
+        "transactioncurrencyid producttypecode quantitydecimal msdynce_ismaintainedexternally",
+        "contacts": "msdynce_contactnumber firstname middlename lastname jobtitle department emailaddress1 "
         "telephone1 fax websiteurl address1_line1 address1_city address1_stateorprovince address1_postalcode "
-        "address1_country description msdyn_isactivecustomer parentcustomerid_account msdyn_iscompanyanaccount",
+        "address1_country description msdynce_isactivecustomer parentcustomerid_account msdynce_iscompanyanaccount",
         "quotes": "quotenumber customerid_account customerid_contact name transactioncurrencyid requestdeliveryby "
         "shipto_line1 shipto_line2 shipto_city shipto_stateorprovince shipto_postalcode shipto_country "
-        "paymenttermscode shippingmethodcode freighttermscode statecode msdyn_hasexternallymaintainedproductsonly",
+        "paymenttermscode shippingmethodcode freighttermscode statecode msdynce_hasexternallymaintainedproductsonly",
         "quotedetails": "sequencenumber productid quantity priceperunit manualdiscountamount uomid "
         "requestdeliveryby description",
-        "salesorders": "ordernumber msdyn_isexternallymaintained msdyn_processingstatus totalamount discountamount "
+        "salesorders": "ordernumber msdynce_ismaintainedexternally msdynce_processingstatus totalamount discountamount "
         "totaltax freightamount pricelevelid",
         "salesorderdetails": "sequencenumber productid quantity priceperunit manualdiscountamount uomid "
         "extendedamount tax",
-        "invoices": "msdyn_invoicenumber name salesorderid customerid_account msdyn_invoicedate "
+        "invoices": "invoicenumber name salesorderid customerid_account msdynce_invoicedate "
         "transactioncurrencyid totalamount totaltax freightamount totaldiscountamount billto_line1 billto_city "
         "billto_stateorprovince billto_postalcode billto_country",
         "invoicedetails": "sequencenumber productid quantity priceperunit manualdiscountamount tax extendedamount "
-        "uomid",
+        "uomid msdynce_invoicenumber msdynce_invoicedate",
         "productpricelevels": "pricelevelid productid uomid amount",
         "uoms": "name",
         "pricelevels": "name transactioncurrencyid",

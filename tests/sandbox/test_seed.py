@@ -20,9 +20,9 @@ from p2c_sandbox import Sandbox
 
 # Filter terms the demo data holds one side of only, and why.
 ONE_SIDED = {
-    # Sales orders from F&O (msdyn_isexternallymaintained = Yes) are made by the fno_orders
+    # Sales orders from F&O (msdynce_ismaintainedexternally = Yes) are made by the fno_orders
     # flow in the run itself; one seeded in Sales would be an order no flow wrote.
-    ("orders", "msdyn_isexternallymaintained"),
+    ("orders", "msdynce_ismaintainedexternally"),
 }
 
 
