@@ -239,7 +239,7 @@ class Flow:
         if not _FLOW_NAME.match(self.name) or len(self.poison_queue) > 63:
             raise FlowError(
                 f"flow name {self.name!r}: lower-case letters and digits, words joined by single underscores, "
-                "at most 48 characters (it names the flow's queues)"
+                "at most 52 characters (it names the flow's queues: p2c-<name>-poison is at most 63)"
             )
         mapped = set(self.rules())
         for what, names in (("max_lengths", self.max_lengths), ("required", self.required)):

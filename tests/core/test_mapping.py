@@ -77,18 +77,6 @@ def test_content_hash_is_order_independent_and_value_sensitive():
     assert content_hash({"a": 1}) != content_hash({"a": 2})
 
 
-@pytest.mark.parametrize(
-    ("total", "quantity", "per_unit", "charge"),
-    [(10.0, 3, 3.33, -0.01), (10.0, 7, 1.43, 0.01), (0, 5, 0.0, 0.0), (25.0, 4, 6.25, 0.0), (5.0, 0, 0.0, -5.0)],
-)
-def test_the_discount_rule_splits_a_line_total_and_comes_back_to_it(total, quantity, per_unit, charge):
-    from p2c_core.calcs import discount_per_unit, discount_remainder, discount_total
-
-    assert (discount_per_unit(total, quantity), discount_remainder(total, quantity)) == (per_unit, charge)
-    if quantity:
-        assert discount_total(per_unit, quantity, charge) == total  # FLOWS.md: 3 x 3.33 - (-0.01) = 10.00
-
-
 def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
     from p2c_core.rules import Reference
 
