@@ -22,15 +22,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import telemetry
+from p2c_core import signing, telemetry
 from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import MAX_JSON_BYTES, Envelope, Record, chunk, decode
 from p2c_core.errors import DependencyMissing, MappingError, MessageError, ODataError, P2CError, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
+from p2c_core.poison import copy_of
 from p2c_core.sources import MODIFIED_COLUMN
 from p2c_core.state import Failure, KeyMapEntry, Run, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
+from p2c_core.trust import check_record, hold_unverified
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -129,9 +131,10 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
             rows = []
             out.counts.skipped += len(page.deleted)  # P2C carries no deletions
+            rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()
-                queue.send_message(envelope.to_json().encode())
+                queue.send_message(signing.seal(envelope, rt.signing_key))
             out.counts.enqueued += len(records)
             # Checkpoint only after this page is durably enqueued (invariant 1).
             if cursor.link is None and cursor.scan_started is None:
@@ -258,8 +261,12 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
     except MessageError as exc:
         raw = body.encode() if isinstance(body, str) else body
         ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
-        _fail(rt, flow, ident, 0, exc, record=None, poison=raw)
+        _fail(rt, flow, ident, 0, exc, record=None, poison=copy_of(raw, flow.name, ident))
         out.counts.failed += 1
+        _record_run(rt, out, started, None)
+        return
+    if (problem := signing.problem(body, rt.signing_key)) is not None:  # before anything is read
+        out.counts.failed += hold_unverified(rt, flow, envelope, problem)
         _record_run(rt, out, started, None)
         return
     writer = rt.writer(flow)
@@ -384,6 +391,11 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
 def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
     """Everything before the claim; None when there is nothing to write (or it failed)."""
     state = rt.state
+    try:
+        check_record(rt, flow, record)
+    except P2CError as exc:
+        _failed_attempt(rt, flow, record, exc, out)
+        return None
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return None
@@ -491,7 +503,7 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
         attempt,
         exc,
         record=record,
-        poison=Envelope(flow=flow.name, records=[record]).to_json().encode(),
+        poison=signing.seal(Envelope(flow=flow.name, records=[record]), rt.signing_key),
         prefix=prefix,
     )
     out.counts.failed += 1
@@ -500,7 +512,7 @@ def _failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out:
 def _retry(rt: Runtime, flow: Flow, retry: Record, delay: float, exc: P2CError, out: Outcome) -> None:
     """Put the record back on its queue, invisible for `delay` seconds."""
     rt.storage.queue(flow.queue).send_message(
-        Envelope(flow=flow.name, records=[retry]).to_json().encode(),
+        signing.seal(Envelope(flow=flow.name, records=[retry]), rt.signing_key),
         visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
     )
     out.counts.retried += 1
@@ -533,11 +545,20 @@ def _fail(
         )
     )
     if poison is not None:
-        rt.storage.queue(flow.poison_queue).send_message(poison)
+        poison_copy(rt, flow, poison, key)
     log.warning(
         "record %s/%s failed (%s): %s", flow.name, key, exc.error_class, exc,
         extra={"p2c.flow": flow.name, "p2c.key": key, "p2c.error_class": exc.error_class, "p2c.attempt": attempt},
     )  # fmt: skip
+
+
+def poison_copy(rt: Runtime, flow: Flow, body: bytes, key: str) -> None:
+    """The poison queue's copy, after the failure entry is written: its loss is logged,
+    never raised, so `apply` does not fail a message it has recorded."""
+    try:
+        rt.storage.queue(flow.poison_queue).send_message(body)
+    except Exception as exc:
+        log.warning("record %s/%s: poison copy not sent (%s)", flow.name, key, type(exc).__name__)
 
 
 def _record_run(rt: Runtime, out: Outcome, started: str, error: str | None) -> None:
@@ -572,8 +593,9 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             continue
         if failure.record:
             record = Record.model_validate(json.loads(failure.record))
-            record = record.model_copy(update={"attempt": 0, "waiting_since": None, "replay": True})
-            queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
+            # Re-signed: only `replay` is set by p2c here; `force` is never taken from state.
+            record = record.model_copy(update={"attempt": 0, "waiting_since": None, "replay": True, "force": False})
+            queue.send_message(signing.seal(Envelope(flow=flow.name, records=[record]), rt.signing_key))
             replayed.add((record.key, record.version))
             count += 1
         rt.state.clear_failure(flow.name, failure.source_key)

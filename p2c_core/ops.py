@@ -345,9 +345,12 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
             )
             for k in todo
         ]
+        from p2c_core.signing import seal
+
         queue = rt.storage.queue(flow.queue)
+        rt.versions.note(flow, (r.version for r in records))  # read from the source just now
         for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-            queue.send_message(envelope.to_json().encode())
+            queue.send_message(seal(envelope, rt.signing_key))
         drift.repaired = len(records)
     return drift
 
