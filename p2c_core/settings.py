@@ -168,6 +168,10 @@ class Settings(BaseSettings):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {v!r}")
+        # scheme://host[:port][/path] only: user info, a query or a fragment can make two
+        # URL parsers disagree on the host (and none belongs in a service root anyway).
+        if "@" in parts.netloc or "\\" in v or parts.query or parts.fragment:
+            raise ValueError("a service URL is scheme://host[:port][/path], without user info, query or fragment")
         return v.rstrip("/")
 
     @field_validator("fno_company")
