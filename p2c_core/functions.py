@@ -66,11 +66,11 @@ def http_status() -> dict[str, Any]:
 def http_replay(body: bytes) -> dict[str, Any]:
     """Replay failures; the body is read by `replay_request.parse` (limits, no echo)."""
     from p2c_core import ops
-    from p2c_core.flows import FLOWS
+    from p2c_core.flows import all_flows
     from p2c_core.replay_request import BadReplayRequest, parse
 
     try:
-        request = parse(body, tuple(f.name for f in FLOWS))
+        request = parse(body, tuple(f.name for f in all_flows()))
     except BadReplayRequest as exc:
         return _json(exc.status, {"error": str(exc)})
     counts = ops.replay(get_runtime(), request.flow, set(request.keys) if request.keys is not None else None)

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import httpx
 from azure.core.credentials import TokenCredential
 
 from p2c_core import memory
@@ -38,7 +37,6 @@ if TYPE_CHECKING:
 class Runtime:
     settings: Settings
     storage: Storage
-    transport: httpx.BaseTransport | None = None
     credential: TokenCredential | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -52,7 +50,6 @@ class Runtime:
             auth=auth.make_auth(self.settings, url, self.credential),
             timeout=self.settings.http_timeout_seconds,
             retry=RetryPolicy(max_retries=self.settings.http_max_retries),
-            transport=self.transport,
         )
 
     @cached_property
@@ -89,7 +86,15 @@ class Runtime:
 
     @cached_property
     def references(self) -> References:
-        return References(self)
+        from p2c_core.flows import get_flow
+
+        return References(
+            dataverse=self.dataverse,
+            fno=self.fno,
+            entry=self.state.get_entry,
+            flow=get_flow,
+            price_lists=lambda: self.mapper.table("price_list"),
+        )
 
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":

@@ -51,6 +51,6 @@ invoices = Flow(
             "uomid": Bind(ValueMap("unit", "SalesUnitSymbol"), "uoms", "name"),
         },
     ),
-    depends_on=("orders", "fno_orders", "products"),
+    depends_on=("accounts", "contact_customers", "orders", "fno_orders", "products"),
     schedule="0 */15 * * * *",
 )
