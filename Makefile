@@ -10,16 +10,27 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck install infra clean client-venvs
+.PHONY: demo test lint typecheck install infra clean client-venvs lock
 
-$(STAMP): pyproject.toml requirements.txt
+# The runtime set comes from requirements.lock (exact versions and hashes: what the tests
+# ran on); the CLI, sandbox and dev tools from pyproject on top.
+$(STAMP): pyproject.toml requirements.txt requirements.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@if command -v uv >/dev/null 2>&1; then \
-		uv pip install --python $(BIN)/python -q -r requirements.txt -e '.[dev]'; \
+		uv pip install --python $(BIN)/python -q --require-hashes -r requirements.lock && \
+		uv pip install --python $(BIN)/python -q -e '.[dev]'; \
 	else \
-		$(BIN)/python -m pip install -q --upgrade pip && $(BIN)/python -m pip install -q -r requirements.txt -e '.[dev]'; \
+		$(BIN)/python -m pip install -q --upgrade pip && \
+		$(BIN)/python -m pip install -q --require-hashes -r requirements.lock && \
+		$(BIN)/python -m pip install -q -e '.[dev]'; \
 	fi
 	@touch $@
+
+# Refresh the lock after a change to requirements.txt (or to take newer versions within
+# its ranges: add --upgrade), then run `make test` on it before committing both.
+lock: $(STAMP)
+	$(BIN)/uv pip compile --universal --generate-hashes --python-version 3.11 --no-header --quiet \
+		requirements.txt -o requirements.lock
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-fund --no-audit --loglevel=error

@@ -1,5 +1,5 @@
 """The Functions app: for every flow, a timer (poll) and a queue trigger (apply);
-plus `GET /api/status` and `POST /api/replay` (function-key auth) for operators.
+plus `GET /api/status` and `POST /api/replay` (admin key) for operators; status with a function key.
 
 Registration only. Each body is one call into p2c_core, imported lazily so a cold
 start pays for azure.functions and the flow registry alone.
@@ -62,7 +62,9 @@ def _register_operations(app: func.FunctionApp) -> None:
         return func.HttpResponse(**http_status())
 
     @app.function_name(name="replay")
-    @app.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    # The admin (master) key, not a function key: replay re-signs what it re-enqueues
+    # (docs/security.md); in Azure the platform's Entra authentication stands in front too.
+    @app.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.ADMIN)
     def replay(req: func.HttpRequest) -> func.HttpResponse:
         from p2c_core.functions import http_replay
 

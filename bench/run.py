@@ -18,12 +18,13 @@ import json
 import math
 import os
 import platform
+import secrets
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,11 +52,14 @@ class Services:
     dataverse_url: str
     fno_url: str
     storage: str
+    # One key for every worker process of a run: each must verify what the others signed.
+    signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     def env(self, **extra: str) -> dict[str, str]:
         from p2c_cli.local import sandbox_env
 
-        return {**os.environ, **sandbox_env(self.storage, self.dataverse_url, self.fno_url), **extra}
+        local = sandbox_env(self.storage, self.dataverse_url, self.fno_url, self.signing_key)
+        return {**os.environ, **local, **extra}
 
     def admin(self, service: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         base = self.dataverse_url if service == "dataverse" else self.fno_url

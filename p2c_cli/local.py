@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,16 +33,33 @@ DEMO_VALUE_MAPS = {
 }
 
 
-def sandbox_env(connection_string: str, dataverse_url: str, fno_url: str) -> dict[str, str]:
-    """Settings that point the app at a local sandbox and Azurite."""
+def sandbox_env(
+    connection_string: str, dataverse_url: str, fno_url: str, signing_key: str | None = None
+) -> dict[str, str]:
+    """Settings that point the app at a local sandbox and Azurite (a new signing key if none)."""
     return {
         "AzureWebJobsStorage": connection_string,
         "P2C_DATAVERSE_URL": dataverse_url,
         "P2C_FNO_URL": fno_url,
         "P2C_FNO_COMPANY": COMPANY,
         "P2C_AUTH_MODE": "none",
+        "P2C_MESSAGE_SIGNING_KEY": signing_key or secrets.token_urlsafe(32),
         **DEMO_VALUE_MAPS,
     }
+
+
+def signing_key(state_dir: Path | None) -> str | None:
+    """The local environment's message signing key, kept in its state directory (0600), so
+    messages queued by one run verify in the next; None (a new key) for an in-memory one."""
+    if state_dir is None:
+        return None
+    path = state_dir / "signing.key"
+    if not path.exists():
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 @dataclass
@@ -105,7 +123,8 @@ def local_environment(state_dir: Path | None, *, lease_seconds: float = 60.0) ->
     try:
         sandbox.start()
         try:
-            os.environ.update(sandbox_env(azurite.connection_string, sandbox.dataverse_url, sandbox.fno_url))
+            key = signing_key(state_dir)
+            os.environ.update(sandbox_env(azurite.connection_string, sandbox.dataverse_url, sandbox.fno_url, key))
             reset_runtime()
             import function_app
 

@@ -18,7 +18,11 @@ from rich.table import Table
 if TYPE_CHECKING:
     from p2c_cli.local import LocalEnvironment, Summary
 
-app = typer.Typer(help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.")
+# No local variables in tracebacks: they would print settings, tokens and record data.
+app = typer.Typer(
+    help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.",
+    pretty_exceptions_show_locals=False,
+)
 
 
 @app.callback()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import telemetry
+from p2c_core import signing, telemetry
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -23,8 +23,10 @@ from p2c_core.failing import cleared, failed_attempt, record_failure
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
+from p2c_core.poison import copy_of
 from p2c_core.state import Claim, Commit, KeyMapEntry, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
+from p2c_core.trust import check_record, hold_unverified
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -58,8 +60,12 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
     except MessageError as exc:
         raw = body.encode() if isinstance(body, str) else body
         ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
-        record_failure(rt, flow, ident, 0, exc, record=None, poison=raw)
+        record_failure(rt, flow, ident, 0, exc, record=None, poison=copy_of(raw, flow.name, ident))
         out.counts.failed += 1
+        record_run(rt, out, started, None)
+        return
+    if (problem := signing.problem(body, rt.signing_key)) is not None:  # before anything is read
+        out.counts.failed += hold_unverified(rt, flow, envelope, problem)
         record_run(rt, out, started, None)
         return
     writer = rt.writer(flow)
@@ -182,6 +188,11 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
 def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
     """Everything before the claim; None when there is nothing to write (or it failed)."""
     state = rt.state
+    try:
+        check_record(rt, flow, record)
+    except P2CError as exc:
+        failed_attempt(rt, flow, record, exc, out)
+        return None
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return None

@@ -15,7 +15,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from p2c_core.errors import MessageError
 
-VERSION = 1
+# 2: signed by p2c (signing.py). 1: unsigned, as queued before signing; still read, so
+# an upgrade loses none of them, and turned into failure entries, never applied.
+VERSION = 2
+VERSIONS = (1, 2)
+# Versions are 64-bit signed in the key map (Dataverse row versions, F&O poll times in ms).
+MAX_VERSION = 2**63 - 1
 MAX_MESSAGE_BYTES = 64 * 1024
 # base64 grows text by 4/3; keep the JSON under this so the encoded message fits.
 MAX_JSON_BYTES = (MAX_MESSAGE_BYTES * 3) // 4 - 512
@@ -25,7 +30,7 @@ class Record(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(min_length=1)
-    version: int
+    version: int = Field(ge=0, le=MAX_VERSION)
     op: Literal["upsert", "delete"] = "upsert"
     data: dict[str, Any] = Field(default_factory=dict)
     # How many times this record has been tried (0 = first delivery).
@@ -49,18 +54,20 @@ class Record(BaseModel):
 class Envelope(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    v: Literal[1] = VERSION
+    v: Literal[1, 2] = VERSION
     flow: str
     records: list[Record] = Field(min_length=1)
     # When the poll enqueued these changes (epoch seconds), for the lag metric.
     sent: float | None = None
+    # The HMAC that signing.seal appends; checked by signing.problem, not here.
+    sig: str | None = Field(default=None, max_length=128)
 
     def encode(self) -> str:
         return base64.b64encode(self.to_json().encode()).decode()
 
     def to_json(self) -> str:
         records = ",".join(r.to_json() for r in self.records)
-        head = self.model_dump_json(exclude={"records"})
+        head = self.model_dump_json(exclude={"records", "sig"})
         return f'{head[:-1]},"records":[{records}]}}'
 
 
@@ -75,8 +82,10 @@ def decode(body: bytes | str) -> Envelope:
         raise MessageError("message is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise MessageError(f"message is not JSON: {exc.msg} at position {exc.pos}") from None
-    if isinstance(data, dict) and "v" in data and data["v"] != VERSION:
-        raise MessageError(f"unknown message version {data['v']!r}; this p2c reads version {VERSION}")
+    except RecursionError:
+        raise MessageError("message is JSON nested too deeply") from None
+    if isinstance(data, dict) and "v" in data and data["v"] not in VERSIONS:
+        raise MessageError(f"unknown message version {repr(data['v'])[:20]}; this p2c reads versions 1 and 2")
     try:
         return Envelope.model_validate(data)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from p2c_core import signing
 from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import Envelope, Record
 from p2c_core.errors import DependencyMissing, P2CError, ThrottledError
@@ -57,7 +58,7 @@ def failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: 
         attempt,
         exc,
         record=record,
-        poison=Envelope(flow=flow.name, records=[record]).to_json().encode(),
+        poison=signing.seal(Envelope(flow=flow.name, records=[record]), rt.signing_key),
         prefix=prefix,
     )
     out.counts.failed += 1
@@ -66,7 +67,7 @@ def failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: 
 def retry_later(rt: Runtime, flow: Flow, retry: Record, delay: float, exc: P2CError, out: Outcome) -> None:
     """Put the record back on its queue, invisible for `delay` seconds."""
     rt.storage.queue(flow.queue).send_message(
-        Envelope(flow=flow.name, records=[retry]).to_json().encode(),
+        signing.seal(Envelope(flow=flow.name, records=[retry]), rt.signing_key),
         visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
     )
     out.counts.retried += 1
@@ -99,11 +100,20 @@ def record_failure(
         )
     )
     if poison is not None:
-        rt.storage.queue(flow.poison_queue).send_message(poison)
+        poison_copy(rt, flow, poison, key)
     log.warning(
         "record %s/%s failed (%s): %s", flow.name, key, exc.error_class, exc,
         extra={"p2c.flow": flow.name, "p2c.key": key, "p2c.error_class": exc.error_class, "p2c.attempt": attempt},
     )  # fmt: skip
+
+
+def poison_copy(rt: Runtime, flow: Flow, body: bytes, key: str) -> None:
+    """The poison queue's copy, after the failure entry is written: its loss is logged,
+    never raised, so `apply` does not fail a message it has recorded."""
+    try:
+        rt.storage.queue(flow.poison_queue).send_message(body)
+    except Exception as exc:
+        log.warning("record %s/%s: poison copy not sent (%s)", flow.name, key, type(exc).__name__)
 
 
 def cleared(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None) -> None:

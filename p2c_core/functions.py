@@ -74,20 +74,14 @@ def http_status() -> dict[str, Any]:
 
 
 def http_replay(body: bytes) -> dict[str, Any]:
-    """Replay failures: `{"flow": "accounts", "keys": ["A-1"]}`, both optional."""
+    """Replay failures; the body is read by `replay_request.parse` (limits, no echo)."""
     from p2c_core import ops
+    from p2c_core.flows import all_flows
+    from p2c_core.replay_request import BadReplayRequest, parse
 
     try:
-        request = json.loads(body or b"{}")
-        if not isinstance(request, dict):
-            raise ValueError("expected a JSON object")
-        flow = request.get("flow")
-        keys = request.get("keys")
-        if flow is not None and not isinstance(flow, str):
-            raise ValueError("flow must be a string")
-        if keys is not None and not (isinstance(keys, list) and all(isinstance(k, str) for k in keys)):
-            raise ValueError("keys must be a list of strings")
-        counts = ops.replay(get_runtime(), flow, set(keys) if keys else None)
-    except (ValueError, KeyError) as exc:
-        return _json(400, {"error": str(exc).strip("'\"")})
+        request = parse(body, tuple(f.name for f in all_flows()))
+    except BadReplayRequest as exc:
+        return _json(exc.status, {"error": str(exc)})
+    counts = ops.replay(get_runtime(), request.flow, set(request.keys) if request.keys is not None else None)
     return _json(200, {"replayed": counts})

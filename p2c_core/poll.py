@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import telemetry
+from p2c_core import signing, telemetry
 from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
@@ -87,9 +87,10 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
             rows = []
             out.counts.skipped += len(page.deleted)  # P2C carries no deletions
+            rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()
-                queue.send_message(envelope.to_json().encode())
+                queue.send_message(signing.seal(envelope, rt.signing_key))
             out.counts.enqueued += len(records)
             # Checkpoint only after this page is durably enqueued (invariant 1).
             if cursor.link is None and cursor.scan_started is None:

@@ -6,6 +6,7 @@ import json
 import logging
 from typing import TYPE_CHECKING
 
+from p2c_core import signing
 from p2c_core.envelope import Envelope, Record, decode
 from p2c_core.errors import MessageError
 from p2c_core.flow import Flow
@@ -34,8 +35,9 @@ def replay(rt: Runtime, flow: Flow, keys: set[str] | None = None) -> int:
             continue
         if failure.record:
             record = Record.model_validate(json.loads(failure.record))
-            record = record.model_copy(update={"attempt": 0, "waiting_since": None, "replay": True})
-            queue.send_message(Envelope(flow=flow.name, records=[record]).to_json().encode())
+            # Re-signed: only `replay` is set by p2c here; `force` is never taken from state.
+            record = record.model_copy(update={"attempt": 0, "waiting_since": None, "replay": True, "force": False})
+            queue.send_message(signing.seal(Envelope(flow=flow.name, records=[record]), rt.signing_key))
             replayed.add((record.key, record.version))
             count += 1
         elif keys is not None:

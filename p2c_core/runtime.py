@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from azure.core.credentials import TokenCredential
 
@@ -27,6 +28,9 @@ from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupR
 from p2c_core.state import StateStore
 from p2c_core.state.storage import Storage, connect
 from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
+
+if TYPE_CHECKING:
+    from p2c_core.versions import VersionBounds
 
 
 @dataclass
@@ -59,6 +63,18 @@ class Runtime:
     @cached_property
     def fno(self) -> FnoClient:
         return FnoClient(self._odata(FNO, self.settings.fno_url), company=self.settings.fno_company)
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        from p2c_core import signing
+
+        return signing.key_bytes(self.settings.message_signing_key)
+
+    @cached_property
+    def versions(self) -> VersionBounds:
+        from p2c_core.versions import VersionBounds
+
+        return VersionBounds(self.storage, lambda: self.dataverse)
 
     @cached_property
     def lookups(self) -> LookupResolver:

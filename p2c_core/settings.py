@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     client_id: str | None = None
     client_secret: SecretStr | None = None
     managed_identity_client_id: str | None = None
+    # HMAC-SHA256 key of queue messages (signing.py): a Key Vault reference in Azure,
+    # required there; the local environment generates one per state directory.
+    message_signing_key: SecretStr | None = Field(default=None, min_length=32)
 
     http_timeout_seconds: float = Field(default=30.0, gt=0)
     http_max_retries: int = Field(default=3, ge=0, le=10)
@@ -172,6 +175,10 @@ class Settings(BaseSettings):
         parts = urlsplit(v)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {v!r}")
+        # scheme://host[:port][/path] only: user info, a query or a fragment can make two
+        # URL parsers disagree on the host (and none belongs in a service root anyway).
+        if "@" in parts.netloc or "\\" in v or parts.query or parts.fragment:
+            raise ValueError("a service URL is scheme://host[:port][/path], without user info, query or fragment")
         return v.rstrip("/")
 
     @field_validator("fno_company")
@@ -183,6 +190,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _auth(self) -> Settings:
+        for name, url in (("P2C_DATAVERSE_URL", self.dataverse_url), ("P2C_FNO_URL", self.fno_url)):
+            # A token (or the data) in clear text is never right; loopback is the sandbox.
+            if urlsplit(url).scheme != "https" and (self.auth_mode == "azure" or not is_loopback(url)):
+                raise ValueError(f"{name} must be an https:// URL (http:// only for the sandbox on loopback)")
+        if self.auth_mode == "azure" and self.message_signing_key is None:
+            raise ValueError("P2C_MESSAGE_SIGNING_KEY is required (the Key Vault secret of the deployment)")
         if self.auth_mode == "none":
             for name, url in (("P2C_DATAVERSE_URL", self.dataverse_url), ("P2C_FNO_URL", self.fno_url)):
                 if not is_loopback(url):

@@ -18,7 +18,7 @@ from cachetools import TTLCache
 
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
-from p2c_core.clients.keys import literal
+from p2c_core.clients.keys import is_guid, literal
 from p2c_core.clients.odata import Row
 from p2c_core.flow import Dataverse, FinOps, Flow, Lookup, id_column
 from p2c_core.hashing import canonical_hash
@@ -76,9 +76,13 @@ def any_of(column: str, values: Iterable[Any]) -> str:
 
 
 def _literal(value: Any) -> str:
-    if isinstance(value, str) and len(value) == 36 and value.count("-") == 4:
-        return value  # a GUID is written bare
+    if isinstance(value, str) and is_guid(value):
+        return value  # a GUID is written bare; anything else is a quoted string literal
     return literal(value)
+
+
+def _link_name(next_link: str | None) -> str:
+    return "@odata.nextLink" if next_link else "@odata.deltaLink"
 
 
 def _chunks(values: Sequence[Any], size: int = IDS_PER_QUERY) -> Iterator[Sequence[Any]]:
@@ -102,6 +106,8 @@ class DataverseChanges:
         return list(dict.fromkeys([*self.flow.source_columns(), VERSION_COLUMN, MODIFIED_COLUMN]))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:
+        if link:  # from state, which others can write: the service's own origin or refused
+            link = self.client.odata.relative(link, what=f"stored cursor of flow {self.flow.name}")
         for page in self.client.track_changes(self.flow.source.entity_set, self.select(), link):
             rows = [r for r in page.rows if not _is_deleted(r)]
             deleted = [str(r.get("id")) for r in page.rows if _is_deleted(r)]
@@ -110,7 +116,7 @@ class DataverseChanges:
             link = page.next_link or page.delta_link
             yield SourcePage(
                 rows=rows,
-                resume=self.client.odata.relative(link) if link else None,
+                resume=self.client.odata.relative(link, what=_link_name(page.next_link)) if link else None,
                 done=page.next_link is None,
                 deleted=deleted,
             )
@@ -203,7 +209,8 @@ class FnoChanges:
         since = link[len(SINCE) :] if link and link.startswith(SINCE) else None
         latest = since
         if link and not link.startswith(SINCE):
-            pages = self.client.resume(link)
+            # From state, which others can write: the service's own origin or refused.
+            pages = self.client.resume(self.client.odata.relative(link, what=f"stored cursor of flow {self.flow.name}"))
         else:
             pages = self.client.query(self.source.entity_set, select=self.select(), filter=self.filter(since))
         for page in pages:
@@ -217,7 +224,7 @@ class FnoChanges:
             if done:
                 resume = f"{SINCE}{latest}" if self.source.since and latest else None
             else:
-                resume = self.client.odata.relative(page.next_link or "")
+                resume = self.client.odata.relative(page.next_link or "", what="@odata.nextLink")
             yield SourcePage(rows=changed, resume=resume, done=done, digests=digests)
             del page, rows, changed, digests  # before the next page is read
 

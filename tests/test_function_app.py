@@ -40,12 +40,13 @@ def test_every_flow_has_a_timer_and_a_queue_function():
         assert queue["connection"] == "AzureWebJobsStorage"
 
 
-def test_operator_endpoints_use_function_keys():
+def test_operator_endpoints_need_a_key_and_replay_the_admin_key():
     by_name = {fn.get_function_name(): fn for fn in functions()}
+    levels = {"status": func.AuthLevel.FUNCTION, "replay": func.AuthLevel.ADMIN}
     for name, method in (("status", "GET"), ("replay", "POST")):
         spec = trigger(by_name[name])
         assert spec["type"] == "httpTrigger" and spec["route"] == name
-        assert spec["authLevel"] == func.AuthLevel.FUNCTION
+        assert spec["authLevel"] == levels[name]
         assert [str(getattr(m, "value", m)) for m in spec["methods"]] == [method]
 
 

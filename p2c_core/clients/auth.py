@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from p2c_core.clients.origin import Origin
 from p2c_core.settings import Settings
 
 # Refresh this long before expiry so a token never expires mid-request.
@@ -25,11 +26,15 @@ if TYPE_CHECKING:
 
 
 class BearerAuth(httpx.Auth):
-    """httpx auth that adds a cached bearer token and refreshes it once on a 401."""
+    """httpx auth that adds a cached bearer token and refreshes it once on a 401.
+
+    The token goes only to the origin it was issued for: the scope's (`<service url>/.default`).
+    """
 
     def __init__(self, credential: TokenCredential, scope: str) -> None:
         self._credential = credential
         self._scope = scope
+        self._origin = Origin.of(scope)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires_on = 0.0
@@ -45,6 +50,8 @@ class BearerAuth(httpx.Auth):
             return self._token
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        # ODataClient refuses a foreign URL before sending; this holds for any other caller.
+        self._origin.check(request.url, service=self._origin.host, what="authenticated request")
         request.headers["Authorization"] = f"Bearer {self._get()}"
         response = yield request
         if response.status_code == 401:

@@ -19,6 +19,7 @@ import httpx
 from p2c_core import telemetry
 from p2c_core.clients import batch
 from p2c_core.clients.concurrency import AdaptiveLimit
+from p2c_core.clients.origin import ForeignOriginError, Origin, is_absolute
 from p2c_core.clients.retry import Backoff, parse_retry_after
 from p2c_core.errors import (
     ConflictError,
@@ -77,6 +78,8 @@ class ODataClient:
     ) -> None:
         self.profile = profile
         self.root = base_url.rstrip("/") + profile.root_path
+        # Every request, and every link followed, must be of this origin (origin.py).
+        self.origin = Origin.of(self.root)
         self.retry = retry or RetryPolicy()
         self.limit = AdaptiveLimit(profile.max_concurrency)
         self._sleep = sleep
@@ -91,12 +94,16 @@ class ODataClient:
     def close(self) -> None:
         self._http.close()
 
-    def relative(self, link: str) -> str:
-        """A service link (nextLink, deltaLink) relative to the service root, for storing.
+    def relative(self, link: str, *, what: str = "link") -> str:
+        """A service link (nextLink, deltaLink, a stored cursor) relative to the service root.
 
         Cursors outlive URLs: the same org may be reached under another host name (or
-        the sandbox on another port), so a stored link must not carry the host.
+        the sandbox on another port), so a stored link must not carry the host. A link of
+        another origin is refused (ForeignOriginError), never kept.
         """
+        if not is_absolute(link):
+            return link
+        self.origin.check(link, service=self.profile.name, what=what)
         parts = urlsplit(link)
         _head, sep, tail = parts.path.partition(self.profile.root_path)
         if not sep:
@@ -159,11 +166,14 @@ class ODataClient:
             # Throttled for long: give the record back to its queue rather than hold a worker.
             message = f"throttled for another {held:.0f}s (Retry-After) before {method} {_path(url)}"
             return None, ThrottledError(message, retry_after=held, service=self.profile.name, status=429)
+        request = self._http.build_request(method, url, params=params, json=json_body, content=content, headers=headers)
+        try:
+            self.origin.check(request.url, service=self.profile.name)  # before the token is added
+        except ForeignOriginError as exc:
+            return None, exc
         try:
             with self.limit.slot():
-                response = self._http.request(
-                    method, url, params=params, json=json_body, content=content, headers=headers
-                )
+                response = self._http.send(request)
         except httpx.TimeoutException as exc:
             message = f"timed out ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
@@ -173,7 +183,7 @@ class ODataClient:
         self.limit.budget(*_budget_left(response))
         if response.status_code == 429:
             self.limit.throttled(parse_retry_after(response.headers.get("Retry-After")))
-        elif response.status_code < 400:
+        elif response.status_code < 300:
             self.limit.succeeded()
             return response, None
         return response, self.error_from(response)
@@ -186,6 +196,8 @@ class ODataClient:
         """
         if not requests:
             return []
+        for part in requests:  # parts are addressed to the root: say so, as for any request
+            self.origin.check(self.root + part.url, service=self.profile.name, what="batch part")
         content_type, body = batch.encode(self.root, requests)
         headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
         response = self.request("POST", "$batch", content=body, headers=headers)
@@ -205,7 +217,7 @@ class ODataClient:
                 answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
             if answer.status_code == 429:
                 self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
-            out.append(answer if answer.status_code < 400 else self.error_from(answer))
+            out.append(answer if answer.status_code < 300 else self.error_from(answer))
         return out
 
     def get_json(
@@ -266,6 +278,11 @@ class ODataClient:
     def error_from(self, response: httpx.Response) -> ODataError:
         status = response.status_code
         code, message = _error_body(response)
+        if 300 <= status < 400:
+            # Not followed (httpx follows none by default), and not a success either: a
+            # redirected write was not written, a redirected read was not read.
+            message = f"HTTP {status} redirect is not followed ({message})"
+
         kw: dict[str, Any] = {
             "service": self.profile.name,
             "status": status,

@@ -165,9 +165,12 @@ def _repair(rt: Runtime, flow: Flow, keys: list[str], rows: dict[str, dict[str, 
         )
         for k in keys
     ]
+    from p2c_core.signing import seal
+
     queue = rt.storage.queue(flow.queue)
+    rt.versions.note(flow, (r.version for r in records))  # read from the source just now
     for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-        queue.send_message(envelope.to_json().encode())
+        queue.send_message(seal(envelope, rt.signing_key))
     return len(records)
 
 

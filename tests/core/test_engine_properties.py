@@ -49,6 +49,7 @@ def make_runtime(storage) -> MemoryRuntime:
                  auth_mode="none")  # fmt: skip
     rt = MemoryRuntime(settings=s, storage=storage)
     rt.target = MemoryTarget()
+    rt.versions.note(accounts, [50])  # as a poll records what it read before enqueueing it
     return rt
 
 

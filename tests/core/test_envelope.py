@@ -41,7 +41,7 @@ def test_malformed_messages_raise_specific_errors(body, message):
 def test_envelope_rejects_unknown_fields():
     with pytest.raises(MessageError, match="wrong shape"):
         decode(json.dumps({"v": 1, "flow": "a", "records": [{"key": "k", "version": 1, "x": 1}]}))
-    assert Envelope(flow="a", records=[Record(key="k", version=1)]).v == 1
+    assert Envelope(flow="a", records=[Record(key="k", version=1)]).v == 2  # signed (signing.py)
 
 
 def test_records_travel_without_their_defaults_and_come_back_whole():
@@ -49,6 +49,6 @@ def test_records_travel_without_their_defaults_and_come_back_whole():
     flagged = Record(key="Q-1", version=6, data={"quoteid": "q"}, attempt=2, lines_later=True, waiting_since=1.5)
     body = Envelope(flow="quotes", records=[plain, flagged], sent=10.0).to_json()
     raw = json.loads(body)
-    assert raw["v"] == 1 and raw["sent"] == 10.0
+    assert raw["v"] == 2 and raw["sent"] == 10.0
     assert raw["records"][0] == {"key": "A-1", "version": 5, "data": {"name": "x"}}  # no op, attempt, flags
     assert decode(body).records == [plain, flagged]

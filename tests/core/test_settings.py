@@ -61,11 +61,16 @@ def test_no_token_mode_refused_for_real_services(env):
     with pytest.raises(SettingsError, match="P2C_DATAVERSE_URL is not a loopback URL"):
         load_settings()
     env.setenv("P2C_AUTH_MODE", "azure")
+    env.setenv("P2C_FNO_URL", "https://usmf.operations.dynamics.com")
+    env.setenv("P2C_MESSAGE_SIGNING_KEY", "k" * 32)
     assert load_settings().auth_mode == "azure"
 
 
 def test_secret_is_not_in_repr_or_errors(env):
     env.setenv("P2C_AUTH_MODE", "azure")
+    env.setenv("P2C_DATAVERSE_URL", "https://contoso.crm.dynamics.com")
+    env.setenv("P2C_FNO_URL", "https://usmf.operations.dynamics.com")
+    env.setenv("P2C_MESSAGE_SIGNING_KEY", "canary-signing-key-value-1234567890")
     env.setenv("P2C_CLIENT_SECRET", "canary-secret-value-123")
     with pytest.raises(SettingsError) as info:
         load_settings()
@@ -74,6 +79,7 @@ def test_secret_is_not_in_repr_or_errors(env):
     env.setenv("P2C_CLIENT_ID", "c")
     s = load_settings()
     assert "canary-secret-value-123" not in repr(s) and "canary-secret-value-123" not in str(s.model_dump())
+    assert "canary-signing-key-value" not in repr(s) and "canary-signing-key-value" not in str(s.model_dump())
 
 
 @pytest.mark.parametrize(

@@ -205,11 +205,13 @@ def test_an_expired_delta_token_falls_back_to_a_full_resync_that_writes_nothing(
 
 def test_a_value_of_the_wrong_type_fails_that_record_with_the_services_reason(e2e: E2E):
     from p2c_core.envelope import Envelope, Record
+    from p2c_core.signing import seal
 
     good = {"accountnumber": "TYPED-1", "name": "Typed Ltd", "customertypecode": 3, "statecode": 0}
     bad = {**good, "accountnumber": "TYPED-2", "creditlimit": "a lot", "numberofemployees": 12.5}
     records = [Record(key=r["accountnumber"], version=1, data=r) for r in (good, bad)]
-    e2e.storage.queue(accounts.queue).send_message(Envelope(flow="accounts", records=records).to_json().encode())
+    message = seal(Envelope(flow="accounts", records=records), e2e.runtime.signing_key)  # as the poll signs it
+    e2e.storage.queue(accounts.queue).send_message(message)
     e2e.host.drain(timeout=60, idle_sleep=0.05)
     failure = next(f for f in e2e.runtime.state.failures("accounts") if f.source_key == "TYPED-2")
     assert (failure.error_class, failure.status) == ("PermanentError", 400)

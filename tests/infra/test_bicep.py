@@ -22,6 +22,9 @@ PROVIDED_AHEAD = {
 # Settings the code reads that Azure need not set, each with why.
 OPTIONAL = {
     STORAGE: "in Azure the identity-based AzureWebJobsStorage__* settings replace the connection string",
+    # Required in Azure (settings refuse P2C_AUTH_MODE=azure without it); its Key Vault
+    # reference comes with the infra change (issue 21). Drop this line once Bicep sets it.
+    "P2C_MESSAGE_SIGNING_KEY": "set by infra/resources.bicep as a Key Vault reference (issue 21)",
     "P2C_HTTP_TIMEOUT_SECONDS": "default 30 s",
     "P2C_HTTP_MAX_RETRIES": "default 3",
     "P2C_RECORD_MAX_ATTEMPTS": "default 8",

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 import httpx
 from azure.core.credentials import TokenCredential
+from pydantic import SecretStr
 
 from p2c_core.clients.auth import BearerAuth, make_auth, scope_for
 from p2c_core.settings import Settings
@@ -57,7 +58,7 @@ def test_token_near_expiry_is_refreshed_and_401_retried_once():
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(next(statuses), json={})
 
-    with httpx.Client(transport=httpx.MockTransport(handler), auth=BearerAuth(cred, "s/.default")) as c:
+    with httpx.Client(transport=httpx.MockTransport(handler), auth=BearerAuth(cred, "https://x/.default")) as c:
         assert c.get("https://x/").status_code == 200
     assert len(cred.calls) == 2
 
@@ -66,6 +67,6 @@ def test_no_token_mode_sends_no_authorization():
     s = Settings(dataverse_url="http://127.0.0.1:1", fno_url="http://localhost:2", fno_company="usmf", auth_mode="none")
     assert make_auth(s, s.dataverse_url) is None
     s2 = Settings(dataverse_url="https://o.crm.dynamics.com", fno_url="https://e.operations.dynamics.com",
-                  fno_company="usmf", auth_mode="azure")  # fmt: skip
+                  fno_company="usmf", auth_mode="azure", message_signing_key=SecretStr("k" * 32))  # fmt: skip
     auth = make_auth(s2, s2.fno_url, credential=FakeCredential())
     assert isinstance(auth, BearerAuth)

@@ -1,11 +1,14 @@
 """The OData client against httpx.MockTransport: narrow protocol cases only."""
 
+import re
+
 import httpx
 import pytest
 
 from p2c_core.clients.dataverse import PROFILE as DATAVERSE
 from p2c_core.clients.fno import PROFILE as FNO
 from p2c_core.clients.odata import ODataClient, RetryPolicy
+from p2c_core.clients.origin import ForeignOriginError
 from p2c_core.errors import NotFoundError, PermanentError, ThrottledError, TransientError
 
 
@@ -97,15 +100,18 @@ def test_fno_request_id_header_and_non_odata_error():
     assert info.value.request_id == "aid-7" and "non-JSON body" in str(info.value)
 
 
-def test_links_are_stored_relative_to_the_service_root():
+def test_links_are_stored_relative_to_the_service_root_and_foreign_ones_refused():
     c = ODataClient(DATAVERSE, "https://contoso.crm.dynamics.com")
-    link = "https://contoso.crm4.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
+    link = "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
     assert c.relative(link) == "accounts?$select=name&$deltatoken=919042%2108%2f22"
     built = c._http.build_request("GET", c.relative(link)).url
     assert (
         str(built)
         == "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$deltatoken=919042%2108%2f22"
     )
+    # Another host name, even of the same org, is another origin: refused, never stored (issue 21).
+    with pytest.raises(ForeignOriginError, match=re.escape("https://contoso.crm4.dynamics.com:443")):
+        c.relative(link.replace("crm.", "crm4."))
 
 
 def test_fno_inner_error_message_is_the_one_reported():
