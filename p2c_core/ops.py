@@ -142,6 +142,7 @@ class CheckProblem:
 
 def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
+    from p2c_core import solution_check
     from p2c_core.clients.metadata import nearest, parse_csdl
     from p2c_core.flow import id_column
 
@@ -151,7 +152,12 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         ),
         "fno": parse_csdl(rt.fno.odata.request("GET", "$metadata", headers={"Accept": "application/xml"}).content),
     }
-    problems: list[CheckProblem] = []
+    problems: list[CheckProblem] = [
+        CheckProblem("p2c solution", "dataverse", entity_set, column, problem)
+        for entity_set, column, problem in solution_check.check(
+            metadata["dataverse"], lambda path, params: rt.dataverse.odata.request("GET", path, params=params).json()
+        )
+    ]
     for flow in flows if flows is not None else FLOWS:
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}
@@ -443,7 +449,8 @@ def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -
         return out
     by_guid = {str(r.get(id_column(flow.target.entity_set))).lower(): k for k, r in headers.items()}
     parent = f"_{spec.target_parent}_value"
-    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)]):
+    mine = spec.owned.odata() if spec.owned else None
+    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)], filter=mine):
         for row in page.rows:
             doc = by_guid.get(str(row.get(parent)).lower())
             if doc is None:
