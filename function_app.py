@@ -6,16 +6,15 @@ start pays for azure.functions and the flow registry alone.
 """
 
 import os
+from collections.abc import Iterable
 
 import azure.functions as func
 
 from p2c_core.flow import Flow
-from p2c_core.flows import FLOWS
-
-app = func.FunctionApp()
+from p2c_core.flows import all_flows
 
 
-def _register(flow: Flow) -> None:
+def _register(app: func.FunctionApp, flow: Flow) -> None:
     # Read here rather than through settings so registration stays import-light.
     schedule = os.environ.get(f"P2C_FLOWS__{flow.name.upper()}__SCHEDULE") or flow.schedule
 
@@ -40,21 +39,29 @@ def _register(flow: Flow) -> None:
         )
 
 
-for _flow in FLOWS:
-    _register(_flow)
+def _register_operations(app: func.FunctionApp) -> None:
+    @app.function_name(name="status")
+    @app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
+    def status(req: func.HttpRequest) -> func.HttpResponse:
+        from p2c_core.functions import http_status
+
+        return func.HttpResponse(**http_status())
+
+    @app.function_name(name="replay")
+    @app.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def replay(req: func.HttpRequest) -> func.HttpResponse:
+        from p2c_core.functions import http_replay
+
+        return func.HttpResponse(**http_replay(req.get_body()))
 
 
-@app.function_name(name="status")
-@app.route(route="status", methods=["GET"], auth_level=func.AuthLevel.FUNCTION)
-def status(req: func.HttpRequest) -> func.HttpResponse:
-    from p2c_core.functions import http_status
+def build_app(flows: Iterable[Flow]) -> func.FunctionApp:
+    """An app with the functions of these flows (the registry's, in dependency order)."""
+    built = func.FunctionApp()
+    for flow in flows:
+        _register(built, flow)
+    _register_operations(built)
+    return built
 
-    return func.HttpResponse(**http_status())
 
-
-@app.function_name(name="replay")
-@app.route(route="replay", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
-def replay(req: func.HttpRequest) -> func.HttpResponse:
-    from p2c_core.functions import http_replay
-
-    return func.HttpResponse(**http_replay(req.get_body()))
+app = build_app(all_flows())

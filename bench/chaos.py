@@ -28,8 +28,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from p2c_cli.local import local_environment, sync
-from p2c_core import engine, ops
-from p2c_core.flows import FLOWS
+from p2c_core import failing, ops
+from p2c_core.clients.retry import Backoff
+from p2c_core.flows import all_flows
 from p2c_sandbox import FaultConfig
 
 MAX_TICKS = 30
@@ -68,7 +69,7 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
     with local_environment(None, lease_seconds=2) as env:
-        names = [f.name for f in FLOWS]
+        names = [f.name for f in all_flows()]
         # Of the faults: 65% error answers, 20% dropped connections, 15% answers slower than
         # the client's timeout (P2C_HTTP_TIMEOUT_SECONDS=1 here) whose work still happens.
         env.sandbox.set_faults(FaultConfig(seed=seed, error_rate=fault_rate * 0.65, drop_rate=fault_rate * 0.2,
@@ -90,7 +91,7 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
         env.sandbox.set_faults(FaultConfig())
         sync(env.host, env.runtime, names)  # one clean tick: what is queued drains, nothing new is read
         records = lost = stale = 0
-        for flow in FLOWS:
+        for flow in all_flows():
             drift = ops.reconcile(env.runtime, flow.name)
             records += drift.source_records - len(drift.unmappable)
             lost += len(drift.missing)
@@ -133,7 +134,7 @@ def _meddle_after_polls(env: object, rng: random.Random) -> dict[str, int]:
     def fire_then_meddle(fn):
         ok = fire(fn)
         if state["on"] and fn.name.endswith("_poll"):
-            queue = env.runtime.storage.queue(next(f for f in FLOWS if f"{f.name}_poll" == fn.name).queue)
+            queue = env.runtime.storage.queue(next(f for f in all_flows() if f"{f.name}_poll" == fn.name).queue)
             # Received and never deleted nor completed: back after 2 s, as after a crash.
             held = rng.randint(1, 3)
             for message in queue.receive_messages(messages_per_page=held, max_messages=held, visibility_timeout=2):
@@ -183,7 +184,7 @@ def _quiet(env: object, names: list[str]) -> bool:
     assert isinstance(env, LocalEnvironment)
     for name in names:
         cursor = env.runtime.state.get_cursor(name)
-        flow = next(f for f in FLOWS if f.name == name)
+        flow = next(f for f in all_flows() if f.name == name)
         # Polled to the end at least once, not mid-scan, nothing queued.
         if cursor.updated_at is None or cursor.scan_started is not None or env.host.depth(flow.queue):
             return False
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)
     logging.getLogger("uvicorn.error").setLevel(logging.CRITICAL)  # dropped connections are the point
     # Short record backoff: a chaos run waits seconds, not the minutes production would.
-    engine.RECORD_BACKOFF = engine.Backoff(base=0.2, cap=2.0)
+    failing.RECORD_BACKOFF = Backoff(base=0.2, cap=2.0)
     results = []
     for seed in parse_seeds(args.seeds):
         result = run_seed(seed, args.fault_rate)

@@ -229,9 +229,9 @@ def cold_import(runs: int = 7) -> dict[str, Any]:
 def idle() -> dict[str, Any]:
     """All flows synced once on the demo data; then every timer fires once with nothing new."""
     from p2c_cli.local import local_environment, sync
-    from p2c_core.flows import FLOWS
+    from p2c_core.flows import all_flows
 
-    names = [f.name for f in FLOWS]
+    names = [f.name for f in all_flows()]
     with local_environment(None) as env:
         sync(env.host, env.runtime, names)
         for service in (env.sandbox.dataverse_service, env.sandbox.fno_service):
@@ -241,7 +241,7 @@ def idle() -> dict[str, Any]:
             env.host.fire(timers[f"{name}_poll"])
         requests = env.sandbox.dataverse_service.accounting.snapshot()["total"]
         requests += env.sandbox.fno_service.accounting.snapshot()["total"]
-        queued = sum(env.host.depth(f.queue) for f in FLOWS)
+        queued = sum(env.host.depth(f.queue) for f in all_flows())
     return {"flows": len(names), "requests": requests, "queued": queued,
             "idle_requests_per_flow": round(requests / len(names), 2)}  # fmt: skip
 

@@ -42,7 +42,7 @@ def demo(
 ) -> None:
     """Run every flow against the local sandbox (Azurite + local Dataverse and F&O)."""
     from p2c_cli.local import local_environment
-    from p2c_core.flows import FLOWS
+    from p2c_core.flows import all_flows
 
     if fresh and state_dir.exists():
         shutil.rmtree(state_dir)
@@ -52,7 +52,7 @@ def demo(
                 f"[bold]p2c demo[/] Dataverse {env.sandbox.dataverse_url}  F&O {env.sandbox.fno_url}  "
                 f"state in {state_dir}"
             )
-        summary = env.sync([f.name for f in FLOWS])
+        summary = env.sync([f.name for f in all_flows()])
         if json_output:
             typer.echo(json.dumps(summary.as_dict()))
             return
@@ -94,10 +94,10 @@ def sync(
     import function_app
     from p2c_cli.host import LocalHost
     from p2c_cli.local import sync as run_sync
-    from p2c_core.flows import FLOWS, get_flow
+    from p2c_core.flows import all_flows, get_flow
     from p2c_core.runtime import get_runtime
 
-    names = [get_flow(n).name for n in flows] if flows else [f.name for f in FLOWS]
+    names = [get_flow(n).name for n in flows] if flows else [f.name for f in all_flows()]
     runtime = get_runtime()
     host = LocalHost(function_app.app, runtime.storage, lease_seconds=runtime.settings.apply_lease_seconds)
     try:
@@ -273,10 +273,10 @@ def check(
 ) -> None:
     """Reach both services and check every mapped entity set and field against their $metadata."""
     from p2c_core import ops
-    from p2c_core.flows import FLOWS, get_flow
+    from p2c_core.flows import all_flows, get_flow
     from p2c_core.runtime import get_runtime
 
-    chosen = [get_flow(n) for n in flows] if flows else list(FLOWS)
+    chosen = [get_flow(n) for n in flows] if flows else list(all_flows())
     problems = ops.check(get_runtime(), chosen)
     if json_output:
         typer.echo(json.dumps({"ok": not problems, "problems": [vars(p) for p in problems]}))

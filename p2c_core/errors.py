@@ -105,3 +105,8 @@ class PermanentError(ODataError):
 
 class CursorConflict(P2CError):
     """Another poller advanced the flow's cursor first (ETag mismatch)."""
+
+
+class FlowError(P2CError):
+    """A flow definition that cannot work (an unknown value map, a dependency cycle...);
+    raised when the flow is imported, naming the flow and the culprit."""

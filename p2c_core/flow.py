@@ -1,15 +1,60 @@
 """A flow is data: source, target, keys, a mapping table, a filter, dependencies.
 
-Stdlib only: this module is imported at every cold start to register functions.
+Stdlib only: this module is imported at every cold start to register functions. The rule
+kinds live in `rules` and are re-exported here, so a flow file imports from one place.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Service = Literal["dataverse", "fno"]
+from p2c_core.clients.keys import id_column, literal
+from p2c_core.errors import FlowError
+from p2c_core.rules import (
+    Bind,
+    Calc,
+    Const,
+    Default,
+    Field,
+    Lookup,
+    PriceList,
+    Ref,
+    Rule,
+    Service,
+    ValueMap,
+    columns_of,
+)
+
+__all__ = [
+    "Bind",
+    "Calc",
+    "Const",
+    "Dataverse",
+    "Default",
+    "Endpoint",
+    "Eq",
+    "Field",
+    "FinOps",
+    "Flow",
+    "HeaderLine",
+    "In",
+    "Lines",
+    "Lookup",
+    "Ne",
+    "PriceList",
+    "Ref",
+    "Rule",
+    "Service",
+    "ValueMap",
+    "Where",
+    "id_column",
+]
+
+# Queue names (p2c-<flow>-poison) take lower-case letters, digits and single dashes, 63 at most.
+_FLOW_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 
 
 @dataclass(frozen=True)
@@ -26,8 +71,6 @@ class Eq:
     enum: str | None = None
 
     def odata(self) -> str:
-        from p2c_core.clients.keys import literal
-
         if self.enum is not None:
             return f"{self.column} eq Microsoft.Dynamics.DataEntities.{self.enum}{literal(self.value)}"
         return f"{self.column} eq {literal(self.value)}"
@@ -82,12 +125,6 @@ class Where:
         return tuple(t.column for t in self.terms)
 
 
-def id_column(entity_set: str) -> str:
-    """A Dataverse table's primary key: `accounts` -> `accountid`, `uoms` -> `uomid`."""
-    singular = entity_set[:-3] + "y" if entity_set.endswith("ies") else entity_set.removesuffix("s")
-    return f"{singular}id"
-
-
 @dataclass(frozen=True)
 class Dataverse:
     """An entity set in Dataverse (Dynamics 365 Sales), addressed by an alternate key.
@@ -127,116 +164,6 @@ class FinOps:
 
 
 Endpoint = Dataverse | FinOps
-
-
-# --- mapping rules: each says how one target field gets its value --------------------
-
-
-@dataclass(frozen=True)
-class Field:
-    """Copy a source column; `default` replaces a null (for non-nullable targets)."""
-
-    column: str
-    default: str | int | float | bool | None = None
-
-
-@dataclass(frozen=True)
-class ValueMap:
-    """Translate a source value through the named value map (a setting).
-
-    `optional`: the target field is sent only when the map is configured (FLOWS.md:
-    terms and delivery maps have no template default).
-    """
-
-    map: str
-    column: str
-    optional: bool = False
-    # Read the map backwards (target value -> source value): maps are written one way,
-    # Sales choice or name -> F&O code, and the F&O -> Sales flows use them reversed.
-    reverse: bool = False
-    # The target is a Dataverse choice: send the mapped value as a number.
-    number: bool = False
-
-
-@dataclass(frozen=True)
-class Default:
-    """A configured default value (a setting), e.g. the customer group."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Const:
-    """A fixed value."""
-
-    value: str | int | float | bool
-
-
-@dataclass(frozen=True, eq=False)  # `to` is a mapping: compared and hashed by identity
-class Lookup:
-    """A Dataverse lookup column read as a natural key of the row it points to.
-
-    Reads `_<column>_value` (a GUID) and replaces it by that row's `returns` column, e.g.
-    the account's currency GUID -> its ISO code. `to` maps each table the lookup may
-    point to (customer lookups point to accounts or contacts) to the column it returns.
-    Resolved when the source is read, so queue messages carry natural keys, never GUIDs.
-    """
-
-    column: str
-    to: Mapping[str, str]
-
-    @property
-    def value_column(self) -> str:
-        return f"_{self.column}_value"
-
-
-@dataclass(frozen=True)
-class Ref:
-    """A record another flow carries, named by its natural key in `column`.
-
-    It must be in the target before this record is written (DESIGN invariant 5): found
-    through those flows' key maps or by its key in the target, else the record waits
-    and, after its retries, fails naming it. F&O targets get the key itself (or the
-    referenced record's `returns` property); Dataverse targets get an `@odata.bind`.
-    """
-
-    column: str
-    flows: tuple[str, ...]
-    returns: str | None = None
-    what: str = "record"  # how an error names it: "customer", "product", ...
-
-
-@dataclass(frozen=True)
-class Bind:
-    """A Dataverse lookup to reference data found by a column value (`uoms` by `name`).
-
-    `value` gives the natural value (a Field or ValueMap); the target gets
-    `<field>@odata.bind` to the row whose `column` equals it.
-    """
-
-    value: Field | ValueMap | Default
-    entity_set: str
-    column: str
-
-
-@dataclass(frozen=True)
-class PriceList:
-    """The Sales price list for a currency: the `price_list` map's entry, else the first
-    active price list in that currency by name (FLOWS.md, products)."""
-
-    currency: str  # source column holding the ISO currency code
-
-
-@dataclass(frozen=True)
-class Calc:
-    """A value computed by a named function of `mapping.CALCS` from source columns
-    (the order discount rule)."""
-
-    function: str
-    columns: tuple[str, ...]
-
-
-Rule = Field | ValueMap | Default | Const | Lookup | Ref | Bind | PriceList | Calc
 
 
 @dataclass(frozen=True)
@@ -280,24 +207,8 @@ class Lines:
     def source_columns(self) -> list[str]:
         resolved = {lookup.column: lookup.value_column for lookup in self.lookups}
         cols = [self.source_key] if self.source_key else []
-        cols.extend(resolved.get(c, c) for c in _columns({**self.fields, **self.on_create}))
+        cols.extend(resolved.get(c, c) for c in columns_of({**self.fields, **self.on_create}))
         return list(dict.fromkeys(cols))
-
-
-def _columns(rules: Mapping[str, Rule]) -> list[str]:
-    cols: list[str] = []
-    for rule in rules.values():
-        if isinstance(rule, Field | ValueMap | Ref):
-            cols.append(rule.column)
-        elif isinstance(rule, Bind) and not isinstance(rule.value, Default):
-            cols.append(rule.value.column)
-        elif isinstance(rule, Lookup):
-            cols.append(rule.value_column)
-        elif isinstance(rule, PriceList):
-            cols.append(rule.currency)
-        elif isinstance(rule, Calc):
-            cols.extend(rule.columns)
-    return cols
 
 
 @dataclass(frozen=True)
@@ -326,6 +237,21 @@ class Flow:
     # Source lookups that feed a Ref rather than a target field (a contact's parent account).
     resolve: tuple[Lookup, ...] = ()
 
+    def __post_init__(self) -> None:
+        if not _FLOW_NAME.match(self.name) or len(self.poison_queue) > 63:
+            raise FlowError(
+                f"flow name {self.name!r}: lower-case letters and digits, words joined by single underscores, "
+                "at most 48 characters (it names the flow's queues)"
+            )
+        mapped = set(self.rules())
+        for what, names in (("max_lengths", self.max_lengths), ("required", self.required)):
+            if stray := sorted(set(names) - mapped):
+                raise FlowError(f"flow {self.name!r}: {what} names fields it does not map: {', '.join(stray)}")
+        if missing := sorted(set(self.refers_to()) - set(self.depends_on)):
+            raise FlowError(
+                f"flow {self.name!r} refers to records of {', '.join(missing)}, which its depends_on does not list"
+            )
+
     @property
     def queue(self) -> str:
         # Queue names allow lower-case letters, digits and single dashes only.
@@ -338,6 +264,19 @@ class Flow:
     def rules(self) -> Mapping[str, Rule]:
         return {**self.fields, **self.on_create}
 
+    def all_rules(self) -> list[Rule]:
+        """Every rule of the flow: header, create-only, lines and the header line."""
+        found = list(self.rules().values())
+        if self.lines is not None:
+            found += [*self.lines.fields.values(), *self.lines.on_create.values()]
+            if self.lines.header_line is not None:
+                found += list(self.lines.header_line.fields.values())
+        return found
+
+    def refers_to(self) -> tuple[str, ...]:
+        """The flows whose records this flow's references need in the target first."""
+        return tuple(dict.fromkeys(name for rule in self.all_rules() for name in rule.refers_to()))
+
     def lookups(self) -> list[Lookup]:
         """Source lookups of the header (resolved when it is read)."""
         found = [r for r in self.rules().values() if isinstance(r, Lookup)]
@@ -348,11 +287,11 @@ class Flow:
     def source_columns(self) -> list[str]:
         """Columns to `$select` from the source: mapped, key and filter columns."""
         resolved = {lookup.column: lookup.value_column for lookup in self.lookups()}
-        cols: list[str] = [self.source.key, *(resolved.get(c, c) for c in _columns(self.rules()))]
+        cols: list[str] = [self.source.key, *(resolved.get(c, c) for c in columns_of(self.rules()))]
         if self.lines is not None and self.lines.source is None:
             cols.extend(self.lines.source_columns())
         if self.lines is not None and (extra := self.lines.header_line) is not None:
-            cols.extend([extra.amount, *_columns(extra.fields)])
+            cols.extend([extra.amount, *columns_of(extra.fields)])
         if self.source.where:
             cols.extend(self.source.where.columns())
         if isinstance(self.source, Dataverse) and self.lines is not None:

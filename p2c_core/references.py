@@ -1,153 +1,134 @@
 """Resolving references before a write: customers, products, units, currencies, price lists.
 
-The mapper leaves each reference as a `Reference` (a natural key). Here it becomes what
-the target takes: for F&O the key itself, once the record is known to be there (or a
-property of it, such as a customer's PartyNumber); for Dataverse an `@odata.bind` to the
-row's GUID. A reference not there yet raises DependencyMissing: the record waits and,
-after its retries, fails naming it (DESIGN invariant 5).
+The mapper leaves each reference as a `Reference` (a natural key); its rule decides what the
+target takes (`rules.Ref.resolve`, ...). This is the `Resolver` the rules look things up
+with: the key maps of other flows, F&O records by key, Sales rows by a column, price lists.
+A reference not there yet raises DependencyMissing from the rule: the record waits.
 """
 
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from p2c_core.clients.keys import literal
+from cachetools import TTLCache
+
+from p2c_core.clients.dataverse import DataverseClient
+from p2c_core.clients.fno import FnoClient
+from p2c_core.clients.keys import id_column, literal
 from p2c_core.errors import DependencyMissing, MappingError
-from p2c_core.flow import Bind, Endpoint, FinOps, Flow, PriceList, Ref, id_column
-from p2c_core.mapping import Mapper, Reference
+from p2c_core.flow import Endpoint, FinOps, Flow
+from p2c_core.rules import Reference
+from p2c_core.state import KeyMapEntry
 
-if TYPE_CHECKING:
-    from p2c_core.runtime import Runtime
-
-SERVICE_NAMES = {"dataverse": "Sales", "fno": "F&O"}
-
-
-def _entity_type(entity_set: str) -> str:
-    return id_column(entity_set).removesuffix("id")
+# Found references are remembered this long per process; missing ones never are.
+TTL_SECONDS = 900.0
+MAX_REMEMBERED = 100_000
 
 
 class References:
-    """Per process: found references are remembered for a while; missing ones never are."""
+    """Resolves a payload's references; the narrow dependencies are given, not a runtime."""
 
-    def __init__(self, rt: Runtime, ttl_seconds: float = 900.0) -> None:
-        self.rt = rt
-        self.ttl = ttl_seconds
-        self._found: dict[tuple[str, ...], tuple[float, Any]] = {}
+    def __init__(
+        self,
+        *,
+        dataverse: DataverseClient,
+        fno: FnoClient,
+        entry: Callable[[str, str], KeyMapEntry | None],
+        flow: Callable[[str], Flow],
+        price_lists: Callable[[], Mapping[str, str] | None],
+        ttl_seconds: float = TTL_SECONDS,
+    ) -> None:
+        self.dataverse = dataverse
+        self.fno = fno
+        self._entry = entry
+        self._flow = flow
+        self._price_lists = price_lists
+        self._found = TTLCache[tuple[str, ...], Any](maxsize=MAX_REMEMBERED, ttl=ttl_seconds)
         self._lock = threading.Lock()
-
-    def _cached(self, key: tuple[str, ...]) -> tuple[bool, Any]:
-        hit = self._found.get(key)
-        if hit is None or time.monotonic() - hit[0] > self.ttl:
-            return False, None
-        return True, hit[1]
-
-    def _remember(self, key: tuple[str, ...], value: Any) -> Any:
-        with self._lock:
-            if len(self._found) > 100_000:
-                self._found.clear()
-            self._found[key] = (time.monotonic(), value)
-        return value
 
     def resolve(self, flow: Flow, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The payload with every Reference replaced by what the target takes."""
         out: dict[str, Any] = {}
-        dataverse = flow.target.service == "dataverse"
+        service = flow.target.service
         for name, value in payload.items():
-            rule = value.rule if isinstance(value, Reference) else None
-            if rule is None:
-                out[name] = value
-            elif dataverse:
-                nav, path = self._bind(name, value)
-                out[f"{nav}@odata.bind"] = path
+            if isinstance(value, Reference):
+                out.update(value.rule.resolve(name, value.value, self, service))
             else:
-                assert isinstance(rule, Ref), f"{flow.name}.{name}: only Ref rules reach F&O"
-                out[name] = self._fno(rule, value.value)
+                out[name] = value
         return out
 
-    # --- F&O targets ----------------------------------------------------------------
+    def _cached(self, key: tuple[str, ...], find: Callable[[], Any]) -> Any:
+        """`find()` once per TTL; a None (not there) is asked again next time."""
+        with self._lock:
+            if key in self._found:
+                return self._found[key]
+        value = find()
+        if value is not None:
+            with self._lock:
+                self._found[key] = value
+        return value
 
-    def _fno(self, rule: Ref, key: str) -> Any:
-        from p2c_core.flows import get_flow
+    # --- the Resolver protocol (p2c_core.rules) -------------------------------------
 
-        cache_key = ("fno", *rule.flows, str(rule.returns), str(key))
-        known, value = self._cached(cache_key)
-        if known:
-            return value
-        if rule.returns is None:
-            for name in rule.flows:
-                entry = self.rt.state.get_entry(name, str(key))
+    def fno_record(self, flows: Sequence[str], key: str, returns: str | None) -> tuple[bool, Any]:
+        found = self._cached(("fno", *flows, str(returns), key), lambda: self._fno_record(flows, key, returns))
+        return (True, found[0]) if found is not None else (False, None)
+
+    def _fno_record(self, flows: Sequence[str], key: str, returns: str | None) -> tuple[Any] | None:
+        if returns is None:
+            for name in flows:
+                entry = self._entry(name, key)
                 if entry is not None and entry.version >= 0:
-                    return self._remember(cache_key, key)
-        for endpoint in _endpoints([get_flow(n) for n in rule.flows], "fno"):
+                    return (key,)
+        for endpoint in _endpoints([self._flow(n) for n in flows], "fno"):
             assert isinstance(endpoint, FinOps)
-            select = [endpoint.key] + ([rule.returns] if rule.returns else [])
-            row = self.rt.fno.get(endpoint.entity_set, self.rt.fno.key(**{endpoint.key: key}), select=select)
+            select = [endpoint.key] + ([returns] if returns else [])
+            row = self.fno.get(endpoint.entity_set, self.fno.key(**{endpoint.key: key}), select=select)
             if row is not None:
-                return self._remember(cache_key, row.get(rule.returns) if rule.returns else key)
-        raise DependencyMissing(f"{rule.what} {key!r} is not in F&O yet (from flow {' or '.join(rule.flows)})")
-
-    # --- Dataverse targets ------------------------------------------------------------
-
-    def _bind(self, name: str, ref: Reference) -> tuple[str, str]:
-        from p2c_core.flows import get_flow
-
-        rule, value = ref.rule, ref.value
-        if isinstance(rule, Ref):
-            candidates = [(ep.entity_set, ep.key) for ep in _endpoints([get_flow(n) for n in rule.flows], "dataverse")]
-            for entity_set, column in candidates:
-                guid = self._guid(entity_set, column, value)
-                if guid is not None:
-                    nav = name if len(candidates) == 1 else f"{name}_{_entity_type(entity_set)}"
-                    return nav, f"/{entity_set}({guid})"
-            raise DependencyMissing(f"{rule.what} {value!r} is not in Sales yet (from flow {' or '.join(rule.flows)})")
-        if isinstance(rule, Bind):
-            guid = self._guid(rule.entity_set, rule.column, value)
-            if guid is None:
-                raise DependencyMissing(f"{rule.entity_set} has no row with {rule.column} {value!r} (for {name})")
-            return name, f"/{rule.entity_set}({guid})"
-        assert isinstance(rule, PriceList)
-        return name, f"/pricelevels({self._price_list(str(value))})"
-
-    def _guid(self, entity_set: str, column: str, value: Any) -> str | None:
-        cache_key = ("dataverse", entity_set, column, str(value))
-        known, guid = self._cached(cache_key)
-        if known:
-            return guid
-        pk = id_column(entity_set)
-        where = f"{column} eq {literal(value)}"
-        for page in self.rt.dataverse.query(entity_set, select=[pk], filter=where):
-            for row in page.rows:
-                return self._remember(cache_key, row[pk])
+                return (row.get(returns) if returns else key,)
         return None
 
-    def _price_list(self, currency: str) -> str:
+    def dataverse_tables(self, flows: Sequence[str]) -> list[tuple[str, str]]:
+        return [(ep.entity_set, ep.key) for ep in _endpoints([self._flow(n) for n in flows], "dataverse")]
+
+    def row_id(self, entity_set: str, column: str, value: Any) -> str | None:
+        return self._cached(
+            ("dataverse", entity_set, column, str(value)), lambda: self._row_id(entity_set, column, value)
+        )
+
+    def _row_id(self, entity_set: str, column: str, value: Any) -> str | None:
+        pk = id_column(entity_set)
+        for page in self.dataverse.query(entity_set, select=[pk], filter=f"{column} eq {literal(value)}"):
+            for row in page.rows:
+                return row[pk]
+        return None
+
+    def price_list(self, currency: str) -> str:
         """The `price_list` map's price list for the currency, else the first active one in it by name."""
-        cache_key = ("pricelist", currency)
-        known, guid = self._cached(cache_key)
-        if known:
-            return guid
-        name = (Mapper(self.rt.settings).table("price_list") or {}).get(currency)
+        name = (self._price_lists() or {}).get(currency)
         if name is not None:
-            guid = self._guid("pricelevels", "name", name)
+            guid = self.row_id("pricelevels", "name", name)
             if guid is None:
                 raise DependencyMissing(f"price list {name!r} (price_list map, currency {currency}) is not in Sales")
-            return self._remember(cache_key, guid)
-        currency_id = self._guid("transactioncurrencies", "isocurrencycode", currency)
-        if currency_id is not None:
-            where = f"_transactioncurrencyid_value eq {currency_id} and statecode eq 0"
-            rows = [
-                r
-                for page in self.rt.dataverse.query("pricelevels", select=["pricelevelid", "name"], filter=where)
-                for r in page.rows
-            ]
-            if rows:
-                first = min(rows, key=lambda r: str(r.get("name") or ""))
-                return self._remember(cache_key, first["pricelevelid"])
-        # Price lists are set up by people, not synced: waiting would not bring one (FLOWS.md).
-        raise MappingError(f"no active price list in currency {currency} in Sales (or set P2C_VALUE_MAPS__PRICE_LIST)")
+            return guid
+        guid = self._cached(("pricelist", currency), lambda: self._first_price_list(currency))
+        if guid is None:
+            # Price lists are set up by people, not synced: waiting would not bring one (FLOWS.md).
+            raise MappingError(
+                f"no active price list in currency {currency} in Sales (or set P2C_VALUE_MAPS__PRICE_LIST)"
+            )
+        return guid
+
+    def _first_price_list(self, currency: str) -> str | None:
+        currency_id = self.row_id("transactioncurrencies", "isocurrencycode", currency)
+        if currency_id is None:
+            return None
+        where = f"_transactioncurrencyid_value eq {currency_id} and statecode eq 0"
+        pages = self.dataverse.query("pricelevels", select=["pricelevelid", "name"], filter=where)
+        rows = [r for page in pages for r in page.rows]
+        return min(rows, key=lambda r: str(r.get("name") or ""))["pricelevelid"] if rows else None
 
 
 def _endpoints(flows: list[Flow], service: str) -> list[Endpoint]:

@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import httpx
 from azure.core.credentials import TokenCredential
 
 from p2c_core import memory
@@ -34,7 +33,6 @@ from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
 class Runtime:
     settings: Settings
     storage: Storage
-    transport: httpx.BaseTransport | None = None
     credential: TokenCredential | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +46,6 @@ class Runtime:
             auth=auth.make_auth(self.settings, url, self.credential),
             timeout=self.settings.http_timeout_seconds,
             retry=RetryPolicy(max_retries=self.settings.http_max_retries),
-            transport=self.transport,
         )
 
     @cached_property
@@ -73,7 +70,15 @@ class Runtime:
 
     @cached_property
     def references(self) -> References:
-        return References(self)
+        from p2c_core.flows import get_flow
+
+        return References(
+            dataverse=self.dataverse,
+            fno=self.fno,
+            entry=self.state.get_entry,
+            flow=get_flow,
+            price_lists=lambda: self.mapper.table("price_list"),
+        )
 
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from p2c_core import catalog
 from p2c_core.errors import SettingsError
 
 PREFIX = "P2C_"
@@ -32,16 +33,17 @@ STORAGE_IDENTITY_SUFFIXES = (
     "tableServiceUri",
 )
 
-# NCRONTAB as the Functions timer trigger takes it: six fields, seconds first.
-_NCRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$|^[A-Za-z]{3}(-[A-Za-z]{3})?$")
-
 
 def valid_ncrontab(expr: str) -> bool:
-    fields = expr.split()
-    return len(fields) == 6 and all(_NCRON_FIELD.match(f) for f in fields)
+    """NCRONTAB as the Functions timer trigger takes it: six fields, seconds first."""
+    from croniter import croniter
+
+    return len(expr.split()) == 6 and croniter.is_valid(expr, second_at_beginning=True)
 
 
 class FlowSettings(BaseModel):
+    """`P2C_FLOWS__<FLOW>__ENABLED`, `__PAUSED`, `__SCHEDULE`, for every registered flow."""
+
     enabled: bool = True
     # Paused: the timer reads nothing and queued changes wait in the queue until resumed.
     paused: bool = False
@@ -54,22 +56,6 @@ class FlowSettings(BaseModel):
         if v is not None and not valid_ncrontab(v):
             raise ValueError(f"not a 6-field NCRONTAB expression (sec min hour day month dow): {v!r}")
         return v
-
-
-class FlowsSettings(BaseModel):
-    accounts: FlowSettings = FlowSettings()
-    products: FlowSettings = FlowSettings()
-    contacts: FlowSettings = FlowSettings()
-    # Sales contacts that are customers themselves -> F&O customers.
-    contact_customers: FlowSettings = FlowSettings()
-    quotes: FlowSettings = FlowSettings()
-    orders: FlowSettings = FlowSettings()
-    # F&O orders (confirmed or later) -> Sales: the other direction of `orders`.
-    fno_orders: FlowSettings = FlowSettings()
-    invoices: FlowSettings = FlowSettings()
-
-    def get(self, flow: str) -> FlowSettings:
-        return getattr(self, flow)
 
 
 ValueMapTable = dict[str, str]
@@ -103,13 +89,25 @@ class ValueMaps(BaseModel):
         return v
 
 
+def _default(name: str) -> Any:
+    return catalog.DEFAULTS[name].value
+
+
 class Defaults(BaseModel):
-    customer_group: str = "10"
-    site: str | None = "1"
-    warehouse: str | None = "13"
-    language: str = "en-us"
-    country: str = "US"
-    unit_group: str = "Default Unit"
+    """Defaults, `P2C_DEFAULTS__<NAME>`: the names and values of `catalog.DEFAULTS`."""
+
+    customer_group: str = _default("customer_group")
+    site: str | None = _default("site")
+    warehouse: str | None = _default("warehouse")
+    language: str = _default("language")
+    country: str = _default("country")
+    unit_group: str = _default("unit_group")
+
+
+# One list of names: the catalog (which flows are checked against) and these models agree.
+for _model, _names in ((ValueMaps, catalog.VALUE_MAPS), (Defaults, catalog.DEFAULTS)):
+    if set(_model.model_fields) != set(_names):
+        raise AssertionError(f"{_model.__name__} and the catalog disagree: {set(_model.model_fields) ^ set(_names)}")
 
 
 class Settings(BaseSettings):
@@ -155,7 +153,8 @@ class Settings(BaseSettings):
     # Records of one message applied at once (flows with lines); 1 = one after another.
     record_concurrency: int = Field(default=8, ge=1, le=52)
 
-    flows: FlowsSettings = FlowsSettings()
+    # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
+    flows: dict[str, FlowSettings] = {}
     value_maps: ValueMaps = ValueMaps()
     defaults: Defaults = Defaults()
 
@@ -186,8 +185,21 @@ class Settings(BaseSettings):
             raise ValueError("P2C_CLIENT_SECRET needs P2C_TENANT_ID and P2C_CLIENT_ID")
         return self
 
-    def schedule(self, flow: str, default: str) -> str:
-        return self.flows.get(flow).schedule or default
+    @field_validator("flows")
+    @classmethod
+    def _registered(cls, v: dict[str, FlowSettings]) -> dict[str, FlowSettings]:
+        from p2c_core.flows import registry
+        from p2c_core.suggest import did_you_mean
+
+        names = registry().names
+        for name in v:
+            if name not in names:
+                raise ValueError(f"no flow is named {name!r}{did_you_mean(name, names)}")
+        return v
+
+    def flow(self, name: str) -> FlowSettings:
+        """The settings of one flow (its defaults when none are set)."""
+        return self.flows.get(name) or FlowSettings()
 
 
 def is_loopback(url: str) -> bool:
@@ -242,11 +254,16 @@ def storage_settings() -> dict[str, str]:
 
 
 def _model_names(model: type[BaseModel], prefix: str) -> list[str]:
+    from p2c_core.flows import registry
+
     names: list[str] = []
     for name, info in model.model_fields.items():
         ann = info.annotation
         env = f"{prefix}{name.upper()}"
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        if name == "flows" and model is Settings:
+            for flow in registry().names:
+                names.extend(_model_names(FlowSettings, f"{env}__{flow.upper()}__"))
+        elif isinstance(ann, type) and issubclass(ann, BaseModel):
             names.extend(_model_names(ann, env + "__"))
         else:
             names.append(env)

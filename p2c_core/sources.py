@@ -8,19 +8,20 @@ from what the last poll sent.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cachetools import TTLCache
+
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.keys import literal
 from p2c_core.clients.odata import Row
 from p2c_core.flow import Dataverse, FinOps, Flow, Lookup, id_column
+from p2c_core.hashing import canonical_hash
 
 if TYPE_CHECKING:
     from p2c_core.state import StateStore
@@ -33,6 +34,7 @@ IDS_PER_QUERY = 50
 # The resume token of a watermark read: `since:<ISO date-time>`.
 SINCE = "since:"
 _MISSING = object()  # a GUID that is not in that table (polymorphic lookups try several)
+_UNKNOWN = object()  # not asked yet (or forgotten)
 
 
 @dataclass
@@ -164,8 +166,8 @@ def _plain(row: Row) -> Row:
 
 
 def digest(row: Row) -> str:
-    text = json.dumps(row, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+    """What an F&O poll remembers of a row it sent on (stored beside the scan: fixed form)."""
+    return canonical_hash(row, 24)
 
 
 class FnoChanges:
@@ -278,18 +280,15 @@ class LookupResolver:
 
     def __init__(self, client: DataverseClient, ttl_seconds: float = 900.0, max_entries: int = 200_000) -> None:
         self.client = client
-        self.ttl = ttl_seconds
-        self.max_entries = max_entries
-        self._cache: dict[tuple[str, str, str], tuple[float, Any]] = {}
+        self._cache = TTLCache[tuple[str, str, str], Any](maxsize=max_entries, ttl=ttl_seconds)
         self._lock = threading.Lock()
 
-    def _known(self, entity_set: str, returns: str, guid: str, at: float) -> tuple[bool, Any]:
-        hit = self._cache.get((entity_set, returns, guid))
-        if hit is None or at - hit[0] > self.ttl:
-            return False, None
-        return True, hit[1]
+    def _known(self, entity_set: str, returns: str, guid: str) -> tuple[bool, Any]:
+        with self._lock:
+            hit = self._cache.get((entity_set, returns, guid), _UNKNOWN)
+        return (False, None) if hit is _UNKNOWN else (True, hit)
 
-    def _fetch(self, entity_set: str, returns: str, guids: list[str], at: float) -> None:
+    def _fetch(self, entity_set: str, returns: str, guids: list[str]) -> None:
         pk = id_column(entity_set)
         found: dict[str, Any] = {}
         for part in _chunks(guids):
@@ -297,26 +296,21 @@ class LookupResolver:
                 for row in page.rows:
                     found[str(row[pk]).lower()] = row.get(returns)
         with self._lock:
-            if len(self._cache) > self.max_entries:
-                self._cache.clear()
             for guid in guids:
-                self._cache[(entity_set, returns, guid)] = (at, found.get(guid, _MISSING))
+                self._cache[(entity_set, returns, guid)] = found.get(guid, _MISSING)
 
     def resolve(self, lookups: Iterable[Lookup], rows: list[Row]) -> None:
-        import time
-
-        at = time.monotonic()
         for lookup in lookups:
             column = lookup.value_column
             ids = sorted({str(r[column]).lower() for r in rows if r.get(column)})
             values: dict[str, Any] = {}
             for entity_set, returns in lookup.to.items():
-                todo = [g for g in ids if g not in values and not self._known(entity_set, returns, g, at)[0]]
+                todo = [g for g in ids if g not in values and not self._known(entity_set, returns, g)[0]]
                 if todo:
-                    self._fetch(entity_set, returns, todo, at)
+                    self._fetch(entity_set, returns, todo)
                 for g in ids:
                     if g not in values:
-                        known, value = self._known(entity_set, returns, g, at)
+                        known, value = self._known(entity_set, returns, g)
                         if known and value is not _MISSING:
                             values[g] = value
             for row in rows:

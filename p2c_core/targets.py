@@ -11,6 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from p2c_core.clients.batch import BatchRequest
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
+from p2c_core.compare import bound_id, identity, same
 from p2c_core.errors import ConflictError, NotFoundError, P2CError, PermanentError, PreconditionFailedError
 from p2c_core.flow import Flow, Lines, id_column
 from p2c_core.sources import any_of
@@ -18,10 +19,9 @@ from p2c_core.sources import any_of
 
 @dataclass
 class WriteResult:
-    created: bool
+    """A record written (or, for a create-only flow, found there and left alone)."""
+
     target_key: str
-    # A create-only flow found the record already there and left it alone.
-    untouched: bool = False
 
 
 @dataclass
@@ -43,27 +43,18 @@ class WriteItem:
 
 
 class TargetWriter(Protocol):
-    def write(
-        self,
-        key: str,
-        payload: Mapping[str, Any],
-        create_only: Mapping[str, Any],
-        known: bool,
-        lines: list[LineWrite] | None = None,
-    ) -> WriteResult: ...
+    """Writes one record (with its lines) to a flow's target, idempotently."""
+
+    def write(self, item: WriteItem) -> WriteResult: ...
 
 
 @runtime_checkable
 class BatchWriter(TargetWriter, Protocol):
+    """A writer that can also send many header-only records in one `$batch`."""
+
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
         """Write header-only records in few round trips; one result or error per item."""
         ...
-
-
-def _same(now: Any, new: Any) -> bool:
-    if isinstance(now, int | float) and isinstance(new, int | float) and not isinstance(new, bool):
-        return abs(float(now) - float(new)) < 1e-9
-    return now == new
 
 
 class FnoWriter:
@@ -83,23 +74,16 @@ class FnoWriter:
         target = self.flow.target
         return self.client.key(**{target.key: key}, **{k: payload[k] for k in getattr(target, "more_keys", ())})
 
-    def write(
-        self,
-        key: str,
-        payload: Mapping[str, Any],
-        create_only: Mapping[str, Any],
-        known: bool,
-        lines: list[LineWrite] | None = None,
-    ) -> WriteResult:
+    def write(self, item: WriteItem) -> WriteResult:
         entity = self.flow.target.entity_set
-        address = self.address(key, payload)
-        body = {k: v for k, v in payload.items() if k not in address}
-        result = self._header(entity, key, address, body, create_only, known)
+        address = self.address(item.key, item.payload)
+        body = {k: v for k, v in item.payload.items() if k not in address}
+        self._header(entity, address, body, item.create_only, item.known)
         # Lines too when the header was there already: an earlier attempt may have
         # created it and failed before its lines (create-only flows included).
-        if lines is not None and self.flow.lines is not None:
-            self._lines(self.flow.lines, key, lines)
-        return result
+        if item.lines is not None and self.flow.lines is not None:
+            self._lines(self.flow.lines, item.key, item.lines)
+        return WriteResult(target_key=item.key)
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
         """One `$batch`: a create for each record p2c has not written, an update for the others.
@@ -129,28 +113,26 @@ class FnoWriter:
     def _header(
         self,
         entity: str,
-        key: str,
         address: dict[str, str | int],
         body: dict[str, Any],
         create_only: Mapping[str, Any],
         known: bool,
-    ) -> WriteResult:
+    ) -> None:
+        """Create when missing, else update (a create-only flow leaves an existing record alone)."""
         full = {**{k: v for k, v in address.items() if k != "dataAreaId"}, **body, **create_only}
         if not known and self.client.get(entity, address, select=[self.flow.target.key]) is None:
             try:
                 self.client.create(entity, full)
-                return WriteResult(created=True, target_key=key)
+                return
             except (ConflictError, PermanentError) as exc:
                 if not _already_exists(exc):
                     raise
         if self.flow.create_only:
-            return WriteResult(created=False, target_key=key, untouched=True)
+            return
         try:
             self.client.update(entity, address, body)
         except NotFoundError:
             self.client.create(entity, full)
-            return WriteResult(created=True, target_key=key)
-        return WriteResult(created=False, target_key=key)
 
     def _lines(self, spec: Lines, number: str, lines: list[LineWrite]) -> None:
         assert spec.target_key is not None, "F&O lines are matched by their key"
@@ -172,7 +154,7 @@ class FnoWriter:
                 except (ConflictError, PermanentError) as exc:
                     if not _already_exists(exc):
                         raise
-            changed = {k: v for k, v in body.items() if now is None or not _same(now.get(k), v)}
+            changed = {k: v for k, v in body.items() if now is None or not same(now.get(k), v)}
             if changed:
                 self.client.update(spec.target, address, changed)
         for gone in current:  # removed at the source
@@ -191,7 +173,7 @@ def _results(
     out: list[WriteResult | P2CError] = []
     for item, answer in zip(items, answers, strict=True):
         if not isinstance(answer, P2CError):
-            out.append(WriteResult(created=not item.known, target_key=item.key))
+            out.append(WriteResult(target_key=item.key))
         elif guessed_wrong(item, answer):
             out.append(_alone(writer, item))
         else:
@@ -201,7 +183,7 @@ def _results(
 
 def _alone(writer: TargetWriter, item: WriteItem) -> WriteResult | P2CError:
     try:
-        return writer.write(item.key, item.payload, item.create_only, item.known, item.lines)
+        return writer.write(item)
     except P2CError as exc:
         return exc
 
@@ -224,36 +206,29 @@ class DataverseWriter:
         self.client = client
         self.flow = flow
 
-    def write(
-        self,
-        key: str,
-        payload: Mapping[str, Any],
-        create_only: Mapping[str, Any],
-        known: bool,
-        lines: list[LineWrite] | None = None,
-    ) -> WriteResult:
+    def write(self, item: WriteItem) -> WriteResult:
         target = self.flow.target
         pk = id_column(target.entity_set)
-        alternate = {target.key: key}
-        body = {k: v for k, v in payload.items() if k != target.key}
+        alternate = {target.key: item.key}
+        body = {k: v for k, v in item.payload.items() if k != target.key}
         guid: str | None = None
-        exists = known
-        if not known:
+        exists = item.known
+        if not item.known:
             row = self.client.get(target.entity_set, alternate, select=[pk])
             exists, guid = row is not None, (row or {}).get(pk)
         if exists and self.flow.create_only:
-            return WriteResult(created=False, target_key=key, untouched=True)
+            return WriteResult(target_key=item.key)
         written = self.client.upsert(
             target.entity_set,
             alternate,
-            body if exists else {**body, **create_only},
+            body if exists else {**body, **item.create_only},
             returning=pk if self.flow.lines is not None else None,
         )
         guid = (written or {}).get(pk) or guid
-        if lines is not None and self.flow.lines is not None:
+        if item.lines is not None and self.flow.lines is not None:
             assert guid is not None, "upsert returned no id"
-            self._lines(self.flow.lines, guid, lines)
-        return WriteResult(created=not exists, target_key=key)
+            self._lines(self.flow.lines, guid, item.lines)
+        return WriteResult(target_key=item.key)
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
         """One `$batch` of upserts by alternate key, without a look-up first.
@@ -285,18 +260,18 @@ class DataverseWriter:
         mine = f"{parent_column} eq {parent}" + (f" and {spec.owned.odata()}" if spec.owned else "")
         for page in self.client.query(spec.target, select=[pk, *match], filter=mine):
             for row in page.rows:
-                current[tuple(_norm(row.get(c)) for c in match)] = row[pk]
+                current[tuple(identity(row.get(c)) for c in match)] = row[pk]
         parent_set = self.flow.target.entity_set
         for line in lines:
             if spec.target_key:
-                identity: tuple[Any, ...] = (_norm(line.key),)
+                ident: tuple[Any, ...] = (identity(line.key),)
             else:
-                identity = tuple(_norm(_bound_id(line.payload.get(f"{c}@odata.bind"))) for c in spec.match)
-            guid = current.pop(identity, None)
+                ident = tuple(identity(bound_id(line.payload.get(f"{c}@odata.bind"))) for c in spec.match)
+            guid = current.pop(ident, None)
             if guid is None:
                 # Created by PATCH to an id derived from the document and line: a retried
                 # create (lost response) updates the same row instead of adding a second.
-                guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"p2c:{spec.target}:{parent}:{identity}"))
+                guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"p2c:{spec.target}:{parent}:{ident}"))
                 parent_bind = {f"{spec.target_parent}@odata.bind": f"/{parent_set}({parent})"}
                 self.client.upsert_by_id(spec.target, guid, {**line.payload, **line.create_only, **parent_bind})
             else:
@@ -304,18 +279,3 @@ class DataverseWriter:
         for gone in current.values():
             with contextlib.suppress(NotFoundError):  # deleted meanwhile
                 self.client.delete(spec.target, gone)
-
-
-def _bound_id(path: Any) -> str | None:
-    """`/pricelevels(<guid>)` -> `<guid>`."""
-    if not isinstance(path, str) or "(" not in path:
-        return None
-    return path.rsplit("(", 1)[1].rstrip(")")
-
-
-def _norm(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.lower()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value

@@ -19,7 +19,8 @@ def azurite() -> Iterator[Azurite]:
 
 @pytest.fixture
 def storage(azurite: Azurite) -> Iterator[Storage]:
-    """A clean storage account: every p2c table and queue emptied before the test."""
+    """A clean storage account: every p2c table emptied and every queue deleted before the test,
+    so a test that needs a queue must create it (as the code under test does), whatever ran before."""
     st = connect({"AzureWebJobsStorage": azurite.connection_string})
     for table in TABLES:
         client = st.tables.get_table_client(table)
@@ -28,6 +29,6 @@ def storage(azurite: Azurite) -> Iterator[Storage]:
                 client.delete_entity(e["PartitionKey"], e["RowKey"])
         except Exception:  # table not created yet
             pass
-    for q in st.queues.list_queues():
-        st.queues.get_queue_client(q.name).clear_messages()
+    for q in list(st.queues.list_queues()):
+        st.delete_queue(q.name)
     yield st

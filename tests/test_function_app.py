@@ -8,7 +8,7 @@ from functools import cache
 import azure.functions as func
 import pytest
 
-from p2c_core.flows import FLOWS
+from p2c_core.flows import all_flows
 from p2c_core.settings import valid_ncrontab
 
 
@@ -29,9 +29,9 @@ def trigger(fn: func.Function) -> dict:
 def test_every_flow_has_a_timer_and_a_queue_function():
     names = [str(fn.get_function_name()) for fn in functions()]
     assert len(names) == len(set(names)), "function names must be unique"
-    per_flow = [f"{f.name}_poll" for f in FLOWS] + [f"{f.name}_apply" for f in FLOWS]
+    per_flow = [f"{f.name}_poll" for f in all_flows()] + [f"{f.name}_apply" for f in all_flows()]
     assert sorted(names) == sorted([*per_flow, "status", "replay"])
-    for flow in FLOWS:
+    for flow in all_flows():
         by_name = {fn.get_function_name(): fn for fn in functions()}
         assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
         queue = trigger(by_name[f"{flow.name}_apply"])
@@ -49,7 +49,7 @@ def test_operator_endpoints_use_function_keys():
         assert [str(getattr(m, "value", m)) for m in spec["methods"]] == [method]
 
 
-@pytest.mark.parametrize("index", range(2 * len(FLOWS) + 2))
+@pytest.mark.parametrize("index", range(2 * len(all_flows()) + 2))
 def test_arg_name_is_the_parameter_name(index):
     fn = functions()[index]
     params = list(inspect.signature(fn.get_user_function()).parameters)

@@ -15,9 +15,10 @@ start as the budget has regained. A spent budget is not a refusal: the slots sta
 
 from __future__ import annotations
 
+import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 # How long new requests wait when the service's remaining budget is nearly spent.
@@ -25,10 +26,13 @@ BUDGET_HOLD_S = 0.5
 
 
 class AdaptiveLimit:
-    def __init__(self, cap: int, start: int | None = None) -> None:
+    """Slots for requests to one service; `clock` (monotonic seconds) is injectable for tests."""
+
+    def __init__(self, cap: int, start: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
         self.cap = cap
+        self.clock = clock
         self.limit = max(1, min(cap, start if start is not None else cap))
         self.in_use = 0
         self._successes = 0
@@ -40,36 +44,48 @@ class AdaptiveLimit:
 
     @contextmanager
     def slot(self) -> Iterator[None]:
+        """Hold a slot while one request is in flight; waits until one may start."""
         with self._cond:
-            while True:
-                held = self._resume_at - time.monotonic()
-                if held > 0:
-                    self._cond.wait(held)
-                elif self.in_use >= self.limit:
-                    self._cond.wait()
-                elif self._room is not None and self._room <= 0:
-                    if self.in_use == 0:
-                        # Nothing in flight will tell us more: wait a moment, then ask.
-                        self._resume_at = time.monotonic() + BUDGET_HOLD_S
-                        self._room = 1
-                    else:
-                        self._cond.wait()  # an answer in flight brings news of the budget
-                else:
-                    break
-            self.in_use += 1
-            if self._room is not None:
-                self._room -= 1
+            while (delay := self._admit()) > 0:
+                self._cond.wait(None if delay == math.inf else delay)
         try:
             yield
         finally:
-            with self._cond:
-                self.in_use -= 1
-                self._cond.notify()
+            self.release()
+
+    def try_start(self) -> float:
+        """Start a request now if one may (0.0: it holds a slot until `release`), else how many
+        seconds until one might (`math.inf`: until a request in flight answers)."""
+        with self._cond:
+            return self._admit()
+
+    def release(self) -> None:
+        with self._cond:
+            self.in_use -= 1
+            self._cond.notify()
+
+    def _admit(self) -> float:
+        held = self._resume_at - self.clock()
+        if held > 0:
+            return held
+        if self.in_use >= self.limit:
+            return math.inf
+        if self._room is not None and self._room <= 0:
+            if self.in_use > 0:
+                return math.inf  # an answer in flight brings news of the budget
+            # Nothing in flight will tell us more: wait a moment, then ask with one request.
+            self._resume_at = self.clock() + BUDGET_HOLD_S
+            self._room = 1
+            return BUDGET_HOLD_S
+        self.in_use += 1
+        if self._room is not None:
+            self._room -= 1
+        return 0.0
 
     def held(self) -> float:
         """Seconds until requests may start again (0 when they may now)."""
         with self._cond:
-            return max(0.0, self._resume_at - time.monotonic())
+            return max(0.0, self._resume_at - self.clock())
 
     def budget(self, time_left: float | None, requests_left: int | None) -> None:
         """What the service says is left of its budgets, after one of our requests."""
@@ -101,7 +117,7 @@ class AdaptiveLimit:
             self.limit = max(1, self.limit // 2)
             self._successes = 0
             if retry_after:
-                self._resume_at = max(self._resume_at, time.monotonic() + retry_after)
+                self._resume_at = max(self._resume_at, self.clock() + retry_after)
 
     def succeeded(self) -> None:
         """Additive increase: one more slot per `limit` successes in a row."""

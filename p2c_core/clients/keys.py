@@ -24,6 +24,16 @@ def literal(value: str | int | float | bool | None) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def entity_type(entity_set: str) -> str:
+    """A Dataverse table's logical name from its entity set: `accounts` -> `account`."""
+    return entity_set[:-3] + "y" if entity_set.endswith("ies") else entity_set.removesuffix("s")
+
+
+def id_column(entity_set: str) -> str:
+    """A Dataverse table's primary key: `accounts` -> `accountid`, `uoms` -> `uomid`."""
+    return f"{entity_type(entity_set)}id"
+
+
 def is_guid(value: str) -> bool:
     return bool(_GUID.match(value))
 

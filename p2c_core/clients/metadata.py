@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
@@ -45,13 +44,3 @@ def parse_csdl(xml: bytes | str) -> dict[str, EntitySet]:
             collect(entity_set.entity_type, entity_set)
             sets[entity_set.name] = entity_set
     return sets
-
-
-def nearest(name: str, candidates: set[str] | list[str]) -> str | None:
-    """The closest real name, for "did you mean" in error reports."""
-    pool = list(candidates)
-    exact = {c.lower(): c for c in pool}.get(name.lower())
-    if exact:
-        return exact
-    found = difflib.get_close_matches(name, pool, n=1, cutoff=0.6)
-    return found[0] if found else None

@@ -61,6 +61,6 @@ invoices = Flow(
         },
         owned=PRODUCT_LINES,
     ),
-    depends_on=("orders", "fno_orders", "products"),
+    depends_on=("accounts", "contact_customers", "orders", "fno_orders", "products"),
     schedule="0 */15 * * * *",
 )

@@ -31,9 +31,16 @@ DEVELOPMENT_STORAGE = (
 
 @dataclass
 class Storage:
+    """The queue and table clients of one storage account, and what this instance created.
+
+    A queue or table is created on its first use through this instance (`queue`, and
+    `p2c_core.state.tables.table`) and remembered here, so later uses cost no round trip.
+    """
+
     queues: QueueServiceClient
     tables: TableServiceClient
-    _created: set[str] = field(default_factory=set)
+    _created: set[str] = field(default_factory=set)  # queues
+    created_tables: set[str] = field(default_factory=set)
 
     def queue(self, name: str) -> QueueClient:
         """A queue client speaking the host's base64 encoding; the queue exists after this."""
@@ -51,11 +58,22 @@ class Storage:
             self._created.add(name)
         return client
 
+    def delete_queue(self, name: str) -> None:
+        """Delete a queue (if it exists) and forget it was created: a next `queue` creates it."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        self._created.discard(name)
+        with contextlib.suppress(ResourceNotFoundError):
+            self.queues.delete_queue(name)
+
     def table(self, name: str) -> TableClient:
+        """A table client; `p2c_core.state.tables.table` also creates the table on first use."""
         return self.tables.get_table_client(name)
 
 
 def connect(values: dict[str, str] | None = None) -> Storage:
+    """The storage account of `AzureWebJobsStorage` (a connection string) or of its
+    identity-based `AzureWebJobsStorage__*` settings; defaults to the process settings."""
     from azure.data.tables import TableServiceClient
     from azure.storage.queue import QueueServiceClient
 

@@ -58,6 +58,7 @@ def test_messages_are_base64_on_the_wire_as_the_host_expects(storage, tmp_path):
     calls: list[tuple[str, int]] = []
     host = LocalHost(make_app(calls, fail_times=0), storage, host_json=host_json(tmp_path))
     try:
+        storage.queue("t-work")  # the queue, as the app's deployment creates it
         raw = storage.queues.get_queue_client("t-work")  # no encode policy: raw text
         raw.send_message(base64.b64encode(json.dumps({"n": "b64"}).encode()).decode())
         host.drain(timeout=30, idle_sleep=0.05)

@@ -1,12 +1,13 @@
 """Adaptive concurrency: 429s halve the requests in flight, successes win them back."""
 
+import math
 import threading
 import time
 
 import httpx
 import pytest
 
-from p2c_core.clients.concurrency import AdaptiveLimit
+from p2c_core.clients.concurrency import BUDGET_HOLD_S, AdaptiveLimit
 from p2c_core.clients.odata import ODataClient, RetryPolicy, ServiceProfile
 from p2c_core.errors import ThrottledError
 
@@ -68,24 +69,27 @@ def test_the_client_backs_off_its_concurrency_on_429_and_recovers():
     assert client.limit.limit == 4
 
 
+class Clock:
+    """Monotonic seconds that move only when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_retry_after_holds_every_new_request_until_it_has_passed():
-    limit = AdaptiveLimit(cap=4)
+    clock = Clock()
+    limit = AdaptiveLimit(cap=4, clock=clock)
     limit.throttled(0.3)
-    started: list[float] = []
-    t0 = time.monotonic()
-
-    def work() -> None:
-        with limit.slot():
-            started.append(time.monotonic() - t0)
-
-    threads = [threading.Thread(target=work) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(started) == 3 and min(started) >= 0.29  # none went before Retry-After
-    with limit.slot():  # and after it, nothing waits
-        assert time.monotonic() - t0 < 1.0
+    assert limit.try_start() == pytest.approx(0.3)  # none goes before Retry-After
+    clock.now += 0.2
+    assert limit.try_start() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert limit.try_start() == 0.0  # and after it, nothing waits
+    assert limit.try_start() == 0.0
+    assert limit.in_use == 2
 
 
 def test_a_long_retry_after_gives_the_work_back_instead_of_holding_a_worker():
@@ -98,49 +102,36 @@ def test_a_long_retry_after_gives_the_work_back_instead_of_holding_a_worker():
     profile = ServiceProfile("test", "/", {}, (), max_concurrency=4)
     client = ODataClient(profile, "http://127.0.0.1:1", transport=httpx.MockTransport(handler),
                          retry=RetryPolicy(max_retries=3, max_inline_wait=30), sleep=lambda _: None)  # fmt: skip
-    t0 = time.monotonic()
     for _ in range(2):
         with pytest.raises(ThrottledError) as info:
             client.get_json("things")
         assert info.value.retry_after > 100
     assert len(calls) == 1  # the second call never reached the service: it is held for 120 s
-    assert time.monotonic() - t0 < 1.0
-
-
-def started_within(limit: AdaptiveLimit, seconds: float) -> bool:
-    """Whether a new request gets a slot within `seconds` (it is given back at once)."""
-    got = threading.Event()
-
-    def take() -> None:
-        with limit.slot():
-            got.set()
-
-    threading.Thread(target=take, daemon=True).start()
-    return got.wait(seconds)
+    assert client.limit.in_use == 0  # and it held no slot while it was refused
 
 
 def test_new_requests_start_only_while_the_reported_budget_covers_them():
-    limit = AdaptiveLimit(cap=8)
+    limit = AdaptiveLimit(cap=8, clock=Clock())
     limit.budget(10.0, 100)
     limit.budget(9.0, 99)  # one request costs 1 s of execution time
-    first, second = limit.slot(), limit.slot()
-    first.__enter__()
-    second.__enter__()
+    assert limit.try_start() == 0.0 and limit.try_start() == 0.0  # two in flight
     for left in (8.0, 7.0, 6.0, 5.0, 4.0, 3.0):
         limit.budget(left, 98)  # others' answers: 3 s covers the two in flight and a spare, none more
-    assert not started_within(limit, 0.2)
-    second.__exit__(None, None, None)
+    assert limit.try_start() == math.inf  # waits for an answer in flight
+    limit.release()
     limit.budget(4.0, 97)  # the window moved on: room for more beside the one in flight
-    assert started_within(limit, 0.2)
+    assert limit.try_start() == 0.0
     assert limit.limit == 8  # a spent budget is not a refusal: the slots stay
-    first.__exit__(None, None, None)
 
 
 def test_a_spent_budget_with_nothing_in_flight_asks_again_after_a_moment():
-    limit = AdaptiveLimit(cap=8)
-    with limit.slot():
-        limit.budget(None, 0)  # no requests left in the window
-    t0 = time.monotonic()
-    assert started_within(limit, 2.0)  # one request goes, to learn how far the window moved
-    assert time.monotonic() - t0 >= 0.4
-    assert not started_within(limit, 0.2)  # and only one, until its answer says more
+    clock = Clock()
+    limit = AdaptiveLimit(cap=8, clock=clock)
+    assert limit.try_start() == 0.0
+    limit.budget(None, 0)  # no requests left in the window
+    limit.release()
+    assert limit.try_start() == pytest.approx(BUDGET_HOLD_S)  # wait a moment...
+    assert limit.try_start() == pytest.approx(BUDGET_HOLD_S)
+    clock.now += BUDGET_HOLD_S
+    assert limit.try_start() == 0.0  # ...then one request goes, to learn how far the window moved
+    assert limit.try_start() == math.inf  # and only one, until its answer says more

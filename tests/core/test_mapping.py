@@ -82,7 +82,7 @@ def test_content_hash_is_order_independent_and_value_sensitive():
     [(10.0, 3, 3.33, -0.01), (10.0, 7, 1.43, 0.01), (0, 5, 0.0, 0.0), (25.0, 4, 6.25, 0.0), (5.0, 0, 0.0, -5.0)],
 )
 def test_the_discount_rule_splits_a_line_total_and_comes_back_to_it(total, quantity, per_unit, charge):
-    from p2c_core.mapping import discount_per_unit, discount_remainder, discount_total
+    from p2c_core.calcs import discount_per_unit, discount_remainder, discount_total
 
     assert (discount_per_unit(total, quantity), discount_remainder(total, quantity)) == (per_unit, charge)
     if quantity:
@@ -90,7 +90,7 @@ def test_the_discount_rule_splits_a_line_total_and_comes_back_to_it(total, quant
 
 
 def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
-    from p2c_core.mapping import Reference
+    from p2c_core.rules import Reference
 
     quotes, fno_orders = get_flow("quotes"), get_flow("fno_orders")
     mapper = Mapper(settings())

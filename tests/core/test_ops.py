@@ -5,13 +5,13 @@ from __future__ import annotations
 from p2c_core import ops
 from p2c_core.envelope import Record, decode
 from p2c_core.runtime import Runtime
-from p2c_core.settings import FlowSettings, FlowsSettings, Settings
+from p2c_core.settings import FlowSettings, Settings
 from p2c_core.state import Cursor, Failure
 
 
 def runtime(storage) -> Runtime:
     s = Settings(dataverse_url="http://127.0.0.1:1", fno_url="http://127.0.0.1:2", fno_company="usmf",
-                 auth_mode="none", flows=FlowsSettings(quotes=FlowSettings(enabled=False)))  # fmt: skip
+                 auth_mode="none", flows={"quotes": FlowSettings(enabled=False)})  # fmt: skip
     return Runtime(settings=s, storage=storage)
 
 

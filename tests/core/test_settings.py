@@ -28,7 +28,7 @@ def test_valid_settings_with_nested_values(env):
     env.setenv("P2C_DEFAULTS__CUSTOMER_GROUP", "20")
     s = load_settings()
     assert s.fno_company == "usmf"
-    assert s.flows.accounts.enabled is False and s.flows.accounts.schedule == "0 */1 * * * *"
+    assert s.flow("accounts").enabled is False and s.flow("accounts").schedule == "0 */1 * * * *"
     assert s.value_maps.payment_terms == {"1": "Net30", "2": "Net10"}
     assert s.defaults.customer_group == "20"
 

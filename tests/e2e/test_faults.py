@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from p2c_core import engine
+from p2c_core import failing
+from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import decode
 from p2c_sandbox import FaultConfig
 from p2c_sandbox.protection import ThrottlingConfig
@@ -15,7 +16,7 @@ from .test_accounts import assert_synced, fno_customers
 
 def test_accounts_converge_under_twenty_percent_faults(e2e: E2E, monkeypatch):
     # Short record backoff so the test does not wait minutes; the logic is the same.
-    monkeypatch.setattr(engine, "RECORD_BACKOFF", engine.Backoff(base=0.2, cap=1.0))
+    monkeypatch.setattr(failing, "RECORD_BACKOFF", Backoff(base=0.2, cap=1.0))
     monkeypatch.setenv("P2C_BATCH_SIZE", "2")  # many small batches, so the faults hit batches
     e2e.restart_runtime()
     natives = set(fno_customers(e2e))

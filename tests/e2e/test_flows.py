@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from p2c_core import ops
-from p2c_core.flows import FLOWS
+from p2c_core.flows import all_flows
 from p2c_core.flows.orders import ACTIVE
 from tests.e2e.conftest import E2E
 
-ALL = [f.name for f in FLOWS]
-TARGETS = {f.name: (f.target.service, f.target.entity_set, f.target.key) for f in FLOWS}
+ALL = [f.name for f in all_flows()]
+TARGETS = {f.name: (f.target.service, f.target.entity_set, f.target.key) for f in all_flows()}
 
 
 def fno_client(e2e: E2E) -> httpx.Client:
@@ -101,7 +101,7 @@ def sales_orders_by_id(e2e: E2E) -> dict[str, dict[str, Any]]:
 
 
 def _source_keys(e2e: E2E, name: str) -> list[str]:
-    flow = next(f for f in FLOWS if f.name == name)
+    flow = next(f for f in all_flows() if f.name == name)
     side = e2e.sandbox.dataverse if flow.source.service == "dataverse" else e2e.sandbox.fno
     where = flow.source.where
     return [str(r[flow.source.key]) for r in side.rows(flow.source.entity_set)

@@ -92,9 +92,9 @@ def test_reconcile_finds_changes_behind_p2cs_back_and_repairs_them(e2e: E2E):
 def test_pause_keeps_changes_queued_and_resume_applies_them(e2e: E2E, monkeypatch):
     import json
 
-    from p2c_core import engine
+    from p2c_core import apply
 
-    monkeypatch.setattr(engine, "PAUSED_DELAY_S", 1)
+    monkeypatch.setattr(apply, "PAUSED_DELAY_S", 1)
     e2e.sync("accounts")
     ops.set_paused(e2e.runtime, "accounts", True)
     assert ops.status(e2e.runtime)["flows"]["accounts"]["paused"] is True

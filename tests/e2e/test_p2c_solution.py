@@ -11,11 +11,11 @@ import httpx
 import pytest
 
 from p2c_core import ops
-from p2c_core.flows import FLOWS
+from p2c_core.flows import all_flows
 
 from .conftest import E2E
 
-ALL = [f.name for f in FLOWS]
+ALL = [f.name for f in all_flows()]
 INVOICED, CONFIRMED = 647390003, 647390001
 
 

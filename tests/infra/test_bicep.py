@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pycep import BicepParser
 
-from p2c_core.flows import FLOWS
+from p2c_core.flows import all_flows
 from p2c_core.settings import STORAGE, setting_names
 from p2c_core.state import TABLES
 
@@ -36,7 +36,7 @@ OPTIONAL = {
     "P2C_RECORD_CONCURRENCY": "default 8",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
-        for flow in (f.name.upper() for f in FLOWS)
+        for flow in (f.name.upper() for f in all_flows())
     },
 }
 
@@ -88,8 +88,8 @@ def test_template_provisions_every_queue_and_table_the_app_uses():
     assert flows is not None
     provisioned = re.findall(r"'([\w-]+)'", flows.group(1))
     assert "'p2c-${flow}'" in text and "'p2c-${flow}-poison'" in text
-    assert sorted(f"p2c-{name}" for name in provisioned) == sorted(f.queue for f in FLOWS)
-    assert all(f.poison_queue == f"{f.queue}-poison" for f in FLOWS)
+    assert sorted(f"p2c-{name}" for name in provisioned) == sorted(f.queue for f in all_flows())
+    assert all(f.poison_queue == f"{f.queue}-poison" for f in all_flows())
     tables = re.search(r"var tableNames = \[(.*?)\]", text, re.S)
     assert tables is not None and sorted(re.findall(r"'(\w+)'", tables.group(1))) == sorted(TABLES)
 

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from p2c_cli.local import DEMO_VALUE_MAPS
+from p2c_core.catalog import VALUE_MAPS
 from p2c_core.flow import Bind, Flow, Rule, ValueMap
-from p2c_core.flows import FLOWS
-from p2c_core.mapping import BUILTIN_MAPS
+from p2c_core.flows import all_flows
 from p2c_sandbox import Sandbox
 
 # Filter terms the demo data holds one side of only, and why.
@@ -39,10 +39,10 @@ def rows(sb: Sandbox, service: str, entity_set: str) -> list[dict[str, Any]]:
 
 
 def test_the_six_flows_each_have_source_records(sb: Sandbox):
-    names = {f.name for f in FLOWS}
+    names = {f.name for f in all_flows()}
     assert names == {"accounts", "products", "contacts", "contact_customers", "quotes", "orders", "fno_orders",
                      "invoices"}  # fmt: skip
-    for flow in FLOWS:
+    for flow in all_flows():
         keyed = [r for r in rows(sb, flow.source.service, flow.source.entity_set) if r.get(flow.source.key)]
         carried = [r for r in keyed if flow.source.where is None or flow.source.where.matches(r)]
         assert carried, flow.name
@@ -51,7 +51,7 @@ def test_the_six_flows_each_have_source_records(sb: Sandbox):
 
 
 def test_every_filter_term_has_records_on_both_sides(sb: Sandbox):
-    for flow in FLOWS:
+    for flow in all_flows():
         if flow.source.where is None:
             continue
         keyed = [r for r in rows(sb, flow.source.service, flow.source.entity_set) if r.get(flow.source.key)]
@@ -67,15 +67,16 @@ def _value_maps(flow: Flow) -> Iterator[tuple[bool, ValueMap]]:
     if flow.lines is not None:
         rules += [(True, r) for r in [*flow.lines.fields.values(), *flow.lines.on_create.values()]]
     for on_line, rule in rules:
-        inner = rule.value if isinstance(rule, Bind) else rule
+        inner = rule.source if isinstance(rule, Bind) else rule
         if isinstance(inner, ValueMap):
             yield on_line, inner
 
 
 def demo_tables() -> dict[str, dict[str, str]]:
     configured = {k.removeprefix("P2C_VALUE_MAPS__").lower(): json.loads(v) for k, v in DEMO_VALUE_MAPS.items()}
-    names = {*BUILTIN_MAPS, *configured}
-    return {n: {str(k): str(v) for k, v in {**BUILTIN_MAPS.get(n, {}), **configured.get(n, {})}.items()} for n in names}
+    builtin = {name: dict(spec.builtin) for name, spec in VALUE_MAPS.items() if spec.builtin is not None}
+    names = {*builtin, *configured}
+    return {n: {str(k): str(v) for k, v in {**builtin.get(n, {}), **configured.get(n, {})}.items()} for n in names}
 
 
 def test_every_value_map_meets_seeded_values_it_maps_and_some_it_does_not(sb: Sandbox):
@@ -83,7 +84,7 @@ def test_every_value_map_meets_seeded_values_it_maps_and_some_it_does_not(sb: Sa
     exercised: dict[str, set[str]] = {}
     unmapped: dict[str, set[str]] = {}
     used = set()
-    for flow in FLOWS:
+    for flow in all_flows():
         for on_line, rule in _value_maps(flow):
             used.add(rule.map)
             entity_set = flow.lines.source if on_line and flow.lines and flow.lines.source else flow.source.entity_set

@@ -1,0 +1,248 @@
+"""Apply one queue message: per record, key map check -> map -> lease -> idempotent write -> commit.
+
+DESIGN invariants 2 and 3: any delivery, any number of times, in any order, has one effect,
+and an older source version never overwrites a newer one. A message's header-only records
+go together: leases and commits in table transactions, writes in one `$batch`.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from p2c_core import telemetry
+from p2c_core.controls import paused
+from p2c_core.envelope import Record, decode
+from p2c_core.errors import MessageError, P2CError
+from p2c_core.failing import cleared, failed_attempt, record_failure
+from p2c_core.flow import Flow
+from p2c_core.mapping import document_hash
+from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
+from p2c_core.state import Claim, Commit, KeyMapEntry, now
+from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
+
+if TYPE_CHECKING:
+    from p2c_core.runtime import Runtime
+
+# How often a paused flow's queued messages are looked at again.
+PAUSED_DELAY_S = 60
+
+
+def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
+    """Apply one queue message. Never raises for bad input or a bad record."""
+    out = Outcome(flow.name, "apply")
+    if paused(rt, flow):
+        # Keep the change: put the message back, unchanged, to be looked at again later.
+        raw = body.encode() if isinstance(body, str) else body
+        rt.storage.queue(flow.queue).send_message(raw, visibility_timeout=PAUSED_DELAY_S)
+        out.counts.deferred += 1
+        return out
+    with telemetry.span("p2c apply", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
+        _apply(rt, flow, body, out)
+        span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    count_metrics(flow, out)
+    return out
+
+
+def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
+    started = now().isoformat()
+    try:
+        envelope = decode(body)
+        if envelope.flow != flow.name:
+            raise MessageError(f"message is for flow {envelope.flow!r}, not {flow.name!r}")
+    except MessageError as exc:
+        raw = body.encode() if isinstance(body, str) else body
+        ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
+        record_failure(rt, flow, ident, 0, exc, record=None, poison=raw)
+        out.counts.failed += 1
+        record_run(rt, out, started, None)
+        return
+    writer = rt.writer(flow)
+    size = rt.settings.batch_size
+    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(envelope.records) > 1:
+        records = envelope.records
+        for i in range(0, len(records), size):
+            _apply_batch(rt, flow, writer, records[i : i + size], out)
+    else:
+        _apply_each(rt, flow, envelope.records, out)
+    if envelope.sent is not None and out.counts.written:
+        telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
+    record_run(rt, out, started, None)
+
+
+@dataclass
+class _Pending:
+    """A record mapped and its references resolved: ready to claim and write."""
+
+    record: Record
+    entry: KeyMapEntry | None
+    item: WriteItem
+    digest: str
+    claimed: KeyMapEntry | None = None
+
+
+def _apply_each(rt: Runtime, flow: Flow, records: list[Record], out: Outcome) -> None:
+    """The records of one message, several at once: a document spends its time waiting on
+    round trips (look-ups, header, lines), one after another. Versions of one key stay in
+    order, in one task; the key map's leases keep apart what other workers write."""
+    by_key: dict[str, list[Record]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append(record)
+    workers = min(rt.settings.record_concurrency, len(by_key))
+    if workers <= 1:
+        for record in records:
+            apply_record(rt, flow, record, out)
+        return
+
+    def apply_key(versions: list[Record]) -> Counts:
+        part = Outcome(flow.name, "apply", run_id=out.run_id)
+        for record in versions:
+            apply_record(rt, flow, record, part)
+        return part.counts
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"p2c-{flow.name}") as pool:
+        # Each task runs in a copy of this context, so its spans and logs belong to this run.
+        tasks = [pool.submit(contextvars.copy_context().run, apply_key, versions) for versions in by_key.values()]
+        for task in tasks:
+            out.counts.add(task.result())
+
+
+def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
+    pending = _prepare(rt, flow, record, rt.state.get_entry(flow.name, record.key), out)
+    if pending is None:
+        return
+    try:
+        lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+        pending.claimed = rt.state.claim(pending.entry, flow.name, record.key, record.version, lease)
+    except P2CError as exc:
+        failed_attempt(rt, flow, record, exc, out)
+        return
+    pending.item.known = pending.claimed.version >= 0
+    try:
+        result: WriteResult | P2CError = rt.writer(flow).write(pending.item)
+    except P2CError as exc:
+        result = exc
+    except BaseException:
+        rt.state.release(pending.claimed)
+        raise
+    _finish(rt, flow, pending, result, out)
+
+
+def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Record], out: Outcome) -> None:
+    """The records of one message in few round trips: leased in one table transaction,
+    written in one `$batch`, committed in one transaction. Each record still succeeds,
+    waits or fails alone."""
+    state = rt.state
+    entries = state.get_entries(flow.name, list(dict.fromkeys(r.key for r in records)))
+    prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
+    pending = [p for p in prepared if p is not None]
+    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+    claims = state.claim_many(flow.name, [Claim(p.entry, p.record.key, p.record.version) for p in pending], lease)
+    ready: list[_Pending] = []
+    for p, claimed in zip(pending, claims, strict=True):
+        if isinstance(claimed, P2CError):
+            failed_attempt(rt, flow, p.record, claimed, out)
+            continue
+        p.claimed, p.item.known = claimed, claimed.version >= 0
+        ready.append(p)
+    if not ready:
+        return
+    try:
+        results = writer.write_many([p.item for p in ready])
+    except P2CError as exc:  # the batch as a whole failed (after its retries)
+        results = [exc] * len(ready)
+    except BaseException:
+        for p in ready:
+            assert p.claimed is not None
+            state.release(p.claimed)
+        raise
+    written: list[_Pending] = []
+    commits: list[Commit] = []
+    for p, result in zip(ready, results, strict=True):
+        assert p.claimed is not None  # leased above
+        if isinstance(result, P2CError):
+            _finish(rt, flow, p, result, out)
+        else:
+            written.append(p)
+            commits.append(Commit(p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
+    for p, lost in zip(written, state.commit_many(commits), strict=True):
+        if lost is not None:
+            failed_attempt(rt, flow, p.record, lost, out)
+            continue
+        out.counts.written += 1
+        cleared(rt, flow, p.record, p.entry)
+
+
+def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
+    """Everything before the claim; None when there is nothing to write (or it failed)."""
+    state = rt.state
+    if entry is not None and entry.version > record.version:
+        out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
+        return None
+    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+    if flow.create_only and entry is not None and entry.version >= 0 and not record.force:
+        # Written once; the target owns the record now. Later source edits are not carried.
+        out.counts.skipped += 1
+        cleared(rt, flow, record, entry)
+        return None
+    try:
+        data = record.data
+        if record.lines_later:  # read now, into a copy: a retry must travel without them again
+            data = dict(data)
+            rt.reader(flow).add_lines([data])
+        payload, create_only = rt.mapper.map(flow, record.key, data)
+        lines = rt.mapper.map_lines(flow, data)
+        digest = document_hash(payload, lines)
+        if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
+            if entry.version < record.version:
+                # Source changed in unmapped columns only: remember the version, write nothing.
+                claimed = state.claim(entry, flow.name, record.key, record.version, lease)
+                state.commit(
+                    claimed,
+                    version=record.version,
+                    hash=digest,
+                    target_key=entry.target_key,
+                    master=entry.master,
+                )
+            out.counts.skipped += 1
+            cleared(rt, flow, record, entry)
+            return None
+        # References first: a missing customer or product waits before anything is written.
+        refs = rt.references
+        resolved_lines = None
+        if lines is not None:
+            resolved_lines = [
+                LineWrite(line.key, refs.resolve(flow, line.payload), refs.resolve(flow, line.create_only))
+                for line in lines
+            ]
+        payload, create_only = refs.resolve(flow, payload), refs.resolve(flow, create_only)
+    except P2CError as exc:
+        failed_attempt(rt, flow, record, exc, out)
+        return None
+    item = WriteItem(record.key, payload, create_only, known=False, lines=resolved_lines)
+    return _Pending(record, entry, item, digest)
+
+
+def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2CError, out: Outcome) -> None:
+    """Record one write's outcome: commit the key map, or release the lease and retry/fail."""
+    record, claimed = pending.record, pending.claimed
+    assert claimed is not None
+    if isinstance(result, P2CError):
+        rt.state.release(claimed)
+        failed_attempt(rt, flow, record, result, out)
+        return
+    try:
+        rt.state.commit(
+            claimed, version=record.version, hash=pending.digest, target_key=result.target_key,
+            master=flow.source.service,
+        )  # fmt: skip
+    except P2CError as exc:
+        failed_attempt(rt, flow, record, exc, out)
+        return
+    out.counts.written += 1
+    cleared(rt, flow, record, pending.entry)

@@ -1,0 +1,88 @@
+"""`check`: reach both services and hold every mapped entity set and field against `$metadata`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from p2c_core.clients.keys import id_column
+from p2c_core.flows import all_flows
+from p2c_core.suggest import nearest
+
+if TYPE_CHECKING:
+    from p2c_core.clients.metadata import EntitySet
+    from p2c_core.flow import Flow
+    from p2c_core.runtime import Runtime
+
+
+@dataclass
+class CheckProblem:
+    flow: str
+    service: str
+    entity_set: str
+    name: str
+    problem: str
+    suggestion: str | None = None
+
+    def __str__(self) -> str:
+        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
+        return f"{self.flow}: {self.service} {self.entity_set}.{self.name}: {self.problem}{hint}"
+
+
+def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
+    """Reach both services and check every entity set and field a mapping uses against `$metadata`."""
+    from p2c_core.clients.metadata import parse_csdl
+
+    metadata: dict[str, dict[str, EntitySet]] = {
+        service: parse_csdl(client.request("GET", "$metadata", headers={"Accept": "application/xml"}).content)
+        for service, client in (("dataverse", rt.dataverse.odata), ("fno", rt.fno.odata))
+    }
+    problems = _check_solution(rt, metadata["dataverse"])
+    for flow in flows if flows is not None else all_flows():
+        source_cols = set(flow.source_columns())
+        target_cols = {flow.target.key, *flow.rules()}
+        for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
+            problems += _check_columns(flow.name, endpoint.service, endpoint.entity_set, columns, metadata)
+        for rule in flow.lookups():
+            for entity_set, returns in rule.to.items():
+                columns = {id_column(entity_set), returns}
+                problems += _check_columns(flow.name, "dataverse", entity_set, columns, metadata, navigation=False)
+    return problems
+
+
+def _check_solution(rt: Runtime, sets: dict[str, EntitySet]) -> list[CheckProblem]:
+    """Microsoft's P2C solution in Sales: its columns and processing status values (solution_check)."""
+    from p2c_core import solution_check
+
+    def request_json(path: str, params: dict[str, str]) -> dict[str, object]:
+        return rt.dataverse.odata.request("GET", path, params=params).json()
+
+    found = solution_check.check(sets, request_json)
+    return [
+        CheckProblem("p2c solution", "dataverse", entity_set, column, problem) for entity_set, column, problem in found
+    ]
+
+
+def _check_columns(
+    flow: str,
+    service: str,
+    entity_set: str,
+    columns: set[str],
+    metadata: dict[str, dict[str, EntitySet]],
+    *,
+    navigation: bool = True,
+) -> list[CheckProblem]:
+    """The entity set is in the service's `$metadata` and has every column (as a property or,
+    where `navigation`, a navigation property)."""
+    sets = metadata[service]
+    es = sets.get(entity_set)
+    if es is None:
+        return [CheckProblem(flow, service, entity_set, "", "entity set not in $metadata", nearest(entity_set, sets))]
+    names = set(es.properties) | (es.navigation if navigation else set())
+    problems = []
+    for column in sorted(columns):
+        # A polymorphic lookup is written through one navigation property per table.
+        polymorphic = navigation and any(n.startswith(f"{column}_") for n in es.navigation)
+        if column not in names and not polymorphic:
+            problems.append(CheckProblem(flow, service, es.name, column, "not a property", nearest(column, names)))
+    return problems

@@ -1,0 +1,286 @@
+"""Drift between the two sides: `plan` (what the next sync would write, field by field) and
+`reconcile` (both sides compared by natural key, documents line by line).
+
+Equal means what the writer takes as equal (`p2c_core.compare`), so neither reports a
+difference the writer would not write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from p2c_core import engine
+from p2c_core.clients.keys import literal
+from p2c_core.compare import bound_id, identity, same
+from p2c_core.flows import get_flow
+
+if TYPE_CHECKING:
+    from p2c_core.flow import Flow
+    from p2c_core.runtime import Runtime
+
+
+@dataclass
+class PlannedChange:
+    key: str
+    action: str  # "create" | "update" | "unchanged" | "skip" | "fail"
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (target now, after sync)
+    reason: str | None = None
+
+
+def _same(column: str, now: Any, new: Any) -> bool:
+    """The writer's own notion of equal; a lookup's GUID whatever its case."""
+    if column.startswith("_") and column.endswith("_value"):
+        return same(identity(now), identity(new))
+    return same(now, new)
+
+
+def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedChange]:
+    """A dry run: what the next sync of the flow would write, field by field. Writes nothing.
+
+    Lookups show as the target stores them (`_x_value` GUIDs in Sales); a record whose
+    customer or product is not in the target yet shows as `wait`.
+    """
+    from p2c_core.errors import DependencyMissing, MappingError
+
+    flow = get_flow(flow_name)
+    cursor = rt.state.get_cursor(flow.name)
+    reader = rt.reader(flow)
+    out: list[PlannedChange] = []
+    for page in reader.pages(cursor.link):
+        for row in page.rows:
+            if limit is not None and len(out) >= limit:
+                return out
+            key = row.get(flow.source.key)
+            if flow.source.where is not None and not flow.source.where.matches(row):
+                continue
+            if not isinstance(key, str) or not key.strip():
+                out.append(PlannedChange(str(key), "fail", reason=f"no {flow.source.key}"))
+                continue
+            try:
+                want = _expected(rt, flow, key, row)
+                create_only = rt.mapper.map(flow, key, row)[1]
+            except MappingError as exc:
+                out.append(PlannedChange(key, "fail", reason=str(exc)))
+                continue
+            except DependencyMissing as exc:
+                out.append(PlannedChange(key, "wait", reason=str(exc)))
+                continue
+            current = _target_rows(rt, flow, _select(flow, [want]), f"{flow.target.key} eq {literal(key)}")
+            now = current.get(key.casefold())
+            if now is None:
+                out.append(
+                    PlannedChange(key, "create", {k: (None, v) for k, v in {**want.header, **create_only}.items()})
+                )
+                continue
+            diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(k, now.get(k), v)}
+            if flow.create_only:
+                out.append(PlannedChange(key, "skip", reason="created before; the target owns it now"))
+                continue
+            out.append(PlannedChange(key, "update" if diff else "unchanged", diff))
+    return out
+
+
+@dataclass
+class Drift:
+    flow: str
+    source_records: int = 0
+    target_records: int = 0
+    missing: list[str] = field(default_factory=list)  # in the source, not in the target
+    extra: list[str] = field(default_factory=list)  # maintained by p2c in the target, gone from the source
+    differing: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # key -> field -> (target, source)
+    unmappable: dict[str, str] = field(default_factory=dict)
+    repaired: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "source": self.source_records, "target": self.target_records, "missing": len(self.missing),
+            "extra": len(self.extra), "differing": len(self.differing), "unmappable": len(self.unmappable),
+            "repaired": self.repaired,
+        }  # fmt: skip
+
+
+def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
+    """Compare both sides by natural key, documents line by line; optionally enqueue the
+    source version of each drifted record (forced: it is written even if the key map
+    says it was)."""
+    from p2c_core.errors import DependencyMissing, MappingError
+
+    flow = get_flow(flow_name)
+    drift = Drift(flow=flow.name)
+    reader = rt.reader(flow)
+    expected: dict[str, Comparable] = {}
+    rows: dict[str, dict[str, Any]] = {}
+    for page in reader.snapshot():
+        for row in page:
+            key = row.get(flow.source.key)
+            if not isinstance(key, str) or not key.strip():
+                continue
+            drift.source_records += 1
+            try:
+                expected[key] = _expected(rt, flow, key, row)
+                rows[key] = row
+            except (MappingError, DependencyMissing) as exc:
+                drift.unmappable[key] = str(exc)
+    actual = _target_rows(rt, flow, _select(flow, expected.values()))
+    lines = _target_lines(rt, flow, actual) if flow.lines is not None else {}
+    drift.target_records = len(actual)
+    for key, want in sorted(expected.items()):
+        current = actual.get(key.casefold())
+        if current is None:
+            drift.missing.append(key)
+            continue
+        diff = {k: (current.get(k), v) for k, v in want.header.items() if not _same(k, current.get(k), v)}
+        if want.lines is not None:
+            diff.update(_line_diff(want.lines, lines.get(key.casefold(), {})))
+        if diff:
+            drift.differing[key] = diff
+    if flow.owned is not None:
+        source_keys = {k.casefold() for k in [*expected, *drift.unmappable]}
+        owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata())
+        drift.target_records = len(owned)  # the records this flow maintains, not the target's own
+        drift.extra = sorted(str(r[flow.target.key]) for k, r in owned.items() if k not in source_keys)
+    if repair:
+        drift.repaired = _repair(rt, flow, [*drift.missing, *drift.differing], rows, reader.version_of)
+    return drift
+
+
+def _repair(rt: Runtime, flow: Flow, keys: list[str], rows: dict[str, dict[str, Any]], version_of: Any) -> int:
+    """Enqueue the source version of each drifted record, forced: written even if the key map
+    says it was. Returns how many."""
+    from p2c_core.envelope import Record, chunk
+
+    records = [
+        engine.fit_message(
+            flow,
+            Record(
+                key=k,
+                version=version_of(rows[k]),
+                data={c: v for c, v in rows[k].items() if not c.startswith("@")},
+                force=True,
+            ),
+        )
+        for k in keys
+    ]
+    queue = rt.storage.queue(flow.queue)
+    for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+        queue.send_message(envelope.to_json().encode())
+    return len(records)
+
+
+@dataclass
+class Comparable:
+    """A record as the target should hold it: column -> value, lines by their identity."""
+
+    header: dict[str, Any]
+    lines: dict[Any, dict[str, Any]] | None
+
+
+def _columns_of(rt: Runtime, flow: Flow, payload: dict[str, Any]) -> dict[str, Any]:
+    """Resolved target values by the column the target reads back (`_x_value` for lookups)."""
+    from p2c_core.rules import Reference
+
+    service = flow.target.service
+    out: dict[str, Any] = {}
+    for name, value in payload.items():
+        if not isinstance(value, Reference):
+            out[name] = value
+            continue
+        ((written, resolved),) = value.rule.resolve(name, value.value, rt.references, service).items()
+        column = value.rule.read_back(name, service)
+        out[column] = bound_id(resolved) if written.endswith("@odata.bind") else resolved
+    return out
+
+
+def _expected(rt: Runtime, flow: Flow, key: str, row: dict[str, Any]) -> Comparable:
+    payload, _ = rt.mapper.map(flow, key, row)
+    header = _columns_of(rt, flow, payload)
+    mapped_lines = rt.mapper.map_lines(flow, row)
+    if mapped_lines is None or flow.lines is None:
+        return Comparable(header, None)
+    lines: dict[Any, dict[str, Any]] = {}
+    for line in mapped_lines:
+        columns = _columns_of(rt, flow, line.payload)
+        ident = line.key if flow.lines.target_key else tuple(columns.get(f"_{c}_value") for c in flow.lines.match)
+        lines[identity(ident)] = columns
+    return Comparable(header, lines)
+
+
+def _select(flow: Flow, wanted: Any) -> list[str]:
+    cols: list[str] = [flow.target.key]
+    if flow.target.service == "dataverse":
+        from p2c_core.flow import id_column
+
+        cols.append(id_column(flow.target.entity_set))
+    for item in wanted:
+        cols.extend(item.header)
+    return list(dict.fromkeys(cols)) or [flow.target.key]
+
+
+def _line_diff(want: dict[Any, dict[str, Any]], have: dict[Any, dict[str, Any]]) -> dict[str, tuple[Any, Any]]:
+    diff: dict[str, tuple[Any, Any]] = {}
+    for ident, columns in want.items():
+        row = have.get(ident)
+        if row is None:
+            diff[f"line {ident}"] = (None, "present")
+            continue
+        for k, v in columns.items():
+            if not _same(k, row.get(k), v):
+                diff[f"line {ident}.{k}"] = (row.get(k), v)
+    for ident in have.keys() - want.keys():
+        diff[f"line {ident}"] = ("present", None)
+    return diff
+
+
+def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -> dict[str, dict[Any, dict[str, Any]]]:
+    """Target lines grouped by their document's key (casefolded), then by line identity."""
+    from p2c_core.flow import id_column
+
+    spec = flow.lines
+    assert spec is not None
+    out: dict[str, dict[Any, dict[str, Any]]] = {}
+    if flow.target.service == "fno":
+        for page in rt.fno.query(spec.target, select=_line_columns(flow)):
+            for row in page.rows:
+                doc = str(row.get(spec.target_parent)).casefold()
+                out.setdefault(doc, {})[identity(row.get(spec.target_key or ""))] = row
+        return out
+    by_guid = {str(r.get(id_column(flow.target.entity_set))).lower(): k for k, r in headers.items()}
+    parent = f"_{spec.target_parent}_value"
+    mine = spec.owned.odata() if spec.owned else None  # not the P2C solution's Freight Tax line
+    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)], filter=mine):
+        for row in page.rows:
+            doc = by_guid.get(str(row.get(parent)).lower())
+            if doc is None:
+                continue
+            if spec.target_key:
+                ident = identity(row.get(spec.target_key))
+            else:
+                ident = identity(tuple(row.get(f"_{c}_value") for c in spec.match))
+            out.setdefault(doc, {})[ident] = row
+    return out
+
+
+def _line_columns(flow: Flow) -> list[str]:
+    spec = flow.lines
+    assert spec is not None
+    service = flow.target.service
+    cols = [spec.target_parent] if service == "fno" else []
+    if spec.target_key:
+        cols.append(spec.target_key)
+    extra = spec.header_line.fields if spec.header_line is not None else {}
+    cols += [rule.read_back(name, service) for name, rule in {**spec.fields, **extra}.items()]
+    return list(dict.fromkeys(cols))
+
+
+def _target_rows(rt: Runtime, flow: Flow, select: list[str], filter: str | None = None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    pages = (
+        rt.fno.query(flow.target.entity_set, select=select, filter=filter)
+        if flow.target.service == "fno"
+        else rt.dataverse.query(flow.target.entity_set, select=select, filter=filter)
+    )
+    for page in pages:
+        for row in page.rows:
+            out[str(row.get(flow.target.key)).casefold()] = row
+    return out

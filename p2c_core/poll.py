@@ -1,0 +1,166 @@
+"""Poll: read the source's changes since the flow's cursor, enqueue them, then move the cursor.
+
+DESIGN invariant 1: the cursor moves only after the changes it covers are enqueued.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import logging
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from p2c_core import telemetry
+from p2c_core.controls import paused
+from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
+from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
+from p2c_core.failing import record_failure
+from p2c_core.flow import Flow
+from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
+from p2c_core.sources import MODIFIED_COLUMN
+from p2c_core.state import now
+
+if TYPE_CHECKING:
+    from p2c_core.runtime import Runtime
+
+log = logging.getLogger("p2c.engine")
+
+# Dataverse's answer to a delta token older than the org keeps changes for.
+EXPIRED_DELTA_TOKEN = "0x80044352"
+
+
+def poll(rt: Runtime, flow: Flow) -> Outcome:
+    """Read the source's changes since the cursor, enqueue them, then move the cursor."""
+    out = Outcome(flow.name, "poll")
+    if not rt.settings.flow(flow.name).enabled:
+        log.info("flow %s is disabled; poll skipped", flow.name)
+        return out
+    if paused(rt, flow):
+        log.info("flow %s is paused; poll skipped", flow.name)
+        return out
+    with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
+        _poll(rt, flow, out)
+        span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    retention = timedelta(days=rt.settings.failure_retention_days)
+    if purged := rt.state.purge_failures(flow.name, now() - retention):
+        log.info("flow %s: %d failure entries older than %s forgotten", flow.name, purged, retention)
+    count_metrics(flow, out)
+    log.info("poll %s: %s", flow.name, out.counts.as_dict(), extra=log_fields(flow, out))
+    return out
+
+
+def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
+    started = now().isoformat()
+    state = rt.state
+    queue = rt.storage.queue(flow.queue)
+    cursor = state.get_cursor(flow.name)
+    reader = rt.reader(flow)
+    error: str | None = None
+    try:
+        try:
+            pages = iter(reader.pages(cursor.link))
+            first = next(pages, None)
+        except ODataError as exc:
+            if exc.code != EXPIRED_DELTA_TOKEN or cursor.link is None:
+                raise
+            # The org no longer keeps changes that far back: read everything again. Records
+            # whose content did not change are dropped by the key map and write nothing.
+            log.warning("flow %s: delta token expired; full resync", flow.name, extra=log_fields(flow, out))
+            cursor.link = cursor.scan_started = None
+            pages = iter(reader.pages(None))
+            first = next(pages, None)
+        # Hold one page at a time: memory stays flat however many pages a scan has.
+        pages = itertools.chain([first] if first is not None else [], pages)
+        first = None
+        for page in pages:
+            rows = page.rows
+            if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
+                kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
+                out.counts.read += len(rows) - len(kept)
+                out.counts.skipped += len(rows) - len(kept)
+                rows = kept
+            records = list(_records(rt, flow, rows, reader.version_of, out))
+            page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
+            rows = []
+            out.counts.skipped += len(page.deleted)  # P2C carries no deletions
+            for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+                envelope.sent = time.time()
+                queue.send_message(envelope.to_json().encode())
+            out.counts.enqueued += len(records)
+            # Checkpoint only after this page is durably enqueued (invariant 1).
+            if cursor.link is None and cursor.scan_started is None:
+                cursor.scan_started = started
+            cursor.link = page.resume
+            if page.done:
+                cursor.scan_started = cursor.watermark = None
+            state.put_cursor(cursor)
+            reader.enqueued(page)
+            del page, rows, records  # before the next page is read, not after
+            # Its HTTP answer (the page's JSON, MBs) is garbage in a reference cycle: httpx's
+            # Response and its bound stream point at each other (encode/httpx#3733), so
+            # refcounting never frees it, and having outlived the young generations while the
+            # page was worked on, it waits for a full collection, which a scan triggers only
+            # every few pages. Collected here, one page's answer is held at a time, not several;
+            # a collection costs tens of ms beside the second or so a page takes.
+            gc.collect()
+    except Exception as exc:
+        error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
+        raise
+    finally:
+        record_run(rt, out, started, error)
+
+
+def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
+    records: list[Record] = []
+    where = flow.source.where
+    for row in rows:
+        out.counts.read += 1
+        if where is not None and not where.matches(row):
+            out.counts.skipped += 1
+            continue
+        key = row.get(flow.source.key)
+        if not isinstance(key, str) or not key.strip():
+            ident = _row_ident(flow, row)
+            record_failure(
+                rt,
+                flow,
+                ident,
+                0,
+                MappingError(
+                    f"{flow.source.entity_set} record {ident} has no {flow.source.key}; "
+                    f"it is the key of flow {flow.name} and must be set"
+                ),
+                record=None,
+            )
+            out.counts.failed += 1
+            continue
+        data = {k: v for k, v in row.items() if not k.startswith("@")}
+        record = fit_message(flow, Record(key=key, version=version_of(row), data=data))
+        if _too_large(record):
+            record_failure(rt, flow, key, 0, MessageError("record is too large for one queue message"), record=None)
+            out.counts.failed += 1
+            continue
+        records.append(record)
+    return records
+
+
+def fit_message(flow: Flow, record: Record) -> Record:
+    """The record, or, when its lines are too many for one queue message, its header
+    alone: the queue function reads the lines from the source when it applies it."""
+    if not _too_large(record) or flow.lines is None or "lines" not in record.data:
+        return record
+    header = {k: v for k, v in record.data.items() if k != "lines"}
+    return record.model_copy(update={"data": header, "lines_later": True})
+
+
+def _too_large(record: Record) -> bool:
+    return len(record.to_json()) > MAX_JSON_BYTES - 200
+
+
+def _row_ident(flow: Flow, row: dict[str, Any]) -> str:
+    for name, value in row.items():
+        if name.endswith("id") and isinstance(value, str) and len(value) == 36:
+            return f"{flow.source.entity_set}({value})"
+    return f"{flow.source.entity_set}(?)"

@@ -1,0 +1,95 @@
+"""Cursors: where each flow's next poll starts (ETag-guarded), and the operator's pause flag."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from p2c_core.errors import CursorConflict
+from p2c_core.state.tables import CURSORS, now, replace_if_unchanged, table
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+    from p2c_core.state.storage import Storage
+
+_CURSOR, _PAUSED = "cursor", "paused"  # the two rows of a flow's partition
+
+
+@dataclass
+class Cursor:
+    """Where a flow's next poll starts. `link` is a nextLink (scan under way) or deltaLink."""
+
+    flow: str
+    link: str | None = None
+    watermark: str | None = None
+    scan_started: str | None = None
+    updated_at: str | None = None
+    etag: str | None = None
+
+
+class CursorStore:
+    """`p2ccursors`: per flow, a `cursor` row written only over the version last read (ETag)
+    and a `paused` row beside it, so cursor writes never clobber an operator's pause."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def _table(self) -> TableClient:
+        return table(self.storage, CURSORS)
+
+    def get(self, flow: str) -> Cursor:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            e = self._table().get_entity(flow, _CURSOR)
+        except ResourceNotFoundError:
+            return Cursor(flow=flow)
+        return Cursor(
+            flow=flow,
+            link=e.get("link"),
+            watermark=e.get("watermark"),
+            scan_started=e.get("scan_started"),
+            updated_at=e.get("updated_at"),
+            etag=e.metadata["etag"],
+        )
+
+    def put(self, cursor: Cursor) -> Cursor:
+        """Write only if nobody else moved the cursor since we read it (ETag)."""
+        from azure.core.exceptions import ResourceExistsError, ResourceModifiedError
+
+        entity = {
+            "PartitionKey": cursor.flow,
+            "RowKey": _CURSOR,
+            "link": cursor.link,
+            "watermark": cursor.watermark,
+            "scan_started": cursor.scan_started,
+            "updated_at": now().isoformat(),
+        }
+        client = self._table()
+        try:
+            if cursor.etag is None:
+                meta = client.create_entity(entity)
+            else:
+                meta = replace_if_unchanged(client, entity, cursor.etag)
+        except (ResourceExistsError, ResourceModifiedError):
+            raise CursorConflict(f"cursor of flow {cursor.flow!r} was moved by another poller") from None
+        cursor.etag = meta["etag"]
+        cursor.updated_at = entity["updated_at"]
+        return cursor
+
+    def set_paused(self, flow: str, paused: bool) -> None:
+        from azure.data.tables import UpdateMode
+
+        self._table().upsert_entity(
+            {"PartitionKey": flow, "RowKey": _PAUSED, "paused": paused, "updated_at": now().isoformat()},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def is_paused(self, flow: str) -> bool:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            return bool(self._table().get_entity(flow, _PAUSED).get("paused"))
+        except ResourceNotFoundError:
+            return False

@@ -1,0 +1,51 @@
+"""What F&O polls sent on: per flow, source key -> digest of the source row.
+
+F&O entities have no change tracking p2c can read, so a poll compares each row's digest
+with the one sent last time. The digests live in the key map table, in a side partition
+`<flow>~seen` beside the flow's entries and never mixed with them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from p2c_core.state.tables import KEYMAP, chunks, delete_rows, row_key, source_key, table
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient
+
+    from p2c_core.state.storage import Storage
+
+
+def seen_partition(flow: str) -> str:
+    """The key map partition of an F&O flow's sent digests."""
+    return f"{flow}~seen"
+
+
+class SeenStore:
+    """The digests of the rows an F&O flow sent on, in the key map table's `<flow>~seen` partition."""
+
+    def __init__(self, storage: Storage) -> None:
+        self.storage = storage
+
+    def _table(self) -> TableClient:
+        return table(self.storage, KEYMAP)
+
+    def get(self, flow: str) -> dict[str, str]:
+        rows = self._table().query_entities(
+            "PartitionKey eq @p", parameters={"p": seen_partition(flow)}, select=["RowKey", "digest"]
+        )
+        return {source_key(r["RowKey"]): r["digest"] for r in rows}
+
+    def mark(self, flow: str, digests: dict[str, str]) -> None:
+        partition = seen_partition(flow)
+        ops = [("upsert", {"PartitionKey": partition, "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]
+        client = self._table()
+        for part in chunks(ops):
+            client.submit_transaction(list(part))  # type: ignore[arg-type]
+
+    def clear(self, flow: str) -> None:
+        partition = seen_partition(flow)
+        client = self._table()
+        rows = client.query_entities("PartitionKey eq @p", parameters={"p": partition}, select=["RowKey"])
+        delete_rows(client, partition, [r["RowKey"] for r in rows])

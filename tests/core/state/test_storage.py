@@ -1,0 +1,58 @@
+"""Storage clients from the host's own setting: a connection string, Azurite, or an identity.
+
+Identity-based: `AzureWebJobsStorage__accountName` (or `__queueServiceUri` and
+`__tableServiceUri`), `__credential=managedidentity` and `__clientId` for a user-assigned
+identity, as the Functions host reads them
+(https://learn.microsoft.com/azure/azure-functions/functions-reference#connecting-to-host-storage-with-an-identity).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from p2c_core.errors import SettingsError
+from p2c_core.state.storage import connect
+
+
+def test_a_connection_string_reaches_azurite(azurite):
+    storage = connect({"AzureWebJobsStorage": azurite.connection_string})
+    storage.queue("p2c-storage-test").send_message(b"hello")
+    [message] = storage.queue("p2c-storage-test").receive_messages()
+    assert message.content == b"hello"  # base64 on the wire, bytes here
+    storage.delete_queue("p2c-storage-test")
+
+
+def test_use_development_storage_means_azurite_on_its_default_ports():
+    storage = connect({"AzureWebJobsStorage": "UseDevelopmentStorage=true"})
+    assert storage.queues.url == "http://127.0.0.1:10001/devstoreaccount1/"
+    assert storage.tables.url.rstrip("/") == "http://127.0.0.1:10002/devstoreaccount1"
+
+
+def test_an_account_name_means_its_public_endpoints_and_the_default_credential():
+    storage = connect({"accountName": "p2cprod"})
+    assert storage.queues.url == "https://p2cprod.queue.core.windows.net/"
+    assert storage.tables.url.rstrip("/") == "https://p2cprod.table.core.windows.net"
+    assert type(storage.queues.credential).__name__ == "DefaultAzureCredential"
+
+
+def test_a_user_assigned_managed_identity_and_explicit_service_uris():
+    storage = connect({"queueServiceUri": "https://q.example/", "tableServiceUri": "https://t.example",
+                       "credential": "managedidentity", "clientId": "0000-client"})  # fmt: skip
+    assert storage.queues.url.startswith("https://q.example") and storage.tables.url.startswith("https://t.example")
+    assert type(storage.queues.credential).__name__ == "ManagedIdentityCredential"
+    assert type(storage.tables.credential).__name__ == "ManagedIdentityCredential"
+
+
+def test_an_identity_setting_without_an_account_is_refused():
+    with pytest.raises(SettingsError, match="accountName"):
+        connect({"credential": "managedidentity"})
+
+
+def test_a_deleted_queue_is_created_again_on_next_use(storage):
+    storage.queue("p2c-storage-test").send_message(b"one")
+    storage.delete_queue("p2c-storage-test")
+    assert "p2c-storage-test" not in {q.name for q in storage.queues.list_queues()}
+    storage.queue("p2c-storage-test").send_message(b"two")  # the cache does not claim it still exists
+    assert [m.content for m in storage.queue("p2c-storage-test").receive_messages()] == [b"two"]
+    storage.delete_queue("p2c-storage-test")
+    storage.delete_queue("p2c-storage-test")  # deleting a queue that is gone is no error
