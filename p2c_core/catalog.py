@@ -77,7 +77,8 @@ VALUE_MAPS: dict[str, ValueMapSpec] = {
         ValueMapSpec("product_type", "F&O product type -> Sales product type", {"Item": "1", "Service": "3"}),
         ValueMapSpec(
             "processing_status",
-            "F&O order processing status -> Sales msdynce_processingstatus choice (p2c-solution.json's values)",
+            "F&O order processing status -> the P2C solution's Sales msdynce_processingstatus choice",
+            # p2c-solution.json's values; FLOWS.md, orders, gives this default map.
             {
                 "Active": "647390000",
                 "Confirmed": "647390001",

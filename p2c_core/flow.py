@@ -201,6 +201,8 @@ class Lines:
     header_line: HeaderLine | None = None
     # Target columns that together find this line when target_key is None.
     match: tuple[str, ...] = ()
+    # Which target lines this flow maintains; others (the P2C solution's Freight Tax line) are left alone.
+    owned: Where | None = None
 
     def source_columns(self) -> list[str]:
         resolved = {lookup.column: lookup.value_column for lookup in self.lookups}

@@ -257,7 +257,8 @@ class DataverseWriter:
         parent_column = f"_{spec.target_parent}_value"
         match = [spec.target_key] if spec.target_key else [f"_{c}_value" for c in spec.match]
         current: dict[tuple[Any, ...], str] = {}
-        for page in self.client.query(spec.target, select=[pk, *match], filter=f"{parent_column} eq {parent}"):
+        mine = f"{parent_column} eq {parent}" + (f" and {spec.owned.odata()}" if spec.owned else "")
+        for page in self.client.query(spec.target, select=[pk, *match], filter=mine):
             for row in page.rows:
                 current[tuple(identity(row.get(c)) for c in match)] = row[pk]
         parent_set = self.flow.target.entity_set

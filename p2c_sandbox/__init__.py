@@ -88,6 +88,7 @@ class Sandbox:
     def stop(self) -> None:
         for server in self._servers:
             server.stop()
+        self.dataverse_service.plugins.close()
         self.dataverse_store.close()
         self.fno_store.close()
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from p2c_sandbox import reference, solution
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.plugins import Plugins
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import DATAVERSE, EntitySchema, Prop
@@ -82,6 +83,8 @@ class DataverseService(ODataService):
         # An org with Microsoft's P2C solution installed (its columns and plug-ins), or without.
         self.p2c_solution = p2c_solution
         self.schemas: dict[str, EntitySchema] = solution.tables(p2c_solution)
+        # The solution's plug-in steps, run on this service's writes (p2c_sandbox.plugins).
+        self.plugins = Plugins(self, enabled=p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
 
@@ -106,6 +109,11 @@ class DataverseService(ODataService):
         from p2c_sandbox import metadata_api
 
         return metadata_api.answer(self.schemas, request, path, self.root(request))
+
+    def action(self, request: Request, path: str, body: bytes) -> Response | None:
+        from p2c_sandbox import actions
+
+        return actions.answer(self, request, path, body)
 
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         method = request.method
@@ -148,9 +156,7 @@ class DataverseService(ODataService):
             row = self.find(schema, address.key)
             if row is None:
                 raise self.not_found(schema, address.key)
-            pk = row[schema.keys[0]]
-            self.store.delete(schema.entity_set, pk, self.store.next(VERSION))
-            self.touch_parent(schema, row)
+            self.remove(schema, row)
             return Response(status_code=204)
         raise ServiceError(405, "0x80060888", f"The HTTP method '{method}' is not allowed.")
 
@@ -393,7 +399,7 @@ class DataverseService(ODataService):
         key = values.pop(pk, None) or str(uuid.uuid4())
         if self.store.get(schema.entity_set, key) is not None:
             raise ServiceError(412, "0x80040237", "A record with matching key values already exists.")
-        row = self.save(schema, {**schema.defaults, **values, pk: key}, created=True)
+        row = self.insert(schema, {**schema.defaults, **values, pk: key}, set(values))
         return self.written(request, schema, row, prefer, created=True)
 
     def upsert(
@@ -416,11 +422,37 @@ class DataverseService(ODataService):
             base = {**schema.defaults, pk: key if isinstance(key, str) else str(uuid.uuid4())}
             if isinstance(key, dict):
                 base.update(key)
-            row = self.save(schema, {**base, **values}, created=True)
+            row = self.insert(schema, {**base, **values}, set(values))
             return self.written(request, schema, row, prefer, created=True, status_create=204)
         values.pop(pk, None)
-        row = self.save(schema, {**existing, **values}, created=False)
+        row = self.modify(schema, existing, values)
         return self.written(request, schema, row, prefer, created=False)
+
+    # The write messages, each with the plug-in steps registered on it: pre-operation steps
+    # may change the row or refuse the write, post-operation ones react to the stored row.
+
+    # Each message is one transaction with its synchronous steps: a failing step undoes the write.
+
+    def insert(self, schema: EntitySchema, row: Row, columns: set[str]) -> Row:
+        """Create: `row` with defaults applied; `columns` the ones the caller set."""
+        with self.store.transaction():
+            row = self.plugins.run("Create", "pre-operation", schema, row, None, columns)
+            row = self.save(schema, row, created=True)
+            self.plugins.run("Create", "post-operation", schema, row, None, columns)
+        return row
+
+    def modify(self, schema: EntitySchema, existing: Row, values: Row) -> Row:
+        with self.store.transaction():
+            row = self.plugins.run("Update", "pre-operation", schema, {**existing, **values}, existing, set(values))
+            row = self.save(schema, row, created=False)
+            self.plugins.run("Update", "post-operation", schema, row, existing, set(values))
+        return row
+
+    def remove(self, schema: EntitySchema, row: Row) -> None:
+        with self.store.transaction():
+            self.plugins.run("Delete", "pre-operation", schema, row, row, set())
+            self.store.delete(schema.entity_set, row[schema.keys[0]], self.store.next(VERSION))
+            self.touch_parent(schema, row)
 
     def values(self, schema: EntitySchema, body: Row, *, creating: bool) -> Row:
         """Validated column values of a write body, with @odata.bind lookups resolved."""

@@ -60,6 +60,10 @@ class FnoService(ODataService):
         self.company = company.lower()
         self.page_size = page_size
         self.schemas: dict[str, EntitySchema] = fno_schema()
+        # F&O's "Calculate sales totals" batch job, as if it ran right after every change; with
+        # False, changed orders stay uncalculated (AreTotalsUpdated = No) until
+        # `calculate_sales_totals()` runs it.
+        self.calculate_totals = True
         self.csdl = build_csdl(NAMESPACE, self.schemas, "EntityContainer")
 
     def response_headers(self) -> dict[str, str]:
@@ -282,7 +286,13 @@ class FnoService(ODataService):
         return (customer or {}).get("IsExternallyMaintained") or "No"
 
     def update_totals(self, schema: EntitySchema, line: Row) -> None:
-        """A document's totals follow its lines, so a line change changes the header too."""
+        """A document's totals follow its lines, so a line change changes the header too.
+
+        Sales order totals are the batch job's: an order changed while it does not run keeps
+        its old totals, marked not updated."""
+        if schema.entity_set == ORDER_HEADERS:
+            self.totals_changed(line)
+            return
         document = DOCUMENTS.get(schema.entity_set)
         if document is None:
             return
@@ -298,12 +308,43 @@ class FnoService(ODataService):
             for _, r in self.store.scan(schema.entity_set)
             if r["dataAreaId"] == line["dataAreaId"] and _norm(number, r[number]) == _norm(number, line[number])
         ]
+        if header_set == ORDER_HEADERS and not self.calculate_totals:
+            self.store.put(header_set, pk, {**header, "AreTotalsUpdated": "No"})
+            return
         line_total = sum(r.get("LineAmount") or 0 for r in lines)
         charge_total = sum(r.get("FixedPriceCharges") or 0 for r in lines)
         header = {**header, total: round(line_total + charge_total, 2), charges: round(charge_total, 2)}
+        if header_set == ORDER_HEADERS:
+            header["AreTotalsUpdated"] = "Yes"
         self.store.put(header_set, pk, header)
 
+    def totals_changed(self, header: Row) -> None:
+        """An order header written: the job (when it runs) recalculates it from its lines."""
+        pk = row_pk(self.schemas[ORDER_HEADERS], header)
+        stored = self.store.get(ORDER_HEADERS, pk)
+        if stored is None:
+            return
+        lines = [r for _, r in self.store.scan("CDSSalesOrderLines")
+                 if r["dataAreaId"] == stored["dataAreaId"]
+                 and _norm("", r["SalesOrderNumber"]) == _norm("", stored["SalesOrderNumber"])]  # fmt: skip
+        if lines and self.calculate_totals:
+            self.update_totals(self.schemas["CDSSalesOrderLines"], lines[0])
+        else:
+            self.store.put(ORDER_HEADERS, pk, {**stored, "AreTotalsUpdated": "Yes" if self.calculate_totals else "No"})
 
+    def calculate_sales_totals(self) -> int:
+        """Run "Calculate sales totals" once: every order not updated gets its totals; how many."""
+        was, self.calculate_totals = self.calculate_totals, True
+        try:
+            pending = [r for _, r in self.store.scan(ORDER_HEADERS) if r.get("AreTotalsUpdated") != "Yes"]
+            for header in pending:
+                self.totals_changed(header)
+            return len(pending)
+        finally:
+            self.calculate_totals = was
+
+
+ORDER_HEADERS = "CDSSalesOrderHeaders"
 # Entities whose key F&O numbers on create: key property, prefix, first number.
 NUMBER_SEQUENCES: dict[str, tuple[str, str, int]] = {
     "CustomersV3": ("CustomerAccount", "C", 100000),

@@ -34,6 +34,7 @@ _IDS = uuid.UUID("6f1c54a8-3d1b-4b0e-9d3a-0c2b5e7d9a10")  # namespace of the der
 # Schema names and object type codes of the tables, as a Sales org publishes them.
 _TABLES: dict[str, tuple[str, int]] = {
     "account": ("Account", 1),
+    "systemuser": ("SystemUser", 8),
     "contact": ("Contact", 2),
     "transactioncurrency": ("TransactionCurrency", 9105),
     "uomschedule": ("UoMSchedule", 1056),

@@ -144,7 +144,14 @@ def _document_header() -> dict[str, Prop]:
     }
 
 
+# The sandbox's one user: rows are created owned by it unless the request names another.
+ADMIN_USER = "5e1f0000-0000-4000-8000-000000000001"
+# User-owned tables: `ownerid` (a user here; a user or a team in Dataverse) and its default.
+_OWNED: dict[str, str | tuple[str, ...]] = {"ownerid": "systemusers"}
+_OWNER_DEFAULT = {"_ownerid_value": ADMIN_USER}
+
 _HEADER_LOOKUPS: dict[str, str | tuple[str, ...]] = {
+    **_OWNED,
     "customerid": ("accounts", "contacts"),
     "transactioncurrencyid": "transactioncurrencies",
     "pricelevelid": "pricelevels",
@@ -199,9 +206,10 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "address1_shippingmethodcode": S("Edm.Int32"),
             },
             alt=(("accountnumber",),),
-            lookups={"transactioncurrencyid": "transactioncurrencies", "primarycontactid": "contacts"},
-            defaults={"statecode": 0, "statuscode": 1},
+            lookups={"transactioncurrencyid": "transactioncurrencies", "primarycontactid": "contacts", **_OWNED},
+            defaults={"statecode": 0, "statuscode": 1, **_OWNER_DEFAULT},
         ),
+        _dv("systemusers", "systemuser", {"fullname": _text(200), "domainname": _text(1024)}),
         _dv(
             "transactioncurrencies",
             "transactioncurrency",
@@ -233,8 +241,12 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "description": _text(2000),
                 "statecode": S("Edm.Int32", nullable=False),
             },
-            lookups={"parentcustomerid": ("accounts", "contacts"), "transactioncurrencyid": "transactioncurrencies"},
-            defaults={"statecode": 0},
+            lookups={
+                "parentcustomerid": ("accounts", "contacts"),
+                "transactioncurrencyid": "transactioncurrencies",
+                **_OWNED,
+            },
+            defaults={"statecode": 0, **_OWNER_DEFAULT},
         ),
         _dv("uomschedules", "uomschedule", {"name": _text(200)}),
         _dv(
@@ -265,6 +277,7 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "defaultuomid": "uoms",
                 "defaultuomscheduleid": "uomschedules",
                 "transactioncurrencyid": "transactioncurrencies",
+                "pricelevelid": "pricelevels",  # Default Price List
             },
             defaults={"statecode": 0},
         ),
@@ -283,10 +296,13 @@ DATAVERSE: dict[str, EntitySchema] = {
                 **_document_header(),
                 "statecode": S("Edm.Int32", nullable=False),
                 "statuscode": S("Edm.Int32"),
+                # Revise keeps the quote number: each revision is its own row (quote reference,
+                # RevisionNumber "Revision ID", Integer, not valid for create or update).
+                "revisionnumber": S("Edm.Int32"),
             },
-            alt=(("quotenumber",),),
+            alt=(("quotenumber", "revisionnumber"),),
             lookups=_HEADER_LOOKUPS,
-            defaults={"statecode": 0, "statuscode": 1},
+            defaults={"statecode": 0, "statuscode": 1, "revisionnumber": 0, **_OWNER_DEFAULT},
             autonumber={"quotenumber": "QUO-"},
         ),
         _dv("quotedetails", "quotedetail", _LINE, lookups={"quoteid": "quotes", **_LINE_LOOKUPS}, parent="quoteid"),
@@ -301,7 +317,7 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("ordernumber",),),
             lookups=_HEADER_LOOKUPS,
-            defaults={"statecode": 0},
+            defaults={"statecode": 0, **_OWNER_DEFAULT},
             autonumber={"ordernumber": "ORD-"},
         ),
         _dv(
@@ -326,7 +342,7 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("invoicenumber",),),
             lookups={"salesorderid": "salesorders", **_HEADER_LOOKUPS},
-            defaults={"statecode": 0},
+            defaults={"statecode": 0, **_OWNER_DEFAULT},
             autonumber={"invoicenumber": "INV-"},
         ),
         _dv(

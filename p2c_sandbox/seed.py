@@ -13,8 +13,11 @@ import random
 import string
 import uuid
 
+from p2c_sandbox import solution
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
+from p2c_sandbox.plugins import autonumber_rows
+from p2c_sandbox.schema import ADMIN_USER
 from p2c_sandbox.seed_companies import seed_second_company
 from p2c_sandbox.seed_documents import seed_documents
 from p2c_sandbox.store import Row
@@ -130,6 +133,12 @@ def _account(rng: random.Random, n: int, name: str, currencies: dict[str, str], 
 
 def seed(dataverse: DataverseService, fno: FnoService) -> None:
     rng = random.Random(20261124)
+    users = dataverse.schemas["systemusers"]
+    dataverse.save(users, {"systemuserid": ADMIN_USER, "fullname": "System Administrator"}, created=True)
+    if dataverse.p2c_solution:  # the solution's numbering settings, as it installs them
+        numbers = dataverse.schemas[solution.AUTONUMBER_SET]
+        for row in autonumber_rows():
+            dataverse.save(numbers, row, created=True)
     currencies: dict[str, str] = {}
     cur = dataverse.schemas["transactioncurrencies"]
     for code, name, symbol in CURRENCIES:

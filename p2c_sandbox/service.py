@@ -334,6 +334,10 @@ class ODataService(abc.ABC):
         """The service's JSON metadata API, or None when `path` is not in it."""
         return None
 
+    def action(self, request: Request, path: str, body: bytes) -> Response | None:
+        """An unbound action (`POST ReviseQuote`), or None when `path` names none."""
+        return None
+
     @abc.abstractmethod
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         """Answer one request to an entity set or entity."""
@@ -367,6 +371,11 @@ class ODataService(abc.ABC):
                 entity_set, status = "EntityDefinitions", metadata.status_code
                 metadata.headers.update(headers)
                 return metadata
+            answered = self.action(request, path, body)
+            if answered is not None:
+                entity_set, status = path.split("?", 1)[0], answered.status_code
+                answered.headers.update(headers)
+                return answered
             address = parse_path(path)
             entity_set = address.entity_set
             schema = self.schemas.get(address.entity_set)

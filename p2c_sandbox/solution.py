@@ -76,18 +76,13 @@ def _layer(schema: EntitySchema) -> EntitySchema:
     # A money column's _base sibling is the server's (the amount in the base currency).
     server = schema.server_columns | {name for name in added if name.endswith("_base")}
     defaults = {**schema.defaults, **{n: False for n, p in added.items() if p.type == "Edm.Boolean"}}
-    alt, autonumber = schema.alternate_keys, schema.autonumber
+    alt = schema.alternate_keys
     if schema.entity_type == "contact":
         # The org's key on the contact number (an admin's key; p2c and the demo address contacts by it).
+        # The solution's plug-in numbers new contacts (p2c_sandbox.plugins).
         alt = (*alt, ("msdynce_contactnumber",))
-        autonumber = {**autonumber, "msdynce_contactnumber": "CON-"}
     return dataclasses.replace(
-        schema,
-        props=props,
-        server_columns=frozenset(server),
-        defaults=defaults,
-        alternate_keys=alt,
-        autonumber=autonumber,
+        schema, props=props, server_columns=frozenset(server), defaults=defaults, alternate_keys=alt
     )
 
 

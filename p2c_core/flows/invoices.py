@@ -1,10 +1,14 @@
 """invoices: posted F&O sales invoices with their lines -> Sales invoices. FLOWS.md, invoices.
 
+p2c links the invoice to its order; the P2C solution then sets the order to Invoiced and
+the invoice's owner to the order's owner.
+
 The F&O entities hold only invoices of customers that came from Sales. Posted invoices
 never change, so they are read by InvoiceDate with an overlap and deduplicated by key.
 """
 
 from p2c_core.flow import Bind, Calc, Dataverse, Field, FinOps, Flow, Lines, Ne, PriceList, Ref, ValueMap, Where
+from p2c_core.flows.orders import PRODUCT_LINES
 
 invoices = Flow(
     name="invoices",
@@ -27,6 +31,8 @@ invoices = Flow(
         "totaltax": Field("TotalTaxAmount"),
         "freightamount": Field("TotalChargeAmount"),
         "totaldiscountamount": Field("TotalDiscountAmount"),
+        # Header tax; the P2C solution makes it the invoice's "Freight Tax" line.
+        "msdynce_misctax": Field("InvoiceHeaderTaxAmount", default=0),
         "billto_line1": Field("InvoiceAddressStreet"),
         "billto_city": Field("InvoiceAddressCity"),
         "billto_stateorprovince": Field("InvoiceAddressState"),
@@ -53,6 +59,7 @@ invoices = Flow(
             "extendedamount": Field("LineAmount"),
             "uomid": Bind(ValueMap("unit", "SalesUnitSymbol"), "uoms", "name"),
         },
+        owned=PRODUCT_LINES,
     ),
     depends_on=("accounts", "contact_customers", "orders", "fno_orders", "products"),
     schedule="0 */15 * * * *",

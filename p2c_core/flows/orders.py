@@ -18,7 +18,6 @@ from p2c_core.flow import (
     Field,
     FinOps,
     Flow,
-    HeaderLine,
     In,
     Lines,
     PriceList,
@@ -30,8 +29,8 @@ from p2c_core.flows.quotes import CUSTOMER, CUSTOMER_REF, PRODUCT, SALES_HEADER,
 
 # P2C choice msdynce_processingstatus: the value of "Active" (p2c-solution.json).
 ACTIVE = 647390000
-# The Sales line number of the write-in line for F&O's header-level tax: past any F&O line number.
-FREIGHT_TAX_LINE = 999_999
+# The lines p2c writes: not the P2C solution's Freight Tax line, which it makes from msdynce_misctax.
+PRODUCT_LINES = Where.all(msdynce_ismisctax=False)
 # F&O processing statuses from which F&O owns the order and Sales follows it: every member of
 # SalesOrderProcessingStatus but Active, as F&O's $metadata publishes them (FLOWS.md, orders).
 CONFIRMED_OR_LATER = (
@@ -92,6 +91,8 @@ fno_orders = Flow(
                 In("SalesOrderProcessingStatus", CONFIRMED_OR_LATER, enum="SalesOrderProcessingStatus"),
                 Eq("OrderingCustomerIsExternallyMaintained", "Yes", enum="NoYes"),
                 Eq("InvoiceCustomerIsExternallyMaintained", "Yes", enum="NoYes"),
+                # Only calculated totals go to Sales: F&O's "Calculate sales totals" sets this.
+                Eq("AreTotalsUpdated", "Yes", enum="NoYes"),
             )
         ),
     ),
@@ -114,6 +115,8 @@ fno_orders = Flow(
         "discountamount": Field("TotalDiscountAmount"),
         "totaltax": Field("OrderTotalTaxAmount"),
         "freightamount": Field("OrderTotalChargesAmount"),
+        # F&O's header-level tax; the P2C solution turns it into the write-in line "Freight Tax".
+        "msdynce_misctax": Field("OrderHeaderTaxAmount", default=0),
         "paymenttermscode": ValueMap("payment_terms", "PaymentTermsName", optional=True, reverse=True, number=True),
         "shippingmethodcode": ValueMap("shipping_method", "DeliveryModeCode", optional=True, reverse=True, number=True),
         "freighttermscode": ValueMap("freight_terms", "DeliveryTermsCode", optional=True, reverse=True, number=True),
@@ -140,19 +143,7 @@ fno_orders = Flow(
             "tax": Field("TotalTaxAmount"),
             "description": Field("LineDescription"),
         },
-        # F&O's header-level tax, as Sales carries it: a write-in line (FLOWS.md, orders).
-        header_line=HeaderLine(
-            amount="OrderHeaderTaxAmount",
-            key=FREIGHT_TAX_LINE,
-            fields={
-                "sequencenumber": Const(FREIGHT_TAX_LINE),
-                "isproductoverridden": Const(True),
-                "productdescription": Const("Freight Tax"),
-                "quantity": Const(1),
-                "priceperunit": Field("OrderHeaderTaxAmount"),
-                "extendedamount": Field("OrderHeaderTaxAmount"),
-            },
-        ),
+        owned=PRODUCT_LINES,
     ),
     depends_on=("accounts", "contact_customers", "products"),
     schedule="0 */10 * * * *",

@@ -1,6 +1,10 @@
-"""products: F&O sellable released products -> Sales products and price list items. FLOWS.md, products."""
+"""products: F&O sellable released products -> Sales products. FLOWS.md, products.
 
-from p2c_core.flow import Bind, Const, Dataverse, Default, Field, FinOps, Flow, Lines, PriceList, ValueMap
+p2c sets the product's default price list and price; the P2C solution's product plug-in
+puts it on that list as a price list item, so p2c writes no price list item itself.
+"""
+
+from p2c_core.flow import Bind, Const, Dataverse, Default, Field, FinOps, Flow, PriceList, ValueMap
 
 SALES_UNIT = Bind(ValueMap("unit", "SalesUnitSymbol"), "uoms", "name")
 
@@ -19,26 +23,12 @@ products = Flow(
         "transactioncurrencyid": Bind(Field("CurrencyCode"), "transactioncurrencies", "isocurrencycode"),
         "producttypecode": ValueMap("product_type", "ProductType", number=True),
         "quantitydecimal": Field("SalesUnitDecimalPrecision", default=0),
+        "pricelevelid": PriceList("CurrencyCode"),  # Default Price List
     },
     on_create={
         "msdynce_ismaintainedexternally": Const(True),
         "defaultuomscheduleid": Bind(Default("unit_group"), "uomschedules", "name"),
     },
-    # One price list item per product, in the price list of its currency.
-    lines=Lines(
-        source=None,
-        source_parent="ProductNumber",
-        source_key=None,
-        target="productpricelevels",
-        target_parent="productid",
-        target_key=None,
-        match=("pricelevelid",),
-        fields={
-            "pricelevelid": PriceList("CurrencyCode"),
-            "uomid": SALES_UNIT,
-            "amount": Field("SalesPrice"),
-        },
-    ),
     required=("name",),
     schedule="0 */15 * * * *",
 )

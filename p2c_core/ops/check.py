@@ -37,7 +37,7 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         service: parse_csdl(client.request("GET", "$metadata", headers={"Accept": "application/xml"}).content)
         for service, client in (("dataverse", rt.dataverse.odata), ("fno", rt.fno.odata))
     }
-    problems: list[CheckProblem] = []
+    problems = _check_solution(rt, metadata["dataverse"])
     for flow in flows if flows is not None else [rt.flow(f.name) for f in all_flows()]:
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}
@@ -49,6 +49,19 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
                 columns = {id_column(entity_set), returns}
                 problems += _check_columns(flow.name, "dataverse", entity_set, columns, metadata, navigation=False)
     return problems
+
+
+def _check_solution(rt: Runtime, sets: dict[str, EntitySet]) -> list[CheckProblem]:
+    """Microsoft's P2C solution in Sales: its columns and processing status values (solution_check)."""
+    from p2c_core import solution_check
+
+    def request_json(path: str, params: dict[str, str]) -> dict[str, object]:
+        return rt.dataverse.odata.request("GET", path, params=params).json()
+
+    found = solution_check.check(sets, request_json)
+    return [
+        CheckProblem("p2c solution", "dataverse", entity_set, column, problem) for entity_set, column, problem in found
+    ]
 
 
 def _check_columns(

@@ -253,7 +253,8 @@ def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -
         return out
     by_guid = {str(r.get(id_column(flow.target.entity_set))).lower(): k for k, r in headers.items()}
     parent = f"_{spec.target_parent}_value"
-    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)]):
+    mine = spec.owned.odata() if spec.owned else None  # not the P2C solution's Freight Tax line
+    for page in rt.dataverse.query(spec.target, select=[parent, *_line_columns(flow)], filter=mine):
         for row in page.rows:
             doc = by_guid.get(str(row.get(parent)).lower())
             if doc is None:

@@ -69,12 +69,20 @@ def otel() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
 
 
 @pytest.fixture
-def e2e(azurite: Azurite, storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Iterator[E2E]:
+def sandbox_options() -> dict[str, object]:
+    """Keyword arguments of the test's Sandbox; a test module overrides it (an org without the solution)."""
+    return {}
+
+
+@pytest.fixture
+def e2e(
+    azurite: Azurite, storage: Storage, monkeypatch: pytest.MonkeyPatch, sandbox_options: dict[str, object]
+) -> Iterator[E2E]:
     import function_app
 
     for name in setting_names():
         monkeypatch.delenv(name, raising=False)
-    with Sandbox(data_dir=None, fno_company="usmf") as sb:
+    with Sandbox(data_dir=None, fno_company="usmf", **sandbox_options) as sb:  # type: ignore[arg-type]
         env = sandbox_env(azurite.connection_string, sb.dataverse_url, sb.fno_url)
         env["P2C_APPLY_LEASE_SECONDS"] = "2"
         for k, v in env.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from p2c_core.flows import get_flow
 from p2c_sandbox import FaultConfig
 from p2c_sandbox.protection import ProtectionConfig
 from tests.e2e.conftest import E2E
@@ -83,24 +84,28 @@ def test_a_batched_create_that_meets_an_existing_record_updates_it_instead(e2e: 
 def test_records_with_lines_in_one_message_are_applied_several_at_once(
     e2e: E2E, monkeypatch: pytest.MonkeyPatch, concurrency: int
 ):
-    # Products carry a price list item each, so they are written record by record. With
-    # Dataverse refusing a second request at once, one after another never meets the cap;
-    # several at once do (and are refused with the concurrency code, then retried).
+    # F&O orders carry their lines, so they are written record by record. With Dataverse
+    # refusing a second request at once, one after another never meets the cap; several at
+    # once do (and are refused with the concurrency code, then retried).
     monkeypatch.setenv("P2C_RECORD_CONCURRENCY", str(concurrency))
     e2e.restart_runtime()
+    e2e.sync("accounts", "contact_customers", "products")  # what the orders refer to
     dataverse = e2e.sandbox.dataverse_service
     dataverse.protection.configure(ProtectionConfig(enabled=True, max_concurrent=1, window_s=60))
     dataverse.faults.configure(FaultConfig(latency_ms=30))
     try:
-        e2e.sync("products")
+        e2e.sync("fno_orders")
         refused = dataverse.protection.snapshot()["refused"]
     finally:
         dataverse.protection.configure(ProtectionConfig())
         dataverse.faults.configure(FaultConfig())
     assert (refused.get("concurrency", 0) > 0) == (concurrency > 1), refused
-    e2e.sync("products")  # whatever the refusals put back, without them
-    in_sales = {r["productnumber"] for r in e2e.sandbox.dataverse.rows("products")}
-    sellable = {r["ProductNumber"] for r in e2e.sandbox.fno.rows("CDSReleasedDistinctProducts")}
-    failed = {f.source_key for f in e2e.runtime.state.failures("products")}
-    assert failed == {"G0001", "B0001"}  # the two seeded to fail: no GBP price list, an unknown unit
-    assert sellable - failed <= in_sales
+    e2e.sync("fno_orders")  # whatever the refusals put back, without them
+    in_sales = {r["ordernumber"] for r in e2e.sandbox.dataverse.rows("salesorders")}
+    flow = get_flow("fno_orders")
+    assert flow.source.where is not None
+    carried = {
+        r["SalesOrderNumber"] for r in e2e.sandbox.fno.rows("CDSSalesOrderHeaders") if flow.source.where.matches(r)
+    }
+    assert len(carried) > 8 and carried <= in_sales
+    assert [f.source_key for f in e2e.runtime.state.failures("fno_orders")] == []

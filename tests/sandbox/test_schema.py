@@ -78,7 +78,7 @@ DATAVERSE_TABLES = {
     "accounts": ("accountid", ["accountnumber"]),
     "contacts": ("contactid", ["msdynce_contactnumber"]),
     "products": ("productid", ["productnumber"]),
-    "quotes": ("quoteid", ["quotenumber"]),
+    "quotes": ("quoteid", ["quotenumber", "revisionnumber"]),
     "quotedetails": ("quotedetailid", None),
     "salesorders": ("salesorderid", ["ordernumber"]),
     "salesorderdetails": ("salesorderdetailid", None),
