@@ -26,7 +26,7 @@ from p2c_core.flow import (
 )
 from p2c_core.flows import get_flow
 
-CUSTOMER = Lookup("customerid", {"accounts": "accountnumber", "contacts": "msdyn_contactpersonid"})
+CUSTOMER = Lookup("customerid", {"accounts": "accountnumber", "contacts": "msdynce_contactnumber"})
 PRODUCT = Lookup("productid", {"products": "productnumber"})
 
 
@@ -113,7 +113,7 @@ def test_a_real_flow_selects_what_its_rules_read():
     quotes = get_flow("quotes")
     columns = quotes.source_columns()
     assert columns[0] == "quotenumber" and "_customerid_value" in columns and "customerid" not in columns
-    assert {"statecode", "msdyn_hasexternallymaintainedproductsonly", "quoteid"} <= set(columns)
+    assert {"statecode", "msdynce_hasexternallymaintainedproductsonly", "quoteid"} <= set(columns)
     assert len(columns) == len(set(columns))
     assert quotes.lines is not None and "_uomid_value" in quotes.lines.source_columns()
 

@@ -103,7 +103,7 @@ def test_the_tables_of_referenced_flows_in_sales(sx: Services):
     refs, _ = references(sx)
     assert refs.dataverse_tables(("accounts", "contact_customers")) == [
         ("accounts", "accountnumber"),
-        ("contacts", "msdyn_contactpersonid"),
+        ("contacts", "msdynce_contactnumber"),
     ]
     assert refs.dataverse_tables(("products",)) == [("products", "productnumber")]
 

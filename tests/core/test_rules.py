@@ -283,9 +283,9 @@ def test_ref_to_sales_with_one_table_binds_the_target_navigation_property():
 def test_ref_to_sales_with_two_tables_binds_the_navigation_property_of_the_table_it_is_in():
     resolver = FakeResolver(
         tables={
-            ("accounts", "contact_customers"): [("accounts", "accountnumber"), ("contacts", "msdyn_contactpersonid")]
+            ("accounts", "contact_customers"): [("accounts", "accountnumber"), ("contacts", "msdynce_contactnumber")]
         },
-        rows={("contacts", "msdyn_contactpersonid", "CP-7"): OTHER, ("accounts", "accountnumber", "A-1"): GUID},
+        rows={("contacts", "msdynce_contactnumber", "CP-7"): OTHER, ("accounts", "accountnumber", "A-1"): GUID},
     )
     # A polymorphic lookup (customerid) has one navigation property per table it may point to.
     assert CUSTOMER.resolve("customerid", "CP-7", resolver, "dataverse") == {

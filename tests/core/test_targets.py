@@ -13,14 +13,25 @@ from p2c_core.clients.dataverse import PROFILE as DATAVERSE
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.odata import ODataClient
 from p2c_core.errors import P2CError, PermanentError
-from p2c_core.flow import Const, Dataverse, Field, FinOps, Flow
+from p2c_core.flow import Const, Dataverse, Field, FinOps, Flow, Lines
 from p2c_core.flows import get_flow
 from p2c_core.targets import BatchWriter, DataverseWriter, FnoWriter, LineWrite, WriteItem, WriteResult
 from tests.core.sandboxed import Services, services
 
 ACCOUNTS = get_flow("accounts")
 QUOTES = get_flow("quotes")
-PRODUCTS = get_flow("products")
+# Products with one line each, their price list item: a flow with Sales lines matched by a
+# column, not a line number (the standard products flow leaves price list items to the P2C solution).
+PRODUCTS = Flow(
+    name="priced_products",
+    source=FinOps("CDSReleasedDistinctProducts", key="ProductNumber"),
+    target=Dataverse("products", key="productnumber"),
+    fields={"productnumber": Field("ProductNumber"), "name": Field("ProductName")},
+    lines=Lines(
+        source=None, source_parent="ProductNumber", source_key=None, target="productpricelevels",
+        target_parent="productid", target_key=None, match=("pricelevelid",), fields={"amount": Field("SalesPrice")},
+    ),
+)  # fmt: skip
 CREATE_ONLY = {"IsExternallyMaintained": "Yes", "PartyType": "Organization"}
 # Sales accounts from F&O customers: a header-only flow with a create-only field.
 SALES_ACCOUNTS = Flow(

@@ -17,6 +17,7 @@ from azure.functions.queue import QueueMessage
 from p2c_cli.host import LocalContext
 from p2c_core.envelope import Envelope, Record
 from p2c_core.functions import run_apply
+from p2c_core.signing import seal
 from tests.e2e.conftest import E2E
 
 
@@ -41,11 +42,11 @@ def concurrent(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> E2E:
     return e2e
 
 
-def unmappable_quotes() -> bytes:
+def unmappable_quotes(e2e: E2E) -> bytes:
     # Quotes have lines, so their records are applied on the thread pool; these miss every
     # column the mapping needs and fail on their first attempt.
     records = [Record(key=f"QUO-BAD-{n}", version=1, data={"quotenumber": f"QUO-BAD-{n}"}) for n in range(4)]
-    return Envelope(flow="quotes", records=records).to_json().encode()
+    return seal(Envelope(flow="quotes", records=records), e2e.runtime.signing_key)  # as p2c's poll sends it
 
 
 def failures_logged(handler: WorkerLogHandler) -> list[tuple[str, str, str | None]]:
@@ -59,7 +60,7 @@ def test_a_record_failure_logged_from_a_worker_thread_carries_the_invocation_id(
     try:
         apply = next(f for f in concurrent.host.queue_functions() if f.name == "quotes_apply")
         assert apply.wants_context
-        apply.call(msg=QueueMessage(body=unmappable_quotes()), context=LocalContext("invocation-1", storage))
+        apply.call(msg=QueueMessage(body=unmappable_quotes(concurrent)), context=LocalContext("invocation-1", storage))
     finally:
         logging.getLogger().removeHandler(handler)
     logged = failures_logged(handler)
@@ -75,7 +76,7 @@ def test_without_the_binding_worker_threads_name_no_invocation(concurrent: E2E):
     handler = WorkerLogHandler(storage)
     logging.getLogger().addHandler(handler)
     try:
-        run_apply("quotes", unmappable_quotes(), message_id="m-2", last_attempt=False)
+        run_apply("quotes", unmappable_quotes(concurrent), message_id="m-2", last_attempt=False)
     finally:
         logging.getLogger().removeHandler(handler)
     from_workers = [seen for seen in failures_logged(handler) if seen[1] != threading.current_thread().name]
