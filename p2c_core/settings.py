@@ -167,6 +167,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not an http(s) URL: {v!r}")
         return v.rstrip("/")
 
+    @field_validator("fno_url")
+    @classmethod
+    def _fno_root(cls, v: str) -> str:
+        # p2c adds /data itself; a pasted OData URL would address /data/data.
+        if urlsplit(v).path.rstrip("/").lower().endswith("/data"):
+            raise ValueError(f"give F&O's root URL, without /data: {v.rstrip('/').removesuffix('/data')!r}")
+        return v
+
     @field_validator("fno_company")
     @classmethod
     def _company(cls, v: str) -> str:
@@ -224,13 +232,22 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+def _environment() -> dict[str, str]:
+    """The environment, over a `.env` file in the working folder (as the P2C_* settings read it)."""
+    from dotenv import dotenv_values
+
+    env = {k: v for k, v in dotenv_values(".env").items() if v} if os.path.exists(".env") else {}
+    return {**env, **os.environ}
+
+
 def storage_settings() -> dict[str, str]:
     """`AzureWebJobsStorage` (connection string) or its identity-based parts."""
+    environment = _environment()
     found = {}
-    if os.environ.get(STORAGE):
-        found[STORAGE] = os.environ[STORAGE]
+    if environment.get(STORAGE):
+        found[STORAGE] = environment[STORAGE]
     for suffix in STORAGE_IDENTITY_SUFFIXES:
-        value = os.environ.get(f"{STORAGE}__{suffix}")
+        value = environment.get(f"{STORAGE}__{suffix}")
         if value:
             found[suffix] = value
     if not found:
