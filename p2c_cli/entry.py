@@ -53,8 +53,8 @@ def run(argv: list[str] | None = None) -> int:
     except typer.TyperException as exc:  # usage errors: the parser's own wording names the option
         if json_mode:
             print(OperatorError(ExitCode.USAGE, exc.format_message()).as_json())
-        elif hasattr(exc, "show"):
-            exc.show()
+        elif callable(show := getattr(exc, "show", None)):
+            show()
         else:
             print(f"error: {exc.format_message()}", file=sys.stderr)
         return ExitCode.USAGE if exc.exit_code in (1, 2) else exc.exit_code

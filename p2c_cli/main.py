@@ -157,9 +157,11 @@ def status(json_output: JsonOption = False) -> None:
         typer.echo(json.dumps(report, default=str))
     else:
         console.print(render.status_table(report))
-        paused = [n for n, f in report["flows"].items() if f["paused"]]
-        if paused:
-            console.print(f"paused: {', '.join(paused)}; `p2c resume FLOW` continues one")
+        for name, f in report["flows"].items():
+            if f["paused_by"] == "operator":
+                console.print(f"{name} is paused: `p2c resume {name}` continues it")
+            elif f["paused_by"] == "setting":
+                console.print(f"{name} is paused by its app setting P2C_FLOWS__{name.upper()}__PAUSED")
     raise typer.Exit(0 if report["healthy"] else 1)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -52,14 +53,15 @@ def duration(seconds: float | None) -> str:
 
 
 def status_table(report: dict[str, Any]) -> Table:
-    table = Table(title="p2c status")
-    for col in ("flow", "state", "cursor", "age", "queued", "poison", "failed", "last run", "ok"):
-        table.add_column(col, justify="right" if col in ("age", "queued", "poison", "failed") else "left")
+    """One row a flow, within 80 columns (the cursor's kind and poison depth are in --json)."""
+    table = Table(title="p2c status", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in ("flow", "state", "age", "queued", "failed", "last run", "ok"):
+        right = col in ("age", "queued", "failed")
+        table.add_column(col, justify="right" if right else "left", no_wrap=True, min_width=len(col))
     for name, f in report["flows"].items():
         last = f["last_runs"][0] if f["last_runs"] else None
         table.add_row(
-            name, flow_state(f), f["cursor"], duration(f["cursor_age_s"]), str(f["queue_depth"]),
-            str(f["poison_depth"]), str(f["failures"]), f"{last['kind']} {last['status']}" if last else "",
+            name, flow_state(f), duration(f["cursor_age_s"]), str(f["queue_depth"]), str(f["failures"]), f"{last['kind']} {last['status']}" if last else "",
             "yes" if f["healthy"] else "[red]no[/]",
         )  # fmt: skip
     return table

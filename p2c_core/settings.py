@@ -112,6 +112,14 @@ class Defaults(BaseModel):
     unit_group: str = "Default Unit"
 
 
+class ConsoleSettings(BaseModel):
+    """Who may use the console in Azure besides the app roles P2C.Operator / P2C.Viewer:
+    members of these Microsoft Entra groups (object ids, a JSON list)."""
+
+    operator_groups: list[str] = []
+    viewer_groups: list[str] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
@@ -158,6 +166,7 @@ class Settings(BaseSettings):
     flows: FlowsSettings = FlowsSettings()
     value_maps: ValueMaps = ValueMaps()
     defaults: Defaults = Defaults()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("dataverse_url", "fno_url")
     @classmethod

@@ -30,7 +30,7 @@ def test_every_flow_has_a_timer_and_a_queue_function():
     names = [str(fn.get_function_name()) for fn in functions()]
     assert len(names) == len(set(names)), "function names must be unique"
     per_flow = [f"{f.name}_poll" for f in FLOWS] + [f"{f.name}_apply" for f in FLOWS]
-    assert sorted(names) == sorted([*per_flow, "status", "replay"])
+    assert sorted(names) == sorted([*per_flow, "status", "replay", "console"])
     for flow in FLOWS:
         by_name = {fn.get_function_name(): fn for fn in functions()}
         assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
@@ -49,7 +49,13 @@ def test_operator_endpoints_use_function_keys():
         assert [str(getattr(m, "value", m)) for m in spec["methods"]] == [method]
 
 
-@pytest.mark.parametrize("index", range(2 * len(FLOWS) + 2))
+def test_console_is_anonymous_for_app_service_authentication_and_checks_itself():
+    spec = trigger({fn.get_function_name(): fn for fn in functions()}["console"])
+    assert spec["type"] == "httpTrigger" and spec["route"] == "console/{*path}"
+    assert spec["authLevel"] == func.AuthLevel.ANONYMOUS
+
+
+@pytest.mark.parametrize("index", range(2 * len(FLOWS) + 3))
 def test_arg_name_is_the_parameter_name(index):
     fn = functions()[index]
     params = list(inspect.signature(fn.get_user_function()).parameters)
