@@ -61,7 +61,8 @@ def status_table(report: dict[str, Any]) -> Table:
     for name, f in report["flows"].items():
         last = f["last_runs"][0] if f["last_runs"] else None
         table.add_row(
-            name, flow_state(f), duration(f["cursor_age_s"]), str(f["queue_depth"]), str(f["failures"]), f"{last['kind']} {last['status']}" if last else "",
+            name, flow_state(f), duration(f["cursor_age_s"]), str(f["queue_depth"]), str(f["failures"]),
+            f"{last['kind']} {last['status']}" if last else "",
             "yes" if f["healthy"] else "[red]no[/]",
         )  # fmt: skip
     return table
