@@ -223,14 +223,22 @@ def _env_name(loc: tuple[int | str, ...]) -> str:
 
 def load_settings(**overrides: Any) -> Settings:
     """Validate the environment; a bad or missing setting raises SettingsError naming it."""
+    from pydantic_settings import SettingsError as UnparsedSetting
+
     try:
         return Settings(**overrides)
+    except UnparsedSetting as exc:  # a nested setting's value is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"{PREFIX}{field.group(1).upper()}__*" if field else "a P2C_ setting"
+        raise SettingsError(f"invalid settings: {name}: a value that should be JSON is not") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p != "__root__")
             name = _env_name(loc) if loc else "settings"
             msg = err["msg"].removeprefix("Value error, ")
+            if loc[:1] == ("value_maps",) and err["type"] == "dict_type":
+                msg = 'not a JSON object of Sales value -> F&O value, e.g. {"1": "Net30"}'
             problems.append(f"{name}: {msg}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
