@@ -36,7 +36,7 @@ def nowhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """Valid settings whose storage and services all point at closed loopback ports."""
     for name in setting_names():
         monkeypatch.delenv(name, raising=False)
-    blob, queue, table = free_ports(3)
+    queue, table = free_ports(2)
     conn = (
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
         f"QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1;"
