@@ -138,7 +138,8 @@ def check_csrf(request: Request) -> None:
     if h.get("sec-fetch-site") not in (None, "same-origin"):
         raise Refused(403, "cross-site request refused")
     origin = h.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != h.get("host", ""):
-        raise Refused(403, "cross-origin request refused")
-    if origin == "null":
+    # Behind a proxy (Front Door) the public host arrives as X-Forwarded-Host; a cross-site
+    # page cannot set that header either without a preflight.
+    hosts = {h.get("host"), h.get("x-forwarded-host"), h.get("x-original-host")} - {None}
+    if origin is not None and (origin == "null" or urlsplit(origin).netloc not in hosts):
         raise Refused(403, "cross-origin request refused")
