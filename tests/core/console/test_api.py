@@ -86,7 +86,8 @@ def test_a_viewer_sees_but_cannot_replay_or_pause(console):
 def test_an_operator_replays_and_the_action_is_recorded_with_who_and_when(console):
     failed("A-1")
     failed("A-2")
-    status, body = call(console, "POST", "api/replay", OPERATOR, {"flow": "accounts", "keys": ["A-2"]}, **ACTION_HEADERS)
+    one = {"flow": "accounts", "keys": ["A-2"]}
+    status, body = call(console, "POST", "api/replay", OPERATOR, one, **ACTION_HEADERS)
     answer = json.loads(body)
     assert status == 200 and answer["replayed"] == 1 and answer["by"] == "Ada Operator"
     assert [f.source_key for f in get_runtime().state.failures("accounts")] == ["A-1"]
@@ -108,7 +109,7 @@ def test_an_operator_replays_and_the_action_is_recorded_with_who_and_when(consol
     ],
 )
 def test_cross_site_actions_are_refused(console, extra):
-    status, body = call(console, "POST", "api/pause", OPERATOR, {"flow": "accounts"}, **extra)
+    status, _ = call(console, "POST", "api/pause", OPERATOR, {"flow": "accounts"}, **extra)
     assert status == 403 and not get_runtime().state.is_paused("accounts")
 
 
