@@ -30,7 +30,10 @@ function duration(seconds) {
 function when(iso) {
   if (!iso) return "–";
   const d = new Date(iso);
-  return d.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium", timeZoneName: "short" });
+  return d.toLocaleString(undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
+    timeZoneName: "short",
+  });
 }
 
 async function api(path, body) {
@@ -231,7 +234,10 @@ async function loadHistory() {
     el("li", { text: `${when(a.at)}: ${a.action}${a.flow ? " " + a.flow : ""} by ${a.actor}${a.status === "ok" ? "" : " (" + a.status + ")"}` })));
 }
 
+let refreshing = 0;
 async function refresh() {
+  refreshing += 1;
+  document.body.dataset.busy = "1";
   try {
     const flows = await api("api/flows");
     document.getElementById("flows").replaceChildren(...flows.flows.map(flowCard));
@@ -241,6 +247,9 @@ async function refresh() {
     document.body.dataset.loaded = String(Date.now());
   } catch (e) {
     say(`could not load: ${e.message}`, true);
+  } finally {
+    refreshing -= 1;
+    if (refreshing === 0) delete document.body.dataset.busy;
   }
 }
 
