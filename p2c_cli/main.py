@@ -187,17 +187,11 @@ def failures(
     if json_output:
         typer.echo(json.dumps(rows, default=str))
         return
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} failed record(s)")
-    for col in ("flow", "key", "attempt", "error", "status", "request id", "last seen", "message"):
-        table.add_column(col, overflow="fold")
-    for f in rows:
-        table.add_row(
-            f["flow"], f["source_key"], str(f["attempt"]), f["error_class"], str(f["status"] or ""),
-            f["request_id"] or "", f["last_seen"][:19], f["message"],
-        )  # fmt: skip
-    console.print(table)
+    console.print(f"{len(rows)} failed record(s)", highlight=False)
+    for line in render.failure_lines(rows, console.width):
+        console.print(line, highlight=False, markup=False)
+    if rows:
+        console.print("After fixing the cause: p2c replay --flow FLOW (or --key KEY)", highlight=False)
 
 
 @app.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING, Any
 
 from rich import box
@@ -66,3 +67,16 @@ def status_table(report: dict[str, Any]) -> Table:
             "yes" if f["healthy"] else "[red]no[/]",
         )  # fmt: skip
     return table
+
+
+def failure_lines(rows: list[dict[str, Any]], width: int = 80) -> list[str]:
+    """A failure as what and when, then why (indented), wrapped to the terminal's width."""
+    out: list[str] = []
+    for f in rows:
+        seen = f["last_seen"][:19].replace("T", " ")
+        extra = "".join((f", HTTP {f['status']}" if f["status"] else "",
+                         f", request id {f['request_id']}" if f["request_id"] else ""))  # fmt: skip
+        head = f"{f['flow']} {f['source_key']}: {f['error_class']}, attempt {f['attempt']}{extra}, {seen} UTC"
+        out.extend(textwrap.wrap(head, width, subsequent_indent="    ", break_on_hyphens=False))
+        out.extend(textwrap.wrap(f["message"], width, initial_indent="    ", subsequent_indent="    "))
+    return out
