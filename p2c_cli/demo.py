@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import shlex
+import signal
+import textwrap
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,9 +23,15 @@ if TYPE_CHECKING:
     from p2c_core.state import Failure
 
 SKIPPED = (
-    "skipped = read but not written: unchanged since the last write, not for this flow "
-    "(contacts that are no customers, quotes not yet active), or a deletion (p2c carries none)."
+    "skipped = read but not written: not for this flow (an account that is no active customer, "
+    "a contact that is one), unchanged since the last write, or a deletion (p2c carries none)."
 )
+NEXT = """Next: `p2c demo --serve` keeps this environment up and prints its settings;
+with them, in another terminal:
+  p2c status                   each flow at a glance
+  p2c failures                 the failed records and why
+  p2c replay --flow products   after fixing a cause
+  p2c console                  the same in the browser"""
 # Queue messages are handled this often while `--serve` keeps the environment up; timers fire less often.
 PUMP_S, TICK_S = 1.0, 30.0
 
@@ -79,10 +87,7 @@ def run(state_dir: Path, *, json_output: bool, serve: bool, console: Console) ->
         if serve:
             keep_serving(env, state_dir, console)
         elif not json_output:
-            console.print(
-                "Next: `p2c demo --serve` keeps this environment up and prints its settings; with them,\n"
-                "`p2c status`, `p2c failures`, `p2c replay --flow products` and `p2c console` work on it."
-            )
+            console.print(NEXT, highlight=False, markup=False)
 
 
 def _print_customers(env: LocalEnvironment, console: Console) -> None:
@@ -102,10 +107,16 @@ def _print_failures(env: LocalEnvironment, console: Console, started: datetime) 
         return
     new = [f for f in failures if f.last_seen >= started.isoformat()]
     console.print(f"{len(failures)} failed record(s), seeded on purpose as examples ({len(new)} new in this run):")
+    if not new:
+        console.print("(from an earlier run: nothing changed since, so nothing was tried again)")
+    width = console.width
     for f in failures:
         example = example_of(f)
-        console.print(f"  [red]{f.flow}[/] {f.source_key}: {f.message}", highlight=False)
-        console.print(f"    example; fix: {example.fix}" if example else "    not a seeded example: see the message")
+        lines = textwrap.wrap(f"{f.flow} {f.source_key}: {f.message}", width, subsequent_indent="    ")
+        fix = f"example; fix: {example.fix}" if example else "not a seeded example: see the message"
+        lines += textwrap.wrap(fix, width, initial_indent="    ", subsequent_indent="    ")
+        for line in lines:
+            console.print(line, highlight=False, markup=False)
     console.print("`p2c failures` lists them with their error class, attempt and request id.")
 
 
@@ -127,8 +138,10 @@ def keep_serving(env: LocalEnvironment, state_dir: Path, console: Console) -> No
     for line in settings_lines(env):
         print(line, flush=True)
     stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
         pump_until(env, stop)
+    console.print("stopped; the demo's state stays in " + str(state_dir))
 
 
 def pump_until(env: LocalEnvironment, stop: threading.Event) -> None:
