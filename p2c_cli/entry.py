@@ -64,6 +64,8 @@ def run(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         return _report(explain(exc), json_mode)
+    if result == ExitCode.INTERRUPTED:  # Typer turns Ctrl-C into a silent exit 130
+        return _report(explain(KeyboardInterrupt()), json_mode)
     return result if isinstance(result, int) else ExitCode.OK
 
 
