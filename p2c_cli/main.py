@@ -88,6 +88,17 @@ def _runtime(*services: str) -> Runtime:
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (errors too).")]
+
+
+def _record(rt: Runtime, action: str, flow: str | None, detail: dict[str, object]) -> None:
+    """Actions from the command line go into the run history too, as the console's do."""
+    import getpass
+
+    from p2c_core.console import audit
+
+    audit.record(rt.storage, audit.Action(actor=f"{getpass.getuser()} (cli)", action=action, flow=flow, detail=detail))
+
+
 FlowArg = Annotated[str, typer.Argument(help=f"One of: {FLOW_NAMES}.", callback=_flow, metavar="FLOW")]
 FlowsArg = Annotated[
     list[str] | None,
@@ -208,7 +219,9 @@ def replay(
     """
     from p2c_core import ops
 
-    counts = ops.replay(_runtime(), flow, set(key) if key else None)
+    rt = _runtime()
+    counts = ops.replay(rt, flow, set(key) if key else None)
+    _record(rt, "replay", flow, {"keys": key, "replayed": sum(counts.values())})
     if json_output:
         typer.echo(json.dumps({"replayed": counts}))
     else:
@@ -230,7 +243,9 @@ def resume(flow: FlowArg, json_output: JsonOption = False) -> None:
 def _set_paused(flow: str, paused: bool, json_output: bool) -> None:
     from p2c_core import ops
 
-    ops.set_paused(_runtime(), flow, paused)
+    rt = _runtime()
+    ops.set_paused(rt, flow, paused)
+    _record(rt, "pause" if paused else "resume", flow, {"paused": paused})
     if json_output:
         typer.echo(json.dumps({"flow": flow, "paused": paused}))
     else:
@@ -252,7 +267,9 @@ def reset_cursor(
     if to is not None and full:
         raise typer.BadParameter("give --to TIME or --full, not both")
     when = None if to is None else (to if to.tzinfo else to.replace(tzinfo=UTC))
-    ops.reset_cursor(_runtime(), flow, when)
+    rt = _runtime()
+    ops.reset_cursor(rt, flow, when)
+    _record(rt, "reset-cursor", flow, {"since": when.isoformat() if when else None})
     if json_output:
         typer.echo(json.dumps({"flow": flow, "reset": True, "since": when.isoformat() if when else None}))
         return

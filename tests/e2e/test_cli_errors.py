@@ -105,6 +105,10 @@ def test_a_paused_flow_shows_in_the_status_table_and_its_sync_says_so(e2e: E2E, 
     synced = run("sync", "accounts")
     assert "accounts is paused: nothing was read or written" in synced.stdout
     assert run("resume", "accounts").returncode == 0
+    from p2c_core.console import audit
+
+    actions = [(a.action, a.flow, a.actor.endswith("(cli)")) for a in audit.history(e2e.storage, "accounts")]
+    assert actions == [("resume", "accounts", True), ("pause", "accounts", True)]  # newest first
     by_setting = run("status", env={"P2C_FLOWS__ACCOUNTS__PAUSED": "true"})
     assert "accounts            paused (setting)" in by_setting.stdout
 
