@@ -10,7 +10,7 @@ NODE_STAMP := node_modules/.installed
 INFRA_VENV := .venv-infra
 INFRA_STAMP := $(INFRA_VENV)/.installed
 
-.PHONY: demo test lint typecheck install infra clean client-venvs lock
+.PHONY: demo test lint typecheck install infra browsers screenshots clean client-venvs lock
 
 # The runtime set comes from requirements.lock (exact versions and hashes: what the tests
 # ran on); the CLI, sandbox and dev tools from pyproject on top.
@@ -47,6 +47,17 @@ $(INFRA_STAMP): Makefile
 
 install: $(STAMP) $(NODE_STAMP)
 
+# The console's browser tests drive Debian's own Chromium and its driver (no browser
+# download from elsewhere); installed here when missing (as root, as CI runs).
+browsers:
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	fi
+
+# docs/screenshots/console-*.png, from the browser test (which writes them on every run).
+screenshots: install browsers
+	$(BIN)/pytest -p no:cacheprovider -q tests/e2e/test_console.py
+
 infra: $(INFRA_STAMP)
 	$(INFRA_VENV)/bin/python tools/check_infra.py
 
@@ -60,7 +71,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/pyright
 
-test: install lint typecheck infra
+test: install browsers lint typecheck infra
 	$(BIN)/pytest -p no:cacheprovider -n 2
 
 # Client libraries that cannot share .venv (tests/sandbox/client_venv.py says why), in .venv-clients/.

@@ -1,5 +1,6 @@
 """The Functions app: for every flow, a timer (poll) and a queue trigger (apply);
-plus `GET /api/status` and `POST /api/replay` (admin key) for operators; status with a function key.
+plus `GET /api/status` (function key) and `POST /api/replay` (admin key) for operators, and the
+operator console at `/api/console/` (App Service authentication; see p2c_core/console/auth.py).
 
 Registration only. Each body is one call into p2c_core, imported lazily so a cold
 start pays for azure.functions and the flow registry alone.
@@ -69,6 +70,16 @@ def _register_operations(app: func.FunctionApp) -> None:
         from p2c_core.functions import http_replay
 
         return func.HttpResponse(**http_replay(req.get_body()))
+
+    # Anonymous at the Functions level: App Service authentication (Microsoft Entra) signs users
+    # in before the request gets here, and the console checks who they are and their role.
+    @app.function_name(name="console")
+    @app.route(route="console/{*path}", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+    def console(req: func.HttpRequest) -> func.HttpResponse:
+        from p2c_core.console.azure import respond
+
+        path = req.route_params.get("path") or ""
+        return func.HttpResponse(**respond(req.method, path, req.params, req.headers, req.get_body(), req.url))
 
 
 def build_app(flows: Iterable[Flow]) -> func.FunctionApp:

@@ -1,3 +1,3 @@
-from p2c_cli.main import app
+from p2c_cli.entry import main
 
-app()
+main()

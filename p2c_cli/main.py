@@ -1,9 +1,12 @@
-"""`p2c`: run the demo, serve the sandbox, and (later) operate a deployment."""
+"""`p2c`: run the demo, serve the sandbox and the console, and operate a deployment.
+
+Exit codes: 0 ok, 1 records failed (or drift, or an unhealthy flow), 2 bad usage or
+settings, 3 a service unreachable, 4 unexpected (see p2c_cli/errors.py).
+"""
 
 from __future__ import annotations
 
 import json
-import logging
 import re
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -12,27 +15,100 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+
+from p2c_cli import render
+from p2c_core.flows import all_flows
 
 if TYPE_CHECKING:
-    from p2c_cli.local import LocalEnvironment, Summary
+    from p2c_core.runtime import Runtime
 
-# No local variables in tracebacks: they would print settings, tokens and record data.
+FLOW_NAMES = ", ".join(f.name for f in all_flows())
+EPILOG = (
+    f"Flows, in dependency order: {FLOW_NAMES}.\n\n"
+    "Examples: p2c demo;  p2c status;  p2c sync accounts -v;  p2c failures --flow products;  "
+    "p2c replay --flow products;  p2c console.\n\n"
+    "Exit codes: 0 ok, 1 records failed or drift, 2 bad usage or settings, 3 a service unreachable, "
+    "4 unexpected (--debug shows the traceback), 130 interrupted."
+)
 app = typer.Typer(
     help="p2c: Prospect to cash sync between Dynamics 365 Sales and Finance and Operations.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    # No local variables in tracebacks, should they ever be shown: settings, tokens, record data.
     pretty_exceptions_show_locals=False,
+    # Plain help: option values by what they are (FLOW, DURATION), not by Python type.
+    rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"p2c {version('p2c')}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def main(
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every retry and failure.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show p2c's own events (retries, failures) as they happen.")
+    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Everything, SDK wire logs and tracebacks too.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
-    # Record-level problems are summarised at the end; -v shows them as they happen.
-    logging.basicConfig(level=logging.INFO if verbose else logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
+    """-v and --debug work anywhere on the command line."""
+    from p2c_cli.entry import configure_logging
+
+    configure_logging(verbose, debug)
 
 
+def _flow(name: str) -> str:
+    if name not in {f.name for f in all_flows()}:
+        raise typer.BadParameter(f"unknown flow {name!r}; flows: {FLOW_NAMES}")
+    return name
+
+
+def _flows(names: list[str] | None) -> list[str] | None:
+    return None if names is None else [_flow(n) for n in names]
+
+
+def _runtime(*services: str) -> Runtime:
+    """Settings validated, storage (and the named services) answering, then the runtime."""
+    from p2c_cli import probe
+    from p2c_core.runtime import get_runtime
+    from p2c_core.settings import get_settings, storage_settings
+
+    settings = get_settings()
+    probe.storage(storage_settings())
+    urls = {"dataverse": settings.dataverse_url, "fno": settings.fno_url}
+    probe.services(set(services), urls)
+    return get_runtime()
+
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (errors too).")]
+
+
+def _record(rt: Runtime, action: str, flow: str | None, detail: dict[str, object]) -> None:
+    """Actions from the command line go into the run history too, as the console's do."""
+    import getpass
+
+    from p2c_core.console import audit
+
+    audit.record(rt.storage, audit.Action(actor=f"{getpass.getuser()} (cli)", action=action, flow=flow, detail=detail))
+
+
+FlowArg = Annotated[str, typer.Argument(help=f"One of: {FLOW_NAMES}.", callback=_flow, metavar="FLOW")]
+FlowsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"Flows (default: all, in order): {FLOW_NAMES}.", callback=_flows, metavar="FLOW..."),
+]
+FlowOption = Annotated[
+    str | None, typer.Option(help=f"Only this flow: {FLOW_NAMES}.", metavar="FLOW", callback=lambda v: v and _flow(v))
+]
 console = Console()
 
 
@@ -52,172 +128,111 @@ def demo(
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
     fresh: Annotated[bool, typer.Option("--fresh", help="Forget the state of earlier demo runs.")] = False,
     state_dir: Annotated[Path, typer.Option(help="Where Azurite and the sandbox keep their data.")] = DEMO_DIR,
+    serve: Annotated[
+        bool,
+        typer.Option("--serve", help="Keep Azurite and the sandbox up afterwards and print the settings to use them."),
+    ] = False,
 ) -> None:
-    """Run every flow against the local sandbox (Azurite + local Dataverse and F&O)."""
-    from p2c_cli.local import local_environment
-    from p2c_core.flows import all_flows
+    """Run every flow against the local sandbox (Azurite + local Dataverse and F&O).
+
+    Example: p2c demo, then p2c demo --serve to keep its environment up for p2c status,
+    p2c failures and p2c console in another terminal.
+    """
+    from p2c_cli import demo as demo_run
 
     if fresh and state_dir.exists():
         shutil.rmtree(state_dir)
-    with local_environment(state_dir) as env:
-        if not json_output:
-            console.print(
-                f"[bold]p2c demo[/] Dataverse {env.sandbox.dataverse_url}  F&O {env.sandbox.fno_url}  "
-                f"state in {state_dir}"
-            )
-        summary = env.sync([f.name for f in all_flows()])
-        if json_output:
-            typer.echo(json.dumps(summary.as_dict()))
-            return
-        _print_customers(env)
-        _print_summary(summary)
-        failures = env.runtime.state.failures()
-        for f in failures[:20]:
-            console.print(f"[red]failed[/] {f.flow} {f.source_key!r}: {f.error_class}: {f.message}")
-        console.print(f"elapsed {summary.elapsed_s:.1f}s; run again to see an incremental sync (0 writes)")
-
-
-def _print_customers(env: LocalEnvironment) -> None:
-    columns = {
-        "CustomerAccount": "account",
-        "OrganizationName": "name",
-        "PersonLastName": "person",
-        "DeliveryAddressCountryRegionISOCode": "country",
-        "SalesCurrencyCode": "currency",
-        "CustomerGroupId": "group",
-        "PaymentTerms": "terms",
-        "DeliveryMode": "delivery",
-    }
-    table = Table(title="F&O customers maintained by p2c (CustomersV3)")
-    for header in columns.values():
-        table.add_column(header, overflow="fold")
-    ours = "IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'Yes'"
-    for page in env.runtime.fno.query("CustomersV3", select=list(columns), filter=ours):
-        for row in page.rows:
-            table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
-    console.print(table)
+    demo_run.run(state_dir, json_output=json_output, serve=serve, console=console)
 
 
 @app.command()
-def sync(
-    flows: Annotated[list[str] | None, typer.Argument(help="Flows to run (default: all, in dependency order).")] = None,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
-) -> None:
-    """Poll and drain flows here, with the settings of the environment (a backfill, a test)."""
-    import function_app
-    from p2c_cli.host import LocalHost
-    from p2c_cli.local import sync as run_sync
-    from p2c_core.flows import all_flows, get_flow
-    from p2c_core.runtime import get_runtime
+def sync(flows: FlowsArg = None, json_output: JsonOption = False) -> None:
+    """Poll and drain flows here, with the settings of the environment (a backfill, a test).
 
-    names = [get_flow(n).name for n in flows] if flows else [f.name for f in all_flows()]
-    runtime = get_runtime()
-    host = LocalHost(function_app.app, runtime.storage, lease_seconds=runtime.settings.apply_lease_seconds)
-    try:
-        if json_output:
-            summary = run_sync(host, runtime, names)
-        else:
-            with _progress() as bars:
-                tasks = {n: bars.add_task(f"{n}: waiting", total=None) for n in names}
+    Stops early when a service it needs does not answer; exits 1 when records failed.
+    Example: p2c sync accounts products
+    """
+    from p2c_cli import syncing
 
-                def report(flow: str, phase: str, done: int, queued: int) -> None:
-                    total = done + queued if phase == "apply" else None
-                    bars.update(tasks[flow], description=f"{flow}: {phase}", completed=done, total=total)
-
-                summary = run_sync(host, runtime, names, report)
-    finally:
-        host.close()
-    if json_output:
-        typer.echo(json.dumps(summary.as_dict()))
-        return
-    _print_summary(summary)
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("messages"),
-        TimeElapsedColumn(), console=console, transient=True,
-    )  # fmt: skip
-
-
-def _print_summary(summary: Summary) -> None:
-    table = Table(title="Sync summary")
-    for col in ("flow", "read", "written", "skipped", "failed"):
-        table.add_column(col, justify="left" if col == "flow" else "right")
-    for name, s in summary.flows.items():
-        table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed))
-    console.print(table)
-
-
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+    names = flows or [f.name for f in all_flows()]
+    services = syncing.services_of(names)
+    code = syncing.run(_runtime(*services), names, json_output=json_output, console=console)
+    raise typer.Exit(code)
 
 
 @app.command()
 def status(json_output: JsonOption = False) -> None:
-    """Per flow: enabled, cursor and its age, queue and poison depth, failures, last runs.
+    """Per flow: running, paused or disabled, cursor age, queued, failed, last run.
+
+    Also shows poison messages and whether each flow is healthy.
 
     Exits 1 when any flow is unhealthy (failed records, or a last run that failed).
     """
     from p2c_core import ops
-    from p2c_core.runtime import get_runtime
 
-    report = ops.status(get_runtime())
+    rt = _runtime()
+    report = ops.status(rt)
+    for name, f in report["flows"].items():
+        # A pause by app setting outlives `p2c resume`: say which it is.
+        f["paused_by"] = "setting" if rt.settings.flow(name).paused else ("operator" if f["paused"] else None)
     if json_output:
         typer.echo(json.dumps(report, default=str))
     else:
-        table = Table(title="p2c status")
-        for col in ("flow", "enabled", "cursor", "cursor age", "queue", "poison", "failures", "last run", "healthy"):
-            table.add_column(col)
+        console.print(render.status_table(report))
         for name, f in report["flows"].items():
-            last = f["last_runs"][0] if f["last_runs"] else None
-            table.add_row(
-                name, str(f["enabled"]), f["cursor"],
-                "" if f["cursor_age_s"] is None else f"{f['cursor_age_s']:.0f}s",
-                str(f["queue_depth"]), str(f["poison_depth"]), str(f["failures"]),
-                f"{last['kind']} {last['status']} {last['started'][:19]}" if last else "",
-                "[green]yes[/]" if f["healthy"] else "[red]no[/]",
-            )  # fmt: skip
-        console.print(table)
+            if f["paused_by"] == "operator":
+                console.print(f"{name} is paused: `p2c resume {name}` continues it")
+            elif f["paused_by"] == "setting":
+                console.print(f"{name} is paused by its app setting P2C_FLOWS__{name.upper()}__PAUSED")
     raise typer.Exit(0 if report["healthy"] else 1)
 
 
 @app.command()
 def failures(
-    flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
-    error: Annotated[str | None, typer.Option(help="Only this error class, e.g. MappingError.")] = None,
-    age: Annotated[str | None, typer.Option(help="Only those seen within this long, e.g. 30m, 24h, 7d.")] = None,
+    flow: FlowOption = None,
+    error: Annotated[
+        str | None, typer.Option(help="Only this error class, e.g. MappingError.", metavar="CLASS")
+    ] = None,
+    age: Annotated[
+        str | None, typer.Option(help="Only those seen within this long, e.g. 30m, 24h, 7d.", metavar="DURATION")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Failed records with their cause (flow, key, attempt, error, status, request id)."""
-    from p2c_core import ops
-    from p2c_core.runtime import get_runtime
+    """Failed records with their cause (flow, key, attempt, error, status, request id).
 
-    rows = ops.failures(get_runtime(), flow, error, _duration(age) if age else None)
+    Example: p2c failures --flow accounts --age 24h
+    """
+    from p2c_core import ops
+
+    within = _duration(age) if age else None
+    rows = ops.failures(_runtime(), flow, error, within)
     if json_output:
         typer.echo(json.dumps(rows, default=str))
         return
-    table = Table(title=f"{len(rows)} failed record(s)")
-    for col in ("flow", "key", "attempt", "error", "status", "request id", "last seen", "message"):
-        table.add_column(col, overflow="fold")
-    for f in rows:
-        table.add_row(
-            f["flow"], f["source_key"], str(f["attempt"]), f["error_class"], str(f["status"] or ""),
-            f["request_id"] or "", f["last_seen"][:19], f["message"],
-        )  # fmt: skip
-    console.print(table)
+    console.print(f"{len(rows)} failed record(s)", highlight=False)
+    for line in render.failure_lines(rows, console.width):
+        console.print(line, highlight=False, markup=False)
+    if rows:
+        console.print("After fixing the cause: p2c replay --flow FLOW (or --key KEY)", highlight=False)
 
 
 @app.command()
 def replay(
-    flow: Annotated[str | None, typer.Option(help="Only this flow.")] = None,
-    key: Annotated[list[str] | None, typer.Option(help="Only these source keys (repeatable).")] = None,
+    flow: FlowOption = None,
+    key: Annotated[
+        list[str] | None, typer.Option(help="Only this source key (repeat for more).", metavar="KEY")
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Put failed records back on their flow's queue."""
-    from p2c_core import ops
-    from p2c_core.runtime import get_runtime
+    """Put failed records back on their flow's queue (after fixing their cause).
 
-    counts = ops.replay(get_runtime(), flow, set(key) if key else None)
+    Example: p2c replay --flow accounts --key ACC-01049-PSGRYJ
+    """
+    from p2c_core import ops
+
+    rt = _runtime()
+    counts = ops.replay(rt, flow, set(key) if key else None)
+    _record(rt, "replay", flow, {"keys": key, "replayed": sum(counts.values())})
     if json_output:
         typer.echo(json.dumps({"replayed": counts}))
     else:
@@ -225,22 +240,23 @@ def replay(
 
 
 @app.command()
-def pause(flow: Annotated[str, typer.Argument(help="The flow to pause.")], json_output: JsonOption = False) -> None:
+def pause(flow: FlowArg, json_output: JsonOption = False) -> None:
     """Pause a flow: its timer reads nothing and queued changes wait in the queue."""
     _set_paused(flow, True, json_output)
 
 
 @app.command()
-def resume(flow: Annotated[str, typer.Argument(help="The flow to resume.")], json_output: JsonOption = False) -> None:
+def resume(flow: FlowArg, json_output: JsonOption = False) -> None:
     """Resume a paused flow (a pause set by P2C_FLOWS__<FLOW>__PAUSED stays until that setting changes)."""
     _set_paused(flow, False, json_output)
 
 
 def _set_paused(flow: str, paused: bool, json_output: bool) -> None:
     from p2c_core import ops
-    from p2c_core.runtime import get_runtime
 
-    ops.set_paused(get_runtime(), flow, paused)
+    rt = _runtime()
+    ops.set_paused(rt, flow, paused)
+    _record(rt, "pause" if paused else "resume", flow, {"paused": paused})
     if json_output:
         typer.echo(json.dumps({"flow": flow, "paused": paused}))
     else:
@@ -249,7 +265,7 @@ def _set_paused(flow: str, paused: bool, json_output: bool) -> None:
 
 @app.command("reset-cursor")
 def reset_cursor(
-    flow: Annotated[str, typer.Argument(help="The flow whose cursor to reset.")],
+    flow: FlowArg,
     to: Annotated[
         datetime | None, typer.Option(help="Re-read only what changed since this time (UTC unless it says).")
     ] = None,
@@ -258,12 +274,13 @@ def reset_cursor(
 ) -> None:
     """Make the flow's next poll read the source again; records that did not change write nothing."""
     from p2c_core import ops
-    from p2c_core.runtime import get_runtime
 
     if to is not None and full:
         raise typer.BadParameter("give --to TIME or --full, not both")
     when = None if to is None else (to if to.tzinfo else to.replace(tzinfo=UTC))
-    ops.reset_cursor(get_runtime(), flow, when)
+    rt = _runtime()
+    ops.reset_cursor(rt, flow, when)
+    _record(rt, "reset-cursor", flow, {"since": when.isoformat() if when else None})
     if json_output:
         typer.echo(json.dumps({"flow": flow, "reset": True, "since": when.isoformat() if when else None}))
         return
@@ -281,16 +298,21 @@ def _duration(text: str) -> timedelta:
 
 @app.command()
 def check(
-    flows: Annotated[list[str] | None, typer.Argument(help="Flows to check (default: all).")] = None,
+    flows: FlowsArg = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Reach both services and check every mapped entity set and field against their $metadata."""
-    from p2c_core import ops
-    from p2c_core.flows import all_flows, get_flow
-    from p2c_core.runtime import get_runtime
+    """Reach both services and check every mapped entity set and field against their $metadata.
 
-    chosen = [get_flow(n) for n in flows] if flows else list(all_flows())
-    problems = ops.check(get_runtime(), chosen)
+    Example: p2c check accounts
+    """
+    from p2c_core import ops
+
+    runtime = _runtime("dataverse", "fno")
+    from p2c_core.flows import all_flows
+
+    # As the flows run here: with the deployment's mapping overlay.
+    chosen = [runtime.flow(n) for n in (flows or [f.name for f in all_flows()])]
+    problems = ops.check(runtime, chosen)
     if json_output:
         typer.echo(json.dumps({"ok": not problems, "problems": [vars(p) for p in problems]}))
     elif problems:
@@ -304,15 +326,14 @@ def check(
 
 @app.command()
 def plan(
-    flow: Annotated[str, typer.Argument(help="The flow to preview.")],
-    limit: Annotated[int | None, typer.Option(help="Stop after this many records.")] = None,
+    flow: FlowArg,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many records.", metavar="N")] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Dry run: what the next sync of FLOW would create or update, field by field. Writes nothing."""
     from p2c_core import ops
-    from p2c_core.runtime import get_runtime
 
-    changes = ops.plan(get_runtime(), flow, limit)
+    changes = ops.plan(_runtime("dataverse", "fno"), flow, limit)
     counts: dict[str, int] = {}
     for c in changes:
         counts[c.action] = counts.get(c.action, 0) + 1
@@ -331,18 +352,17 @@ def plan(
 
 @app.command()
 def reconcile(
-    flow: Annotated[str, typer.Argument(help="The flow whose two sides to compare.")],
+    flow: FlowArg,
     repair: Annotated[
         bool, typer.Option(help="Enqueue the source version of every missing or differing record.")
     ] = False,
-    sample: Annotated[int, typer.Option(help="How many keys of each kind to show.")] = 5,
+    sample: Annotated[int, typer.Option(help="How many keys of each kind to show.", metavar="N")] = 5,
     json_output: JsonOption = False,
 ) -> None:
     """Compare both sides by natural key: missing, extra and differing records. Exits 1 on drift."""
     from p2c_core import ops
-    from p2c_core.runtime import get_runtime
 
-    drift = ops.reconcile(get_runtime(), flow, repair=repair)
+    drift = ops.reconcile(_runtime("dataverse", "fno"), flow, repair=repair)
     counts = drift.counts()
     if json_output:
         typer.echo(json.dumps({
@@ -379,5 +399,17 @@ def sandbox(
     serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts, products=products)
 
 
-if __name__ == "__main__":
-    app()
+@app.command("console")
+def console_command(
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1 (0 = a free one).")] = 8470,
+) -> None:
+    """Serve the operator console in the browser, on 127.0.0.1 only, until Ctrl-C.
+
+    It works on the environment the settings point at; local use is trusted as an operator.
+
+    Example: p2c demo --serve in one terminal, its settings and p2c console in another.
+    """
+    from p2c_core.console.local import serve
+
+    _runtime()
+    serve(port, announce=lambda url: console.print(f"p2c console on {url} (Ctrl-C to stop)"))

@@ -114,6 +114,14 @@ for _model, _names in ((ValueMaps, catalog.VALUE_MAPS), (Defaults, catalog.DEFAU
         raise AssertionError(f"{_model.__name__} and the catalog disagree: {set(_model.model_fields) ^ set(_names)}")
 
 
+class ConsoleSettings(BaseModel):
+    """Who may use the console in Azure besides the app roles P2C.Operator / P2C.Viewer:
+    members of these Microsoft Entra groups (object ids, a JSON list)."""
+
+    operator_groups: list[str] = []
+    viewer_groups: list[str] = []
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=PREFIX,
@@ -168,6 +176,7 @@ class Settings(BaseSettings):
     _parsed_overlay: Overlay | None = PrivateAttr(default=None)
     value_maps: ValueMaps = ValueMaps()
     defaults: Defaults = Defaults()
+    console: ConsoleSettings = ConsoleSettings()
 
     @field_validator("dataverse_url", "fno_url")
     @classmethod
@@ -180,6 +189,14 @@ class Settings(BaseSettings):
         if "@" in parts.netloc or "\\" in v or parts.query or parts.fragment:
             raise ValueError("a service URL is scheme://host[:port][/path], without user info, query or fragment")
         return v.rstrip("/")
+
+    @field_validator("fno_url")
+    @classmethod
+    def _fno_root(cls, v: str) -> str:
+        # p2c adds /data itself; a pasted OData URL would address /data/data.
+        if urlsplit(v).path.rstrip("/").lower().endswith("/data"):
+            raise ValueError(f"give F&O's root URL, without /data: {v.rstrip('/').removesuffix('/data')!r}")
+        return v
 
     @field_validator("fno_company")
     @classmethod
@@ -256,17 +273,25 @@ def load_settings(**overrides: Any) -> Settings:
     A value that is still a Key Vault reference is refused (it would be sent as the secret),
     and in Azure no `.env` is read: app settings are the only source there.
     """
+    from pydantic_settings import SettingsError as UnparsedSetting
+
     unresolved = unresolved_references(n for n in os.environ if n.upper().startswith(PREFIX))
     if unresolved:
         raise SettingsError(unresolved_message(unresolved))
     try:
         return Settings(**overrides, _env_file=None if in_azure() else ".env")  # pyright: ignore[reportCallIssue]
+    except UnparsedSetting as exc:  # a nested setting's value is not JSON
+        field = re.search(r'field "(\w+)"', str(exc))
+        name = f"{PREFIX}{field.group(1).upper()}__*" if field else "a P2C_ setting"
+        raise SettingsError(f"invalid settings: {name}: a value that should be JSON is not") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p != "__root__")
             name = _env_name(loc) if loc else "settings"
             msg = err["msg"].removeprefix("Value error, ")
+            if loc[:1] == ("value_maps",) and err["type"] == "dict_type":
+                msg = 'not a JSON object of Sales value -> F&O value, e.g. {"1": "Net30"}'
             problems.append(f"{name}: {msg}")
         raise SettingsError("invalid settings: " + "; ".join(problems)) from None
 
@@ -277,16 +302,27 @@ def get_settings() -> Settings:
     return load_settings()
 
 
+def _environment() -> dict[str, str]:
+    """The environment, over a `.env` file in the working folder (as the P2C_* settings read it)."""
+    from dotenv import dotenv_values
+
+    if in_azure():  # app settings are the only source there
+        return dict(os.environ)
+    env = {k: v for k, v in dotenv_values(".env").items() if v} if os.path.exists(".env") else {}
+    return {**env, **os.environ}
+
+
 def storage_settings() -> dict[str, str]:
     """`AzureWebJobsStorage` (connection string) or its identity-based parts."""
     unresolved = unresolved_references([STORAGE, *(f"{STORAGE}__{s}" for s in STORAGE_IDENTITY_SUFFIXES)])
     if unresolved:
         raise SettingsError(unresolved_message(unresolved))
+    environment = _environment()
     found = {}
-    if os.environ.get(STORAGE):
-        found[STORAGE] = os.environ[STORAGE]
+    if environment.get(STORAGE):
+        found[STORAGE] = environment[STORAGE]
     for suffix in STORAGE_IDENTITY_SUFFIXES:
-        value = os.environ.get(f"{STORAGE}__{suffix}")
+        value = environment.get(f"{STORAGE}__{suffix}")
         if value:
             found[suffix] = value
     if not found:

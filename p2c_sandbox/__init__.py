@@ -117,8 +117,9 @@ def serve(
         print(f"Adding {products:,} released products ...", flush=True)
         generate_products(sandbox.fno_service, products)
     with sandbox as sb:
-        print(f"Dataverse Web API: {sb.dataverse_url}/api/data/v9.2/", flush=True)
-        print(f"F&O OData:         {sb.fno_url}/data/", flush=True)
+        # The roots, as the settings take them: pasting an OData URL would address /data/data.
+        print(f"P2C_DATAVERSE_URL={sb.dataverse_url}  (Web API under /api/data/v9.2/)", flush=True)
+        print(f"P2C_FNO_URL={sb.fno_url}  (OData under /data/)", flush=True)
         print("Ctrl-C to stop.", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()

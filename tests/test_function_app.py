@@ -30,7 +30,7 @@ def test_every_flow_has_a_timer_and_a_queue_function():
     names = [str(fn.get_function_name()) for fn in functions()]
     assert len(names) == len(set(names)), "function names must be unique"
     per_flow = [f"{f.name}_poll" for f in all_flows()] + [f"{f.name}_apply" for f in all_flows()]
-    assert sorted(names) == sorted([*per_flow, "status", "replay"])
+    assert sorted(names) == sorted([*per_flow, "status", "replay", "console"])
     for flow in all_flows():
         by_name = {fn.get_function_name(): fn for fn in functions()}
         assert trigger(by_name[f"{flow.name}_poll"])["type"] == "timerTrigger"
@@ -50,7 +50,13 @@ def test_operator_endpoints_need_a_key_and_replay_the_admin_key():
         assert [str(getattr(m, "value", m)) for m in spec["methods"]] == [method]
 
 
-@pytest.mark.parametrize("index", range(2 * len(all_flows()) + 2))
+def test_console_is_anonymous_for_app_service_authentication_and_checks_itself():
+    spec = trigger({fn.get_function_name(): fn for fn in functions()}["console"])
+    assert spec["type"] == "httpTrigger" and spec["route"] == "console/{*path}"
+    assert spec["authLevel"] == func.AuthLevel.ANONYMOUS
+
+
+@pytest.mark.parametrize("index", range(2 * len(all_flows()) + 3))
 def test_arg_name_is_the_parameter_name(index):
     fn = functions()[index]
     params = list(inspect.signature(fn.get_user_function()).parameters)

@@ -36,6 +36,8 @@ OPTIONAL = {
     "P2C_CHUNK_SIZE": "default 100",
     "P2C_BATCH_SIZE": "default 100",
     "P2C_RECORD_CONCURRENCY": "default 8",
+    "P2C_CONSOLE__OPERATOR_GROUPS": "default none: the app role P2C.Operator grants the console's actions",
+    "P2C_CONSOLE__VIEWER_GROUPS": "default none: the app role P2C.Viewer grants looking",
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
         for flow in (f.name.upper() for f in all_flows())

@@ -25,10 +25,11 @@ def start(*args: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if m := re.match(r"Dataverse Web API: (\S+)", line):
-            urls["dataverse"] = m.group(1)
-        if m := re.match(r"F&O OData:\s+(\S+)", line):
-            urls["fno"] = m.group(1)
+        if m := re.match(r"P2C_DATAVERSE_URL=(\S+)", line):
+            urls["dataverse"] = m.group(1) + "/api/data/v9.2/"
+        if m := re.match(r"P2C_FNO_URL=(\S+)", line):
+            assert not m.group(1).endswith("/data/"), "the root, as P2C_FNO_URL takes it"
+            urls["fno"] = m.group(1) + "/data/"
         if "Ctrl-C" in line:
             break
     assert set(urls) == {"dataverse", "fno"}, "".join(lines)
