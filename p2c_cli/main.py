@@ -89,8 +89,18 @@ def _print_customers(env: LocalEnvironment) -> None:
 def sync(
     flows: Annotated[list[str] | None, typer.Argument(help="Flows to run (default: all, in dependency order).")] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the summary as one JSON object.")] = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each flow's drain may take; retries not due by then stay queued.")
+    ] = 600.0,
+    settle: Annotated[
+        float, typer.Option(help="Seconds to wait for a delayed retry to come due before leaving it queued.")
+    ] = 30.0,
 ) -> None:
-    """Poll and drain flows here, with the settings of the environment (a backfill, a test)."""
+    """Poll and drain flows here, with the settings of the environment (a backfill, a test).
+
+    Records waiting for a record of another flow (or for their paused flow) stay queued
+    and are listed; they go on in a later run. Exits 0 when the sync ran.
+    """
     import function_app
     from p2c_cli.host import LocalHost
     from p2c_cli.local import sync as run_sync
@@ -102,7 +112,7 @@ def sync(
     host = LocalHost(function_app.app, runtime.storage, lease_seconds=runtime.settings.apply_lease_seconds)
     try:
         if json_output:
-            summary = run_sync(host, runtime, names)
+            summary = run_sync(host, runtime, names, timeout=timeout, settle=settle)
         else:
             with _progress() as bars:
                 tasks = {n: bars.add_task(f"{n}: waiting", total=None) for n in names}
@@ -111,7 +121,7 @@ def sync(
                     total = done + queued if phase == "apply" else None
                     bars.update(tasks[flow], description=f"{flow}: {phase}", completed=done, total=total)
 
-                summary = run_sync(host, runtime, names, report)
+                summary = run_sync(host, runtime, names, report, timeout=timeout, settle=settle)
     finally:
         host.close()
     if json_output:
@@ -134,6 +144,12 @@ def _print_summary(summary: Summary) -> None:
     for name, s in summary.flows.items():
         table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed))
     console.print(table)
+    for w in summary.waiting[:20]:
+        console.print(f"[yellow]waiting[/] {w.flow} {w.key!r}: for {w.waiting_for}")
+    if summary.waiting:
+        console.print(f"{len(summary.waiting)} record(s) wait in their queues; they go on in a later run")
+    elif summary.queued:
+        console.print(f"{summary.queued} message(s) still queued (retries not due yet); they go on in a later run")
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]

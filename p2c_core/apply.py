@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import telemetry
+from p2c_core import telemetry, waiting
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -41,7 +41,10 @@ def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
         raw = body.encode() if isinstance(body, str) else body
         rt.storage.queue(flow.queue).send_message(raw, visibility_timeout=PAUSED_DELAY_S)
         out.counts.deferred += 1
+        waiting.park(flow.name, _message_ident(raw), f"flow {flow.name} to be resumed")
         return out
+    if waiting.active():
+        waiting.taken(flow.name, _message_ident(body.encode() if isinstance(body, str) else body))
     with telemetry.span("p2c apply", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
         _apply(rt, flow, body, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
@@ -57,7 +60,7 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
             raise MessageError(f"message is for flow {envelope.flow!r}, not {flow.name!r}")
     except MessageError as exc:
         raw = body.encode() if isinstance(body, str) else body
-        ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
+        ident = _message_ident(raw)
         record_failure(rt, flow, ident, 0, exc, record=None, poison=raw)
         out.counts.failed += 1
         record_run(rt, out, started, None)
@@ -73,6 +76,10 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     record_run(rt, out, started, None)
+
+
+def _message_ident(raw: bytes) -> str:
+    return "message-" + hashlib.sha256(raw).hexdigest()[:16]
 
 
 @dataclass
@@ -181,6 +188,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
 def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
     """Everything before the claim; None when there is nothing to write (or it failed)."""
     state = rt.state
+    waiting.taken(flow.name, record.key)
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return None
