@@ -181,6 +181,9 @@ def status(json_output: JsonOption = False) -> None:
                 "[green]yes[/]" if f["healthy"] else "[red]no[/]",
             )  # fmt: skip
         console.print(table)
+        for name, f in report["flows"].items():
+            if f["paused"]:
+                console.print(f"[yellow]paused[/] {name}: {f['paused_reason'] or 'by an operator or a setting'}")
     raise typer.Exit(0 if report["healthy"] else 1)
 
 

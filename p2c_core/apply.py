@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import telemetry, waiting
+from p2c_core import autopause, lifecycle, telemetry, waiting
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -23,7 +23,7 @@ from p2c_core.failing import cleared, failed_attempt, record_failure
 from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
-from p2c_core.state import KeyMapEntry, now
+from p2c_core.state import KeyMapEntry, ids, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
 
 if TYPE_CHECKING:
@@ -49,6 +49,7 @@ def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
         _apply(rt, flow, body, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
     count_metrics(flow, out)
+    autopause.check(rt, flow, out)
     return out
 
 
@@ -65,14 +66,16 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
         out.counts.failed += 1
         record_run(rt, out, started, None)
         return
+    for removed in (r for r in envelope.records if r.op == "delete"):
+        lifecycle.apply_delete(rt, flow, removed, out)
+    records = [r for r in envelope.records if r.op != "delete"]
     writer = rt.writer(flow)
     size = rt.settings.batch_size
-    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(envelope.records) > 1:
-        records = envelope.records
+    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(records) > 1:
         for i in range(0, len(records), size):
             _apply_batch(rt, flow, writer, records[i : i + size], out)
-    else:
-        _apply_each(rt, flow, envelope.records, out)
+    elif records:
+        _apply_each(rt, flow, records, out)
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     record_run(rt, out, started, None)
@@ -169,6 +172,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             state.release(p.claimed)
         raise
     written: list[_Pending] = []
+    new_ids: list[dict[str, str]] = []
     commits: list[tuple[KeyMapEntry, int, str, str | None, str | None]] = []
     for p, result in zip(ready, results, strict=True):
         assert p.claimed is not None  # leased above
@@ -176,13 +180,18 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             _finish(rt, flow, p, result, out)
         else:
             written.append(p)
+            new_ids.append(lifecycle.stamp(flow, p.record, p.claimed))
             commits.append((p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
-    for p, lost in zip(written, state.commit_many(commits), strict=True):
+    remember: dict[str, str] = {}
+    for p, lost, sid in zip(written, state.commit_many(commits), new_ids, strict=True):
         if lost is not None:
             failed_attempt(rt, flow, p.record, lost, out)
             continue
+        remember.update(sid)
         out.counts.written += 1
         cleared(rt, flow, p.record, p.entry)
+    if remember:
+        ids.remember(rt.storage, flow.name, remember)
 
 
 def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
@@ -199,6 +208,7 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         cleared(rt, flow, record, entry)
         return None
     try:
+        lifecycle.check_key(rt, flow, record, entry)
         data = record.data
         if record.lines_later:  # read now, into a copy: a retry must travel without them again
             data = dict(data)
@@ -210,6 +220,7 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
             if entry.version < record.version:
                 # Source changed in unmapped columns only: remember the version, write nothing.
                 claimed = state.claim(entry, flow.name, record.key, record.version, lease)
+                new_id = lifecycle.stamp(flow, record, claimed)
                 state.commit(
                     claimed,
                     version=record.version,
@@ -217,6 +228,8 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
                     target_key=entry.target_key,
                     master=entry.master,
                 )
+                if new_id:  # an entry from before row ids were kept
+                    ids.remember(rt.storage, flow.name, new_id)
             out.counts.skipped += 1
             cleared(rt, flow, record, entry)
             return None
@@ -244,6 +257,7 @@ def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2
         rt.state.release(claimed)
         failed_attempt(rt, flow, record, result, out)
         return
+    new_id = lifecycle.stamp(flow, record, claimed)
     try:
         rt.state.commit(
             claimed, version=record.version, hash=pending.digest, target_key=result.target_key,
@@ -252,5 +266,7 @@ def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2
     except P2CError as exc:
         failed_attempt(rt, flow, record, exc, out)
         return
+    if new_id:
+        ids.remember(rt.storage, flow.name, new_id)
     out.counts.written += 1
     cleared(rt, flow, record, pending.entry)

@@ -95,7 +95,10 @@ class DataverseChanges:
         self.lookups = lookups
 
     def select(self) -> list[str]:
-        return list(dict.fromkeys([*self.flow.source_columns(), VERSION_COLUMN, MODIFIED_COLUMN]))
+        # The row id too: the key map keeps it, to tell a changed key from a new record.
+        assert isinstance(self.flow.source, Dataverse)
+        columns = [*self.flow.source_columns(), self.flow.source.id_column, VERSION_COLUMN, MODIFIED_COLUMN]
+        return list(dict.fromkeys(columns))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:
         for page in self.client.track_changes(self.flow.source.entity_set, self.select(), link):

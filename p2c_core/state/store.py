@@ -82,6 +82,9 @@ class KeyMapEntry:
     lease_until: str | None = None
     # The record has a failure entry: its next success clears it.
     failed: bool = False
+    # The source row's GUID (Dataverse sources; None for F&O's, and in entries written
+    # before it was kept): see state/ids.py.
+    source_id: str | None = None
     etag: str | None = None
 
     def leased(self, at: datetime) -> bool:
@@ -135,6 +138,7 @@ def _entry(flow: str, key: str, e: Any) -> KeyMapEntry:
         lease_version=None if e.get("lease_version") is None else _read_int(e["lease_version"]),
         lease_until=e.get("lease_until"),
         failed=bool(e.get("failed")),
+        source_id=e.get("source_id"),
         etag=e.metadata["etag"],
     )
 
@@ -207,21 +211,28 @@ class StateStore:
 
     # A pause set by an operator (`p2c pause`), beside the cursor but not in it, so cursor
     # writes (ETag-guarded) never clobber it.
-    def set_paused(self, flow: str, paused: bool) -> None:
+    def set_paused(self, flow: str, paused: bool, reason: str | None = None) -> None:
         from azure.data.tables import UpdateMode
 
         self._table(CURSORS).upsert_entity(
-            {"PartitionKey": flow, "RowKey": "paused", "paused": paused, "updated_at": now().isoformat()},
+            {"PartitionKey": flow, "RowKey": "paused", "paused": paused, "reason": reason,
+             "updated_at": now().isoformat()},
             mode=UpdateMode.REPLACE,
-        )
+        )  # fmt: skip
 
     def is_paused(self, flow: str) -> bool:
+        return bool(self.pause(flow).get("paused"))
+
+    def pause(self, flow: str) -> dict[str, Any]:
+        """The pause row: `paused`, `reason` (None for an operator's pause, and in rows
+        written before reasons were kept), `updated_at`; {} when never paused."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return bool(self._table(CURSORS).get_entity(flow, "paused").get("paused"))
+            e = self._table(CURSORS).get_entity(flow, "paused")
         except ResourceNotFoundError:
-            return False
+            return {}
+        return {"paused": bool(e.get("paused")), "reason": e.get("reason"), "updated_at": e.get("updated_at")}
 
     # --- key map --------------------------------------------------------------
 
@@ -289,6 +300,7 @@ class StateStore:
             "master": entry.master,
             "lease_version": None if entry.lease_version is None else _int64(entry.lease_version),
             "lease_until": entry.lease_until,
+            "source_id": entry.source_id,
         }
 
     def claim(self, entry: KeyMapEntry | None, flow: str, key: str, version: int, lease: timedelta) -> KeyMapEntry:
