@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from p2c_core.envelope import Record
 from p2c_core.errors import KeyChanged, NotFoundError, P2CError
 from p2c_core.failing import cleared, failed_attempt
-from p2c_core.flow import Dataverse, FinOps, Flow
+from p2c_core.flow import Dataverse, FinOps, Flow, id_column
 from p2c_core.outcome import Outcome, log_fields
 from p2c_core.state import KeyMapEntry
 from p2c_core.state import ids as ids
@@ -32,6 +32,10 @@ HOLD_FIELD, HOLD_VALUE = "OnHoldStatus", "All"
 # The key map hash of a record removed at the source: its next upsert is written again.
 REMOVED_HASH = "removed"
 STATE_COLUMN = "statecode"
+# Sales tables a removal at the F&O side deactivates, and their inactive statecode: products 1
+# (Product entity OptionSet attribute metadata, learn.microsoft.com). The statuscode is left
+# out: Dataverse gives the state's default status reason (products: 2).
+INACTIVE = {"products": 1}
 
 
 def choices(flow: Flow) -> tuple[str, ...]:
@@ -39,6 +43,9 @@ def choices(flow: Flow) -> tuple[str, ...]:
     customers = isinstance(flow.target, FinOps) and flow.target.entity_set == "CustomersV3"
     if isinstance(flow.source, Dataverse) and customers:
         return (IGNORE, HOLD)
+    scanned = isinstance(flow.source, FinOps) and not flow.source.since  # a date watermark sees no removal
+    if scanned and isinstance(flow.target, Dataverse) and flow.target.entity_set in INACTIVE:
+        return (IGNORE, DEACTIVATE)
     return (IGNORE,)
 
 
@@ -78,10 +85,14 @@ def removal(rt: Runtime, flow: Flow, key: str, version: int | None, out: Outcome
 
 
 def deleted(rt: Runtime, flow: Flow, guids: list[str], out: Outcome) -> list[Record]:
-    """Delete records for the GUIDs Dataverse change tracking reported deleted."""
+    """Delete records for the GUIDs Dataverse change tracking reported deleted (for F&O
+    sources: the keys a full scan no longer found)."""
     records: list[Record] = []
     for guid in guids:
-        key = None if setting(rt, flow) == IGNORE else ids.key_of(rt.storage, flow.name, guid)
+        if isinstance(flow.source, FinOps):
+            key: str | None = guid
+        else:
+            key = None if setting(rt, flow) == IGNORE else ids.key_of(rt.storage, flow.name, guid)
         if key is None and setting(rt, flow) != IGNORE:
             # Not written by p2c (or before row ids were kept): nothing to act on.
             log.info("flow %s: row %s deleted; p2c never wrote it", flow.name, guid, extra=log_fields(flow, out))
@@ -94,9 +105,10 @@ def deleted(rt: Runtime, flow: Flow, guids: list[str], out: Outcome) -> list[Rec
 
 
 def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
-    """Act on a removal as the flow's setting says: put the F&O customer on hold."""
+    """Act on a removal as the flow's setting says: put the F&O customer on hold, or
+    deactivate the Sales row."""
     entry = rt.state.get_entry(flow.name, record.key)
-    if entry is None or entry.version < 0 or entry.version > record.version or setting(rt, flow) != HOLD:
+    if entry is None or entry.version < 0 or entry.version > record.version or setting(rt, flow) == IGNORE:
         out.counts.skipped += 1  # never written, stale, or the setting changed since the poll
         return
     try:
@@ -106,7 +118,10 @@ def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
         failed_attempt(rt, flow, record, exc, out)
         return
     try:
-        _hold(rt, flow, entry.target_key or record.key)
+        if setting(rt, flow) == HOLD:
+            _hold(rt, flow, entry.target_key or record.key)
+        else:
+            _deactivate(rt, flow, entry.target_key or record.key)
     except P2CError as exc:
         rt.state.release(claimed)
         failed_attempt(rt, flow, record, exc, out)
@@ -118,7 +133,7 @@ def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
                     master=entry.master)  # fmt: skip
     out.counts.written += 1
     cleared(rt, flow, record, entry)
-    log.info("record %s/%s removed at the source: put on hold", flow.name, record.key,
+    log.info("record %s/%s removed at the source: %s", flow.name, record.key, setting(rt, flow),
              extra=log_fields(flow, out, record.key))  # fmt: skip
 
 
@@ -130,12 +145,22 @@ def _hold(rt: Runtime, flow: Flow, key: str) -> None:
         log.info("flow %s: customer %s is no longer in F&O; nothing to hold", flow.name, key)
 
 
+def _deactivate(rt: Runtime, flow: Flow, key: str) -> None:
+    target = flow.target
+    pk = id_column(target.entity_set)
+    row = rt.dataverse.get(target.entity_set, {target.key: key}, select=[pk])
+    if row is None:
+        log.info("flow %s: %s %s is no longer in Sales; nothing to deactivate", flow.name, target.entity_set, key)
+        return
+    rt.dataverse.update(target.entity_set, row[pk], {STATE_COLUMN: INACTIVE[target.entity_set]})
+
+
 def check_key(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None) -> None:
     """Raise KeyChanged when the record's source row was written under another key.
 
     Asked only for keys p2c has not written (a changed key is always one): a point read.
-    F&O keys cannot be renamed through its OData entities (a key field is not updatable;
-    renaming is F&O's own Rename primary key function), so a changed key fails and
+    F&O keys cannot be renamed through its OData entities (an update of a key property is
+    invalid, [MS-ODATA] 2.2.7.3.3; renaming is F&O's own Rename function), so a changed key fails and
     writes nothing. A replay writes it under its new key, as a new record.
     """
     if (entry is not None and entry.version >= 0) or record.replay:

@@ -205,3 +205,23 @@ def test_a_key_map_entry_written_before_row_ids_were_kept_still_reads_and_gains_
     assert e2e.sync("accounts").flows["accounts"].written == 1
     assert e2e.runtime.state.get_entry("accounts", number).source_id == guid  # type: ignore[union-attr]
     assert ids.key_of(e2e.storage, "accounts", guid) == number
+
+
+def test_deactivate_retires_the_sales_product_of_a_product_f_and_o_no_longer_has(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+):
+    from .test_flows import fno_client
+
+    monkeypatch.setenv("P2C_FLOWS__PRODUCTS__ON_DELETE", "deactivate")
+    e2e.restart_runtime()
+    e2e.sync("products")
+    gone, kept = "D0001", "D0003"
+    with fno_client(e2e) as fno:
+        fno.delete(f"CDSReleasedDistinctProducts(dataAreaId='usmf',ProductNumber='{gone}')").raise_for_status()
+    summary = e2e.sync("products")
+    assert summary.flows["products"].written == 1
+    products = {p["productnumber"]: p for p in e2e.sandbox.dataverse.rows("products")}
+    assert products[gone]["statecode"] == 1
+    assert products[kept]["statecode"] == 0
+    assert ops.status(e2e.runtime)["flows"]["products"]["removed_24h"] == 1
+    assert e2e.sync("products").flows["products"].written == 0  # reported once
