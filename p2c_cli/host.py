@@ -218,8 +218,8 @@ class LocalHost:
         settle: float = 30.0,
     ) -> int:
         """Poll and drain each flow in order (dependency order), then drain everything;
-        `timeout` bounds each drain. Returns the messages left queued (parked ones, or
-        what a drain that ran out of time left)."""
+        `timeout` bounds each drain. With a `watch`, returns the messages left queued
+        (parked ones, or what a drain that ran out of time left); without, TimeoutError."""
         by_name = {f.name: f for f in self.functions}
         for name in flow_names:
             if progress is not None:
@@ -227,5 +227,5 @@ class LocalHost:
             self.fire(by_name[f"{name}_poll"])
             report = None if progress is None else partial(progress, name, "apply")
             self.drain([by_name[f"{name}_apply"]], progress=report, timeout=timeout, watch=watch,
-                       settle=settle, raise_on_timeout=False)  # fmt: skip
-        return self.drain(timeout=timeout, watch=watch, settle=settle, raise_on_timeout=False)
+                       settle=settle, raise_on_timeout=watch is None)  # fmt: skip
+        return self.drain(timeout=timeout, watch=watch, settle=settle, raise_on_timeout=watch is None)
