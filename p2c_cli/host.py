@@ -25,6 +25,7 @@ from azure.functions.timer import TimerRequest
 
 from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_settings, timespan_seconds
 from p2c_core.state.storage import Storage
+from p2c_core.waiting import Watch
 
 log = logging.getLogger("p2c.host")
 
@@ -185,17 +186,28 @@ class LocalHost:
         timeout: float = 600.0,
         idle_sleep: float = 0.25,
         progress: Progress | None = None,
-    ) -> None:
-        """Run queue functions until their queues are empty, including delayed messages.
+        watch: Watch | None = None,
+        settle: float = 30.0,
+        raise_on_timeout: bool = True,
+    ) -> int:
+        """Run queue functions until their queues are empty, including delayed messages;
+        returns the messages left in them.
 
+        With a `watch`, it stops as soon as every message left is parked (waiting for a
+        record of another flow, or for its paused flow), or when none came due for `settle`
+        seconds (retries parked by an earlier process, unseen here): those wait for a later run.
         `progress(messages handled, messages still queued)` is called after every batch.
         """
         fns = list(functions) if functions is not None else self.queue_functions()
+        flows = {fn.name.removesuffix("_apply") for fn in fns}
         deadline = time.monotonic() + timeout
         done = 0
+        busy = time.monotonic()
         while True:
             handled = sum(self.pump(fn) for fn in fns)
             done += handled
+            if handled:
+                busy = time.monotonic()
             # Checked while busy too: records that keep coming back (waiting for another
             # flow's records) must not hold the caller here forever.
             late = time.monotonic() > deadline
@@ -205,22 +217,35 @@ class LocalHost:
             if progress is not None:
                 progress(done, queued)
             if queued == 0:
-                return
+                return 0
+            parked_only = watch is not None and queued <= len(watch.parked(flows))
+            if not handled and watch is not None and (parked_only or time.monotonic() - busy > settle):
+                return queued
             if late:
-                raise TimeoutError(f"queues not drained within {timeout:.0f}s")
+                if raise_on_timeout:
+                    raise TimeoutError(f"queues not drained within {timeout:.0f}s")
+                return queued
             if not handled:
                 time.sleep(idle_sleep)
 
     def run_flows(
-        self, flow_names: Iterable[str], progress: FlowProgress | None = None, *, timeout: float = 600.0
-    ) -> None:
+        self,
+        flow_names: Iterable[str],
+        progress: FlowProgress | None = None,
+        *,
+        timeout: float = 600.0,
+        watch: Watch | None = None,
+        settle: float = 30.0,
+    ) -> int:
         """Poll and drain each flow in order (dependency order), then drain everything;
-        `timeout` bounds each drain."""
+        `timeout` bounds each drain. With a `watch`, returns the messages left queued
+        (parked ones, or what a drain that ran out of time left); without, TimeoutError."""
         by_name = {f.name: f for f in self.functions}
         for name in flow_names:
             if progress is not None:
                 progress(name, "poll", 0, 0)
             self.fire(by_name[f"{name}_poll"])
             report = None if progress is None else partial(progress, name, "apply")
-            self.drain([by_name[f"{name}_apply"]], progress=report, timeout=timeout)
-        self.drain(timeout=timeout)
+            self.drain([by_name[f"{name}_apply"]], progress=report, timeout=timeout, watch=watch,
+                       settle=settle, raise_on_timeout=watch is None)  # fmt: skip
+        return self.drain(timeout=timeout, watch=watch, settle=settle, raise_on_timeout=watch is None)

@@ -71,14 +71,32 @@ class FlowSummary:
 
 
 @dataclass
+class Waiting:
+    """A record left in its queue: it goes on in a later run, once what it waits for is there."""
+
+    flow: str
+    key: str
+    waiting_for: str
+
+
+@dataclass
 class Summary:
     flows: dict[str, FlowSummary] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    waiting: list[Waiting] = field(default_factory=list)
+    # Messages still queued at the end (the waiting records, or retries not due yet).
+    queued: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.flows.values())
 
     def as_dict(self) -> dict[str, object]:
         return {
             "flows": {name: vars(s) for name, s in self.flows.items()},
             "elapsed_s": round(self.elapsed_s, 3),
+            "waiting": [vars(w) for w in self.waiting],
+            "queued": self.queued,
         }
 
 
@@ -93,12 +111,31 @@ class LocalEnvironment:
         return sync(self.host, self.runtime, flow_names)
 
 
-def sync(host: LocalHost, runtime: Runtime, flow_names: list[str], progress: FlowProgress | None = None) -> Summary:
-    """Poll and drain each flow through the registered functions; count what happened."""
+def sync(
+    host: LocalHost,
+    runtime: Runtime,
+    flow_names: list[str],
+    progress: FlowProgress | None = None,
+    *,
+    timeout: float = 600.0,
+    settle: float = 30.0,
+) -> Summary:
+    """Poll and drain each flow through the registered functions; count what happened.
+
+    Never waits for what cannot come in this run: it stops when every record left waits
+    for another flow's record (or for its paused flow), and names them; `timeout` bounds
+    each drain, `settle` how long it waits for a delayed message to come due (both leave
+    what is not done queued, for a later run).
+    """
+    from p2c_core.waiting import watching
+
     started = datetime.now(UTC)
     t0 = time.monotonic()
-    host.run_flows(flow_names, progress)
-    summary = Summary(elapsed_s=time.monotonic() - t0)
+    with watching() as watch:
+        queued = host.run_flows(flow_names, progress, timeout=timeout, watch=watch, settle=settle)
+        parked = watch.parked()
+    summary = Summary(elapsed_s=time.monotonic() - t0, queued=queued)
+    summary.waiting = [Waiting(p.flow, p.key, p.waiting_for) for p in sorted(parked, key=lambda p: (p.flow, p.key))]
     for name in flow_names:
         s = summary.flows[name] = FlowSummary()
         for run in runtime.state.runs(name, since=started):

@@ -146,17 +146,30 @@ def demo(
 
 
 @app.command()
-def sync(flows: FlowsArg = None, json_output: JsonOption = False) -> None:
+def sync(
+    flows: FlowsArg = None,
+    json_output: JsonOption = False,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds each flow's drain may take; retries not due by then stay queued.")
+    ] = 600.0,
+    settle: Annotated[
+        float, typer.Option(help="Seconds to wait for a delayed retry to come due before leaving it queued.")
+    ] = 30.0,
+) -> None:
     """Poll and drain flows here, with the settings of the environment (a backfill, a test).
 
     Stops early when a service it needs does not answer; exits 1 when records failed.
+    Records waiting for a record of another flow (or for their paused flow) stay queued
+    and are listed; they go on in a later run.
     Example: p2c sync accounts products
     """
     from p2c_cli import syncing
 
     names = flows or [f.name for f in all_flows()]
     services = syncing.services_of(names)
-    code = syncing.run(_runtime(*services), names, json_output=json_output, console=console)
+    code = syncing.run(
+        _runtime(*services), names, json_output=json_output, console=console, timeout=timeout, settle=settle
+    )
     raise typer.Exit(code)
 
 
@@ -181,7 +194,8 @@ def status(json_output: JsonOption = False) -> None:
         console.print(render.status_table(report))
         for name, f in report["flows"].items():
             if f["paused_by"] == "operator":
-                console.print(f"{name} is paused: `p2c resume {name}` continues it")
+                why = f" ({f['paused_reason']})" if f.get("paused_reason") else ""
+                console.print(f"{name} is paused{why}: `p2c resume {name}` continues it")
             elif f["paused_by"] == "setting":
                 console.print(f"{name} is paused by its app setting P2C_FLOWS__{name.upper()}__PAUSED")
     raise typer.Exit(0 if report["healthy"] else 1)

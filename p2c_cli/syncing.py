@@ -50,7 +50,9 @@ class Watchdog:
             probe.services(services_of([flow]), self.urls)
 
 
-def run(rt: Runtime, names: list[str], *, json_output: bool, console: Console) -> int:
+def run(
+    rt: Runtime, names: list[str], *, json_output: bool, console: Console, timeout: float = 600.0, settle: float = 30.0
+) -> int:
     import function_app
     from p2c_cli.host import LocalHost
     from p2c_cli.local import sync as run_sync
@@ -61,7 +63,7 @@ def run(rt: Runtime, names: list[str], *, json_output: bool, console: Console) -
     watchdog = Watchdog(rt)
     try:
         if json_output:
-            summary = run_sync(host, rt, names, watchdog)
+            summary = run_sync(host, rt, names, watchdog, timeout=timeout, settle=settle)
         else:
             with render.progress(console) as bars:
                 tasks = {n: bars.add_task(f"{n}: waiting", total=None, unit="messages") for n in names}
@@ -71,7 +73,7 @@ def run(rt: Runtime, names: list[str], *, json_output: bool, console: Console) -
                     bars.update(tasks[flow], description=f"{flow}: {phase}", completed=done, total=total)
                     watchdog(flow, phase, done, queued)
 
-                summary = run_sync(host, rt, names, report)
+                summary = run_sync(host, rt, names, report, timeout=timeout, settle=settle)
     finally:
         host.close()
     poll_errors = _poll_errors(rt, names, started)
@@ -115,3 +117,9 @@ def _explain(console: Console, summary: Summary, paused: list[str], poll_errors:
         where = ", ".join(f"{n} {c}" for n, c in failed.items())
         console.print(f"[red]{sum(failed.values())} record(s) failed[/] ({where}).")
         console.print("See why: `p2c failures`; after fixing the cause: `p2c replay --flow FLOW`.")
+    for w in summary.waiting[:20]:
+        console.print(f"[yellow]waiting[/] {w.flow} {w.key!r}: for {w.waiting_for}")
+    if summary.waiting:
+        console.print(f"{len(summary.waiting)} record(s) wait in their queues; they go on in a later run")
+    elif summary.queued:
+        console.print(f"{summary.queued} message(s) still queued (retries not due yet); they go on in a later run")

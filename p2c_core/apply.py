@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import signing, telemetry
+from p2c_core import autopause, lifecycle, signing, telemetry, waiting
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -24,7 +24,7 @@ from p2c_core.flow import Flow
 from p2c_core.mapping import document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
 from p2c_core.poison import copy_of
-from p2c_core.state import Claim, Commit, KeyMapEntry, now
+from p2c_core.state import Claim, Commit, KeyMapEntry, ids, now
 from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
 from p2c_core.trust import check_record, hold_unverified
 
@@ -43,11 +43,15 @@ def apply(rt: Runtime, flow: Flow, body: bytes | str) -> Outcome:
         raw = body.encode() if isinstance(body, str) else body
         rt.storage.queue(flow.queue).send_message(raw, visibility_timeout=PAUSED_DELAY_S)
         out.counts.deferred += 1
+        waiting.park(flow.name, _message_ident(raw), f"flow {flow.name} to be resumed")
         return out
+    if waiting.active():
+        waiting.taken(flow.name, _message_ident(body.encode() if isinstance(body, str) else body))
     with telemetry.span("p2c apply", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
         _apply(rt, flow, body, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
     count_metrics(flow, out)
+    autopause.check(rt, flow, out)
     return out
 
 
@@ -59,7 +63,7 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
             raise MessageError(f"message is for flow {envelope.flow!r}, not {flow.name!r}")
     except MessageError as exc:
         raw = body.encode() if isinstance(body, str) else body
-        ident = "message-" + hashlib.sha256(raw).hexdigest()[:16]
+        ident = _message_ident(raw)
         record_failure(rt, flow, ident, 0, exc, record=None, poison=copy_of(raw, flow.name, ident))
         out.counts.failed += 1
         record_run(rt, out, started, None)
@@ -68,17 +72,28 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
         out.counts.failed += hold_unverified(rt, flow, envelope, problem)
         record_run(rt, out, started, None)
         return
+    for removed in (r for r in envelope.records if r.op == "delete"):
+        try:
+            check_record(rt, flow, removed)  # signed by p2c's poll, and within what the source issued
+        except P2CError as exc:
+            failed_attempt(rt, flow, removed, exc, out)
+            continue
+        lifecycle.apply_delete(rt, flow, removed, out)
+    records = [r for r in envelope.records if r.op != "delete"]
     writer = rt.writer(flow)
     size = rt.settings.batch_size
-    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(envelope.records) > 1:
-        records = envelope.records
+    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(records) > 1:
         for i in range(0, len(records), size):
             _apply_batch(rt, flow, writer, records[i : i + size], out)
-    else:
-        _apply_each(rt, flow, envelope.records, out)
+    elif records:
+        _apply_each(rt, flow, records, out)
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     record_run(rt, out, started, None)
+
+
+def _message_ident(raw: bytes) -> str:
+    return "message-" + hashlib.sha256(raw).hexdigest()[:16]
 
 
 @dataclass
@@ -169,6 +184,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             state.release(p.claimed)
         raise
     written: list[_Pending] = []
+    new_ids: list[dict[str, str]] = []
     commits: list[Commit] = []
     for p, result in zip(ready, results, strict=True):
         assert p.claimed is not None  # leased above
@@ -176,18 +192,24 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
             _finish(rt, flow, p, result, out)
         else:
             written.append(p)
+            new_ids.append(lifecycle.stamp(flow, p.record, p.claimed))
             commits.append(Commit(p.claimed, p.record.version, p.digest, result.target_key, flow.source.service))
-    for p, lost in zip(written, state.commit_many(commits), strict=True):
+    remember: dict[str, str] = {}
+    for p, lost, sid in zip(written, state.commit_many(commits), new_ids, strict=True):
         if lost is not None:
             failed_attempt(rt, flow, p.record, lost, out)
             continue
+        remember.update(sid)
         out.counts.written += 1
         cleared(rt, flow, p.record, p.entry)
+    if remember:
+        ids.remember(rt.storage, flow.name, remember)
 
 
 def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
     """Everything before the claim; None when there is nothing to write (or it failed)."""
     state = rt.state
+    waiting.taken(flow.name, record.key)
     try:
         check_record(rt, flow, record)
     except P2CError as exc:
@@ -203,6 +225,7 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         cleared(rt, flow, record, entry)
         return None
     try:
+        lifecycle.check_key(rt, flow, record, entry)
         data = record.data
         if record.lines_later:  # read now, into a copy: a retry must travel without them again
             data = dict(data)
@@ -214,6 +237,7 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
             if entry.version < record.version:
                 # Source changed in unmapped columns only: remember the version, write nothing.
                 claimed = state.claim(entry, flow.name, record.key, record.version, lease)
+                new_id = lifecycle.stamp(flow, record, claimed)
                 state.commit(
                     claimed,
                     version=record.version,
@@ -221,6 +245,8 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
                     target_key=entry.target_key,
                     master=entry.master,
                 )
+                if new_id:  # an entry from before row ids were kept
+                    ids.remember(rt.storage, flow.name, new_id)
             out.counts.skipped += 1
             cleared(rt, flow, record, entry)
             return None
@@ -248,6 +274,7 @@ def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2
         rt.state.release(claimed)
         failed_attempt(rt, flow, record, result, out)
         return
+    new_id = lifecycle.stamp(flow, record, claimed)
     try:
         rt.state.commit(
             claimed, version=record.version, hash=pending.digest, target_key=result.target_key,
@@ -256,5 +283,7 @@ def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2
     except P2CError as exc:
         failed_attempt(rt, flow, record, exc, out)
         return
+    if new_id:
+        ids.remember(rt.storage, flow.name, new_id)
     out.counts.written += 1
     cleared(rt, flow, record, pending.entry)

@@ -27,6 +27,10 @@ class MappingError(P2CError):
     """A record cannot be mapped (missing key, unmapped value, over-long value...)."""
 
 
+class KeyChanged(P2CError):
+    """A source row already written under one natural key now has another: not a new record."""
+
+
 class MessageError(P2CError):
     """A queue message that is not a valid envelope."""
 

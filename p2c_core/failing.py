@@ -9,7 +9,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
-from p2c_core import signing
+from p2c_core import signing, waiting
 from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import Envelope, Record
 from p2c_core.errors import DependencyMissing, P2CError, ThrottledError
@@ -71,6 +71,8 @@ def retry_later(rt: Runtime, flow: Flow, retry: Record, delay: float, exc: P2CEr
         visibility_timeout=int(min(delay, 7 * 24 * 3600)) or 1,
     )
     out.counts.retried += 1
+    if isinstance(exc, DependencyMissing):
+        waiting.park(flow.name, retry.key, str(exc))
     log.info(
         "record %s/%s retried in %.0fs: %s", flow.name, retry.key, delay, exc.error_class,
         extra=log_fields(flow, out, retry.key),

@@ -24,6 +24,8 @@ class Counts:
     failed: int = 0
     retried: int = 0
     deferred: int = 0
+    # Source rows deleted or deactivated (whatever the flow's ON_DELETE does with them).
+    removed: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if v}

@@ -12,7 +12,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import signing, telemetry
+from p2c_core import lifecycle, signing, telemetry
 from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
@@ -86,7 +86,8 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             records = list(_records(rt, flow, rows, reader.version_of, out))
             page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
             rows = []
-            out.counts.skipped += len(page.deleted)  # P2C carries no deletions
+            # Deleted rows: their flow's ON_DELETE says what happens (counted either way).
+            records.extend(lifecycle.deleted(rt, flow, page.deleted, out))
             rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()
@@ -143,10 +144,14 @@ def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: An
     where = flow.source.where
     for row in rows:
         out.counts.read += 1
+        key = row.get(flow.source.key)
         if where is not None and not where.matches(row):
+            if lifecycle.deactivated(flow, row) and isinstance(key, str) and key.strip():
+                if (removed := lifecycle.removal(rt, flow, key, version_of(row), out)) is not None:
+                    records.append(removed)
+                continue
             out.counts.skipped += 1
             continue
-        key = row.get(flow.source.key)
         if not isinstance(key, str) or not key.strip():
             ident = _row_ident(flow, row)
             record_failure(

@@ -103,7 +103,8 @@ class Runtime:
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":
             return DataverseChanges(self.dataverse, flow, self.lookups)
-        return FnoChanges(self.fno, flow, self.state)
+        gone = self.settings.flow(flow.name).on_delete == "deactivate"
+        return FnoChanges(self.fno, flow, self.state, find_gone=gone)
 
     def writer(self, flow: Flow) -> TargetWriter:
         if flow.target.service == "fno":

@@ -46,13 +46,16 @@ def valid_ncrontab(expr: str) -> bool:
 
 
 class FlowSettings(BaseModel):
-    """`P2C_FLOWS__<FLOW>__ENABLED`, `__PAUSED`, `__SCHEDULE`, for every registered flow."""
+    """`P2C_FLOWS__<FLOW>__ENABLED`, `__PAUSED`, `__SCHEDULE`, `__ON_DELETE`, for every registered flow."""
 
     enabled: bool = True
     # Paused: the timer reads nothing and queued changes wait in the queue until resumed.
     paused: bool = False
     # None = the flow's own default schedule (see p2c_core/flows/).
     schedule: str | None = None
+    # A source row deleted or deactivated: `ignore` (counted as `removed`), `hold` (the F&O
+    # customer put on hold) or `deactivate` (the Sales row); which a flow offers: docs/lifecycle.md.
+    on_delete: Literal["ignore", "hold", "deactivate"] = "ignore"
 
     @field_validator("schedule")
     @classmethod
@@ -168,6 +171,13 @@ class Settings(BaseSettings):
     # Records of one message applied at once (flows with lines); 1 = one after another.
     record_concurrency: int = Field(default=8, ge=1, le=52)
 
+    # Auto-pause: a flow pauses itself when this share of its records failed (written,
+    # skipped and failed counted) in the window, once at least the minimum were tried.
+    # `null` turns it off.
+    auto_pause_failure_share: float | None = Field(default=0.9, gt=0, le=1)
+    auto_pause_window_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
+    auto_pause_min_records: int = Field(default=20, ge=1)
+
     # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
     flows: dict[str, FlowSettings] = {}
     # A mapping overlay (docs/customizing.md): JSON text, or a file relative to the app root.
@@ -227,12 +237,19 @@ class Settings(BaseSettings):
     @classmethod
     def _registered(cls, v: dict[str, FlowSettings]) -> dict[str, FlowSettings]:
         from p2c_core.flows import registry
+        from p2c_core.lifecycle import choices
         from p2c_core.suggest import did_you_mean
 
         names = registry().names
-        for name in v:
+        for name, flow_settings in v.items():
             if name not in names:
                 raise ValueError(f"no flow is named {name!r}{did_you_mean(name, names)}")
+            offered = choices(registry().get(name))
+            if flow_settings.on_delete not in offered:
+                raise ValueError(
+                    f"P2C_FLOWS__{name.upper()}__ON_DELETE={flow_settings.on_delete} is not offered by flow "
+                    f"{name}; it offers {', '.join(offered)} (docs/lifecycle.md)"
+                )
         return v
 
     @model_validator(mode="after")

@@ -35,6 +35,8 @@ IDS_PER_QUERY = 50
 SINCE = "since:"
 _MISSING = object()  # a GUID that is not in that table (polymorphic lookups try several)
 _UNKNOWN = object()  # not asked yet (or forgotten)
+# The seen digest of a row a full scan no longer found (reported once, sent again if it returns).
+GONE = "gone"
 
 
 @dataclass
@@ -103,7 +105,10 @@ class DataverseChanges:
         self.lookups = lookups
 
     def select(self) -> list[str]:
-        return list(dict.fromkeys([*self.flow.source_columns(), VERSION_COLUMN, MODIFIED_COLUMN]))
+        # The row id too: the key map keeps it, to tell a changed key from a new record.
+        assert isinstance(self.flow.source, Dataverse)
+        columns = [*self.flow.source_columns(), self.flow.source.id_column, VERSION_COLUMN, MODIFIED_COLUMN]
+        return list(dict.fromkeys(columns))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:
         if link:  # from state, which others can write: the service's own origin or refused
@@ -189,7 +194,15 @@ class FnoChanges:
     The version of every row is the poll's start time: a later read is a newer version.
     """
 
-    def __init__(self, client: FnoClient, flow: Flow, state: StateStore, started: datetime | None = None) -> None:
+    def __init__(
+        self,
+        client: FnoClient,
+        flow: Flow,
+        state: StateStore,
+        started: datetime | None = None,
+        *,
+        find_gone: bool = False,
+    ) -> None:
         assert isinstance(flow.source, FinOps)
         self.client = client
         self.flow = flow
@@ -198,6 +211,9 @@ class FnoChanges:
         self.started = started or datetime.now(UTC)
         self.version = int(self.started.timestamp() * 1000)
         self._seen: dict[str, str] | None = None
+        # Report rows an earlier scan sent and this one no longer finds (their keys, as
+        # `deleted`): only for a scan read whole in this poll, never for a date watermark.
+        self.find_gone = find_gone and not self.source.since
 
     def select(self) -> list[str]:
         cols = self.flow.source_columns()
@@ -208,6 +224,7 @@ class FnoChanges:
     def pages(self, link: str | None) -> Iterator[SourcePage]:
         since = link[len(SINCE) :] if link and link.startswith(SINCE) else None
         latest = since
+        visited: set[str] | None = set() if self.find_gone and not link else None
         if link and not link.startswith(SINCE):
             # From state, which others can write: the service's own origin or refused.
             pages = self.client.resume(self.client.odata.relative(link, what=f"stored cursor of flow {self.flow.name}"))
@@ -215,6 +232,8 @@ class FnoChanges:
             pages = self.client.query(self.source.entity_set, select=self.select(), filter=self.filter(since))
         for page in pages:
             rows = [_plain(r) for r in page.rows]
+            if visited is not None:
+                visited.update(str(r[self.source.key]) for r in rows if r.get(self.source.key))
             if self.source.since:
                 stamps = [str(r[self.source.since]) for r in rows if r.get(self.source.since)]
                 latest = max([latest or "", *stamps]) or None
@@ -225,8 +244,15 @@ class FnoChanges:
                 resume = f"{SINCE}{latest}" if self.source.since and latest else None
             else:
                 resume = self.client.odata.relative(page.next_link or "", what="@odata.nextLink")
-            yield SourcePage(rows=changed, resume=resume, done=done, digests=digests)
+            gone = self.gone(visited) if done and visited is not None else []
+            digests.update(dict.fromkeys(gone, GONE))
+            yield SourcePage(rows=changed, resume=resume, done=done, digests=digests, deleted=gone)
             del page, rows, changed, digests  # before the next page is read
+
+    def gone(self, visited: set[str]) -> list[str]:
+        if self._seen is None:
+            self._seen = self.state.seen(self.flow.name)
+        return sorted(k for k, d in self._seen.items() if d != GONE and k not in visited)
 
     def filter(self, since: str | None) -> str | None:
         terms = [self.source.where.odata()] if self.source.where else []

@@ -63,6 +63,6 @@ def hold_unverified(rt: Runtime, flow: Flow, envelope: Envelope, problem: str) -
 
 def check_record(rt: Runtime, flow: Flow, record: Record) -> None:
     """Raise for a record that must not be applied, signed or not."""
-    if record.op != "upsert":
-        raise OperationRefused(f"op {record.op!r} is not carried by p2c (deletes are out of scope): not applied")
+    if record.op not in ("upsert", "delete"):  # deletes: made by p2c's poll (docs/lifecycle.md)
+        raise OperationRefused(f"op {record.op!r} is not carried by p2c: not applied")
     rt.versions.check(flow, record)

@@ -28,7 +28,7 @@ def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"`((?:P2C_|AzureWebJobsStorage|APPLICATIONINSIGHTS_)[A-Za-z0-9_<>]*)`", readme))
     # Per-flow settings are documented once, for every registered flow: P2C_FLOWS__<FLOW>__ENABLED.
-    names = {re.sub(r"^P2C_FLOWS__[A-Z0-9_]+?__(ENABLED|PAUSED|SCHEDULE)$", r"P2C_FLOWS__<FLOW>__\1", n)
+    names = {re.sub(r"^P2C_FLOWS__[A-Z0-9_]+?__(ENABLED|PAUSED|SCHEDULE|ON_DELETE)$", r"P2C_FLOWS__<FLOW>__\1", n)
              for n in setting_names()}  # fmt: skip
     missing = names - documented
     assert missing == set(), f"settings not in README.md: {sorted(missing)}"

@@ -21,12 +21,18 @@ class FlowStatus:
     flow: str
     enabled: bool
     paused: bool
+    # Why: an auto-pause says so; None for an operator's pause (or a setting).
+    paused_reason: str | None
     cursor: str  # "none", "scanning", "delta" (a delta link or date watermark), "rescan"
     cursor_updated_at: str | None
     cursor_age_s: float | None
     queue_depth: int
     poison_depth: int
     failures: int
+    # What a source row deleted or deactivated does (P2C_FLOWS__<FLOW>__ON_DELETE), and how
+    # many were seen in the last day: with `ignore` too, so a removal is never silent.
+    on_delete: str = "ignore"
+    removed_24h: int = 0
     last_runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -57,12 +63,19 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
         flow=name,
         enabled=rt.settings.flow(name).enabled,
         paused=engine.paused(rt, flow),
+        paused_reason=rt.state.pause(name).get("reason"),
         cursor=kind,
         cursor_updated_at=cursor.updated_at,
         cursor_age_s=_age(cursor.updated_at),
         queue_depth=depth(flow.queue),
         poison_depth=depth(flow.poison_queue),
         failures=len(rt.state.failures(name)),
+        on_delete=rt.settings.flow(name).on_delete,
+        removed_24h=sum(
+            r.counts.get("removed", 0)
+            for r in rt.state.runs(name, since=datetime.now(UTC) - timedelta(days=1), limit=500)
+            if r.kind == "poll"
+        ),
         last_runs=[
             {"kind": r.kind, "started": r.started, "status": r.status, "counts": r.counts, "error": r.error}
             for r in rt.state.runs(name, limit=runs)
@@ -98,7 +111,7 @@ def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -
 
 def set_paused(rt: Runtime, flow: str, paused: bool) -> None:
     """Pause (or resume) a flow: timers read nothing, queued changes wait in the queue."""
-    rt.state.set_paused(get_flow(flow).name, paused)
+    rt.state.set_paused(get_flow(flow).name, paused, reason=None)
 
 
 def reset_cursor(rt: Runtime, flow: str, to: datetime | None = None) -> None:

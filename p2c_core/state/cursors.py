@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from p2c_core.errors import CursorConflict
 from p2c_core.state.tables import CURSORS, now, replace_if_unchanged, table
@@ -84,18 +84,25 @@ class CursorStore:
         cursor.updated_at = entity["updated_at"]
         return cursor
 
-    def set_paused(self, flow: str, paused: bool) -> None:
+    def set_paused(self, flow: str, paused: bool, reason: str | None = None) -> None:
         from azure.data.tables import UpdateMode
 
         self._table().upsert_entity(
-            {"PartitionKey": flow, "RowKey": _PAUSED, "paused": paused, "updated_at": now().isoformat()},
+            {"PartitionKey": flow, "RowKey": _PAUSED, "paused": paused, "reason": reason,
+             "updated_at": now().isoformat()},
             mode=UpdateMode.REPLACE,
-        )
+        )  # fmt: skip
 
     def is_paused(self, flow: str) -> bool:
+        return bool(self.pause(flow).get("paused"))
+
+    def pause(self, flow: str) -> dict[str, Any]:
+        """The pause row: `paused`, `reason` (None for an operator's pause, and in rows
+        written before reasons were kept), `updated_at`; {} when never paused."""
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return bool(self._table().get_entity(flow, _PAUSED).get("paused"))
+            e = self._table().get_entity(flow, _PAUSED)
         except ResourceNotFoundError:
-            return False
+            return {}
+        return {"paused": bool(e.get("paused")), "reason": e.get("reason"), "updated_at": e.get("updated_at")}

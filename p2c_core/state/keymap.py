@@ -35,6 +35,9 @@ class KeyMapEntry:
     lease_until: str | None = None
     # The record has a failure entry: its next success clears it.
     failed: bool = False
+    # The source row's GUID (Dataverse sources; None for F&O's, and in entries written
+    # before it was kept): see state/ids.py.
+    source_id: str | None = None
     etag: str | None = None
 
     def leased(self, at: datetime) -> bool:
@@ -80,6 +83,7 @@ def _entity(entry: KeyMapEntry) -> dict[str, Any]:
         "master": entry.master,
         "lease_version": None if entry.lease_version is None else int64(entry.lease_version),
         "lease_until": entry.lease_until,
+        "source_id": entry.source_id,
     }
 
 
@@ -94,6 +98,7 @@ def _from_entity(flow: str, e: Any) -> KeyMapEntry:
         lease_version=None if e.get("lease_version") is None else read_int(e["lease_version"]),
         lease_until=e.get("lease_until"),
         failed=bool(e.get("failed")),
+        source_id=e.get("source_id"),
         etag=e.metadata["etag"],
     )
 

@@ -10,7 +10,7 @@ the one set of method names that the engine, ops, CLI and tests call.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from p2c_core.state.cursors import Cursor, CursorStore
 from p2c_core.state.failures import Failure, FailureStore
@@ -47,11 +47,14 @@ class StateStore:
         """Write only if nobody else moved the cursor since we read it (else CursorConflict)."""
         return self.cursors.put(cursor)
 
-    def set_paused(self, flow: str, paused: bool) -> None:
-        self.cursors.set_paused(flow, paused)
+    def set_paused(self, flow: str, paused: bool, reason: str | None = None) -> None:
+        self.cursors.set_paused(flow, paused, reason)
 
     def is_paused(self, flow: str) -> bool:
         return self.cursors.is_paused(flow)
+
+    def pause(self, flow: str) -> dict[str, Any]:
+        return self.cursors.pause(flow)
 
     # --- what F&O polls sent on -------------------------------------------------------
 

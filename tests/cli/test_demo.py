@@ -21,7 +21,8 @@ def run_demo(state_dir: Path, *extra: str) -> dict:
 
 def test_demo_json_twice_second_run_writes_nothing(tmp_path):
     first = run_demo(tmp_path / "demo")
-    assert set(first) == {"flows", "elapsed_s"} and first["elapsed_s"] > 0
+    assert set(first) == {"flows", "elapsed_s", "waiting", "queued"} and first["elapsed_s"] > 0
+    assert first["waiting"] == []  # every flow's dependencies run first
     accounts = first["flows"]["accounts"]
     assert set(accounts) == {"read", "written", "skipped", "failed"}
     assert accounts["written"] > 20 and accounts["skipped"] > 0

@@ -38,6 +38,13 @@ OPTIONAL = {
     "P2C_RECORD_CONCURRENCY": "default 8",
     "P2C_CONSOLE__OPERATOR_GROUPS": "default none: the app role P2C.Operator grants the console's actions",
     "P2C_CONSOLE__VIEWER_GROUPS": "default none: the app role P2C.Viewer grants looking",
+    "P2C_AUTO_PAUSE_FAILURE_SHARE": "default 0.9",
+    "P2C_AUTO_PAUSE_WINDOW_MINUTES": "default 15 min",
+    "P2C_AUTO_PAUSE_MIN_RECORDS": "default 20",
+    **{
+        f"P2C_FLOWS__{flow}__ON_DELETE": "default ignore (counted); a deployment that chooses hold/deactivate sets it"
+        for flow in (f.name.upper() for f in all_flows())
+    },
     **{
         f"P2C_FLOWS__{flow}__PAUSED": "pausing is an operator's action (app setting or `p2c pause`), not a deployment's"
         for flow in (f.name.upper() for f in all_flows())

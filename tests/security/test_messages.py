@@ -77,7 +77,8 @@ def test_a_message_p2c_did_not_sign_writes_nothing_and_is_kept_for_review(e2e: E
     ("raw", "why"),
     [
         (lambda key: body(key, MAX_VERSION), "above any accounts row version"),
-        (lambda key: body(key, 1, op="delete"), "op 'delete' is not carried"),
+        # A signed `op: delete` is p2c's own since deletes exist (docs/lifecycle.md): what it does is
+        # the flow's ON_DELETE choice, within the same version bounds (tests/e2e/test_lifecycle.py).
     ],
 )
 def test_even_a_signed_record_is_refused_beyond_what_the_source_can_issue(e2e: E2E, raw, why):
