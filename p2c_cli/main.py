@@ -150,18 +150,25 @@ def sync(
     flows: FlowsArg = None,
     json_output: JsonOption = False,
     timeout: Annotated[
-        float, typer.Option(help="Seconds each flow's drain may take; retries not due by then stay queued.")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="How long each flow's drain may take; retries not due by then stay queued."
+        ),
     ] = 600.0,
     settle: Annotated[
-        float, typer.Option(help="Seconds to wait for a delayed retry to come due before leaving it queued.")
+        float,
+        typer.Option(
+            metavar="SECONDS", help="How long to wait for a delayed retry to come due before leaving it queued."
+        ),
     ] = 30.0,
 ) -> None:
     """Poll and drain flows here, with the settings of the environment (a backfill, a test).
 
     Stops early when a service it needs does not answer; exits 1 when records failed.
+    Example: p2c sync accounts products
+
     Records waiting for a record of another flow (or for their paused flow) stay queued
     and are listed; they go on in a later run.
-    Example: p2c sync accounts products
     """
     from p2c_cli import syncing
 

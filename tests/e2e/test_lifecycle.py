@@ -32,7 +32,7 @@ def _competitor_quote(e2e: E2E) -> str:
         }).raise_for_status()  # fmt: skip
         dv.post("quotes", json={
             "quotenumber": "QUO-09002-WAIT", "name": "Waiting quote", "statecode": 1,
-            "msdyn_hasexternallymaintainedproductsonly": True,
+            "msdynce_hasexternallymaintainedproductsonly": True,
             "customerid_account@odata.bind": f"/accounts({account})",
             "transactioncurrencyid@odata.bind": f"/transactioncurrencies({usd['transactioncurrencyid']})",
         }).raise_for_status()  # fmt: skip
