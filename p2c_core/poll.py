@@ -6,9 +6,9 @@ DESIGN invariant 1: the cursor moves only after the changes it covers are enqueu
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from p2c_core.failing import record_failure
 from p2c_core.flow import Flow
 from p2c_core.hashing import canonical_hash
 from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
-from p2c_core.sources import MODIFIED_COLUMN, ChangeReader
+from p2c_core.sources import MODIFIED_COLUMN, ChangeReader, SourcePage
 from p2c_core.state import Cursor, now
 
 if TYPE_CHECKING:
@@ -61,22 +61,7 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     _columns_changed(flow, cursor, reader, out)
     error: str | None = None
     try:
-        try:
-            pages = iter(reader.pages(cursor.link))
-            first = next(pages, None)
-        except ODataError as exc:
-            if exc.code != EXPIRED_DELTA_TOKEN or cursor.link is None:
-                raise
-            # The org no longer keeps changes that far back: read everything again. Records
-            # whose content did not change are dropped by the key map and write nothing.
-            log.warning("flow %s: delta token expired; full resync", flow.name, extra=log_fields(flow, out))
-            cursor.link = cursor.scan_started = None
-            pages = iter(reader.pages(None))
-            first = next(pages, None)
-        # Hold one page at a time: memory stays flat however many pages a scan has.
-        pages = itertools.chain([first] if first is not None else [], pages)
-        first = None
-        for page in pages:
+        for page in _pages(flow, cursor, reader, out):
             rows = page.rows
             if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
                 kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
@@ -114,6 +99,27 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
         raise
     finally:
         record_run(rt, out, started, error)
+
+
+def _pages(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outcome) -> Iterator[SourcePage]:
+    """The source's pages from the cursor, or from the start when the delta token expired."""
+    try:
+        pages = iter(reader.pages(cursor.link))
+        first = next(pages, None)
+    except ODataError as exc:
+        if exc.code != EXPIRED_DELTA_TOKEN or cursor.link is None:
+            raise
+        # The org no longer keeps changes that far back: read everything again. Records
+        # whose content did not change are dropped by the key map and write nothing.
+        log.warning("flow %s: delta token expired; full resync", flow.name, extra=log_fields(flow, out))
+        cursor.link = cursor.scan_started = None
+        pages = iter(reader.pages(None))
+        first = next(pages, None)
+    # Hold one page at a time: memory stays flat however many pages a scan has.
+    if first is not None:
+        yield first
+    del first
+    yield from pages
 
 
 def columns_digest(reader: ChangeReader) -> str:

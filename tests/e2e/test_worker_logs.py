@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
 from azure.functions.queue import QueueMessage
@@ -40,6 +41,17 @@ def concurrent(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> E2E:
     monkeypatch.setenv("P2C_RECORD_MAX_ATTEMPTS", "1")
     e2e.restart_runtime()
     return e2e
+
+
+@pytest.fixture(autouse=True)
+def p2c_logs_warnings() -> Iterator[None]:
+    """The records' failures are WARNING logs: shown whatever an earlier in-process CLI run set
+    (`p2c` without -v quiets the p2c logger to ERROR)."""
+    logger = logging.getLogger("p2c")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(before)
 
 
 def unmappable_quotes(e2e: E2E) -> bytes:
