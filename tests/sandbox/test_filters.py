@@ -72,7 +72,8 @@ def test_dataverse_query_functions_in_and_not_in(sb: Sandbox, dv: httpx.Client):
     assert names(dv, single) == ["O'Brien & Sons"]
     others = "Microsoft.Dynamics.CRM.NotIn(PropertyName='customertypecode',PropertyValues=['3'])"
     got = dv.get("accounts", params={"$select": "customertypecode", "$filter": others}).json()["value"]
-    assert {r["customertypecode"] for r in got} == {1, 5, 6, 10, 11}
+    codes = {r["customertypecode"] for r in got}  # other tests of this module may add accounts
+    assert 3 not in codes and {1, 5, 6, 10, 11} <= codes
 
 
 def test_the_odata_in_operator_is_not_dataverses(dv: httpx.Client):
