@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 SKIPPED = (
     "skipped = read but not written: not for this flow (an account that is no active customer, "
-    "a contact that is one), unchanged since the last write, or a deletion (p2c carries none)."
+    "a contact that is one), unchanged since the last write, or a deletion (counted as removed; docs/lifecycle.md)."
 )
 NEXT = """Next: `p2c demo --serve` keeps this environment up and prints its settings;
 with them, in another terminal:
