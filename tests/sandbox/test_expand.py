@@ -16,12 +16,6 @@ from p2c_sandbox import Sandbox
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
 @pytest.fixture
 def dv(sb: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/", headers={"OData-Version": "4.0"}) as client:

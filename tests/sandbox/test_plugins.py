@@ -5,29 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
 from p2c_sandbox import Sandbox
 from p2c_sandbox.plugins import steps
 from p2c_sandbox.solution import spec
 
 REP = {"Prefer": "return=representation"}
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def dv(sb: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/") as client:
-        yield client
 
 
 def one(sb: Sandbox, entity_set: str, **match: Any) -> dict[str, Any]:

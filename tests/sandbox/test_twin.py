@@ -16,18 +16,6 @@ from p2c_sandbox.enums import fno_enums
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Sandbox]:
-    with Sandbox() as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def dv(sb: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=sb.dataverse_url + "/api/data/v9.2/") as client:
-        yield client
-
-
 @pytest.fixture
 def fno(sb: Sandbox) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=sb.fno_url) as client:
