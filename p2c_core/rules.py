@@ -10,6 +10,7 @@ Stdlib only: flows are read at every cold start.
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -61,14 +62,14 @@ class Reference:
         return f"ref:{self.value}"
 
 
-class Rule:
+class Rule(ABC):
     """Base of the rule kinds. `value` returns (present, value): absent leaves the field out."""
 
     def columns(self) -> tuple[str, ...]:
         return ()
 
-    def value(self, data: Mapping[str, Any], ctx: Context, target: str) -> tuple[bool, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def value(self, data: Mapping[str, Any], ctx: Context, target: str) -> tuple[bool, Any]: ...
 
     def refers_to(self) -> tuple[str, ...]:
         """Flows whose records this rule needs in the target first."""
@@ -82,8 +83,8 @@ class Rule:
 class ReferenceRule(Rule):
     """A rule whose value names a record that must be in the target (DESIGN invariant 5)."""
 
-    def resolve(self, target: str, value: Any, resolver: Resolver, service: Service) -> dict[str, Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def resolve(self, target: str, value: Any, resolver: Resolver, service: Service) -> dict[str, Any]: ...
 
     def read_back(self, target: str, service: Service) -> str:
         # Sales returns a lookup as `_<name>_value`, whichever table it points to.
