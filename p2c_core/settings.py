@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core import catalog
 from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
+from p2c_core.companies import Companies, CompanyEntry, parse_company_map
 from p2c_core.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -139,7 +140,12 @@ class Settings(BaseSettings):
 
     dataverse_url: str
     fno_url: str
+    # The one legal entity, or with P2C_COMPANIES the one whose keys carry no company
+    # (those written before the map was set); then it must be one of the map's.
     fno_company: str
+    # Several legal entities (p2c_core/companies.py, docs/companies.md): JSON, legal entity ->
+    # how its Sales rows are recognised, their owner in Sales, per-company defaults/value maps.
+    companies: dict[str, CompanyEntry] | None = None
     auth_mode: Literal["azure", "none"] = "azure"
     tenant_id: str | None = None
     client_id: str | None = None
@@ -251,6 +257,24 @@ class Settings(BaseSettings):
                     f"{name}; it offers {', '.join(offered)} (docs/lifecycle.md)"
                 )
         return v
+
+    @field_validator("companies")
+    @classmethod
+    def _company_map(cls, v: dict[str, CompanyEntry] | None) -> dict[str, CompanyEntry] | None:
+        return None if v is None else parse_company_map(v)
+
+    @model_validator(mode="after")
+    def _default_company_mapped(self) -> Settings:
+        if self.companies is not None and self.fno_company not in self.companies:
+            raise ValueError(
+                f"P2C_FNO_COMPANY={self.fno_company} is not in P2C_COMPANIES ({', '.join(self.companies)}): "
+                "it names the company of keys written before the map was set"
+            )
+        return self
+
+    def company_map(self) -> Companies:
+        """The companies this deployment serves (one, unless P2C_COMPANIES is set)."""
+        return Companies(default=self.fno_company, entries=dict(self.companies or {}))
 
     @model_validator(mode="after")
     def _overlay_valid(self) -> Settings:
