@@ -202,8 +202,12 @@ class FnoChanges:
         started: datetime | None = None,
         *,
         find_gone: bool = False,
+        scope: str | None = None,
     ) -> None:
         assert isinstance(flow.source, FinOps)
+        # The company whose seen digests this read compares with (None: the default company's,
+        # stored as one company stored them; p2c_core/company_reads.py).
+        self.scope = scope
         self.client = client
         self.flow = flow
         self.source: FinOps = flow.source
@@ -251,7 +255,7 @@ class FnoChanges:
 
     def gone(self, visited: set[str]) -> list[str]:
         if self._seen is None:
-            self._seen = self.state.seen(self.flow.name)
+            self._seen = self.state.seen(self.flow.name, self.scope)
         return sorted(k for k, d in self._seen.items() if d != GONE and k not in visited)
 
     def filter(self, since: str | None) -> str | None:
@@ -263,7 +267,7 @@ class FnoChanges:
 
     def changed(self, rows: list[Row]) -> tuple[list[Row], dict[str, str]]:
         if self._seen is None:
-            self._seen = self.state.seen(self.flow.name)
+            self._seen = self.state.seen(self.flow.name, self.scope)
         out: list[Row] = []
         digests: dict[str, str] = {}
         for row in rows:
@@ -303,7 +307,7 @@ class FnoChanges:
 
     def enqueued(self, page: SourcePage) -> None:
         if page.digests:
-            self.state.mark_seen(self.flow.name, page.digests)
+            self.state.mark_seen(self.flow.name, page.digests, self.scope)
             if self._seen is not None:
                 self._seen.update(page.digests)
 

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
 _CURSOR, _PAUSED = "cursor", "paused"  # the two rows of a flow's partition
 
 
+def cursor_row(company: str | None) -> str:
+    """The RowKey of a flow's cursor: `cursor`, or `cursor|<company>` for an F&O flow's scan
+    of a company other than the default one (whose scan keeps the row one company wrote)."""
+    return _CURSOR if company is None else f"{_CURSOR}|{company}"
+
+
 @dataclass
 class Cursor:
     """Where a flow's next poll starts. `link` is a nextLink (scan under way) or deltaLink."""
@@ -29,6 +35,9 @@ class Cursor:
     # A digest of the columns the source is read with: a delta link keeps the columns of the
     # read that began it, so a mapping that reads more must begin again (None: not recorded).
     columns: str | None = None
+    # The legal entity an F&O flow's cursor scans (None: the default company, P2C_FNO_COMPANY,
+    # and every Dataverse source: one change-tracking read serves every company).
+    company: str | None = None
 
 
 class CursorStore:
@@ -41,13 +50,13 @@ class CursorStore:
     def _table(self) -> TableClient:
         return table(self.storage, CURSORS)
 
-    def get(self, flow: str) -> Cursor:
+    def get(self, flow: str, company: str | None = None) -> Cursor:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            e = self._table().get_entity(flow, _CURSOR)
+            e = self._table().get_entity(flow, cursor_row(company))
         except ResourceNotFoundError:
-            return Cursor(flow=flow)
+            return Cursor(flow=flow, company=company)
         return Cursor(
             flow=flow,
             link=e.get("link"),
@@ -56,6 +65,7 @@ class CursorStore:
             updated_at=e.get("updated_at"),
             etag=e.metadata["etag"],
             columns=e.get("columns"),
+            company=company,
         )
 
     def put(self, cursor: Cursor) -> Cursor:
@@ -64,7 +74,7 @@ class CursorStore:
 
         entity = {
             "PartitionKey": cursor.flow,
-            "RowKey": _CURSOR,
+            "RowKey": cursor_row(cursor.company),
             "link": cursor.link,
             "watermark": cursor.watermark,
             "scan_started": cursor.scan_started,

@@ -17,9 +17,11 @@ if TYPE_CHECKING:
     from p2c_core.state.storage import Storage
 
 
-def seen_partition(flow: str) -> str:
-    """The key map partition of an F&O flow's sent digests."""
-    return f"{flow}~seen"
+def seen_partition(flow: str, company: str | None = None) -> str:
+    """The key map partition of an F&O flow's sent digests: `<flow>~seen`, or
+    `<flow>~seen|<company>` for a company other than the default one (P2C_FNO_COMPANY, whose
+    digests stay where one company wrote them). Keys in it are the company's natural keys."""
+    return f"{flow}~seen" if company is None else f"{flow}~seen|{company}"
 
 
 class SeenStore:
@@ -31,21 +33,21 @@ class SeenStore:
     def _table(self) -> TableClient:
         return table(self.storage, KEYMAP)
 
-    def get(self, flow: str) -> dict[str, str]:
+    def get(self, flow: str, company: str | None = None) -> dict[str, str]:
         rows = self._table().query_entities(
-            "PartitionKey eq @p", parameters={"p": seen_partition(flow)}, select=["RowKey", "digest"]
+            "PartitionKey eq @p", parameters={"p": seen_partition(flow, company)}, select=["RowKey", "digest"]
         )
         return {source_key(r["RowKey"]): r["digest"] for r in rows}
 
-    def mark(self, flow: str, digests: dict[str, str]) -> None:
-        partition = seen_partition(flow)
+    def mark(self, flow: str, digests: dict[str, str], company: str | None = None) -> None:
+        partition = seen_partition(flow, company)
         ops = [("upsert", {"PartitionKey": partition, "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]
         client = self._table()
         for part in chunks(ops):
             client.submit_transaction(list(part))  # type: ignore[arg-type]
 
-    def clear(self, flow: str) -> None:
-        partition = seen_partition(flow)
+    def clear(self, flow: str, company: str | None = None) -> None:
+        partition = seen_partition(flow, company)
         client = self._table()
         rows = client.query_entities("PartitionKey eq @p", parameters={"p": partition}, select=["RowKey"])
         delete_rows(client, partition, [r["RowKey"] for r in rows])

@@ -40,8 +40,9 @@ class StateStore:
 
     # --- cursors and the operator's pause -------------------------------------------
 
-    def get_cursor(self, flow: str) -> Cursor:
-        return self.cursors.get(flow)
+    def get_cursor(self, flow: str, company: str | None = None) -> Cursor:
+        """A flow's cursor; `company`: an F&O flow's scan of a company other than the default one."""
+        return self.cursors.get(flow, company)
 
     def put_cursor(self, cursor: Cursor) -> Cursor:
         """Write only if nobody else moved the cursor since we read it (else CursorConflict)."""
@@ -58,14 +59,14 @@ class StateStore:
 
     # --- what F&O polls sent on -------------------------------------------------------
 
-    def seen(self, flow: str) -> dict[str, str]:
-        return self.seen_digests.get(flow)
+    def seen(self, flow: str, company: str | None = None) -> dict[str, str]:
+        return self.seen_digests.get(flow, company)
 
-    def mark_seen(self, flow: str, digests: dict[str, str]) -> None:
-        self.seen_digests.mark(flow, digests)
+    def mark_seen(self, flow: str, digests: dict[str, str], company: str | None = None) -> None:
+        self.seen_digests.mark(flow, digests, company)
 
-    def clear_seen(self, flow: str) -> None:
-        self.seen_digests.clear(flow)
+    def clear_seen(self, flow: str, company: str | None = None) -> None:
+        self.seen_digests.clear(flow, company)
 
     # --- key map ----------------------------------------------------------------------
 

@@ -50,3 +50,17 @@ def test_pause_is_kept_apart_from_cursor_writes(storage):
     cursors.set_paused("accounts", False)
     assert cursors.is_paused("accounts") is False
     assert cursors.get("accounts").link == "http://x/accounts?$deltatoken=9"
+
+
+def test_a_company_s_cursor_is_a_row_of_its_own_beside_the_flow_s(storage):
+    cursors = CursorStore(storage)
+    cursors.put(Cursor(flow="invoices", link="since:2026-11-01T00:00:00Z"))
+    cursors.put(Cursor(flow="invoices", link="since:2026-11-20T00:00:00Z", company="demf"))
+    cursors.set_paused("invoices", True)
+    assert cursors.get("invoices").link == "since:2026-11-01T00:00:00Z"
+    assert cursors.get("invoices", "demf").link == "since:2026-11-20T00:00:00Z"
+    assert cursors.get("invoices", "demf").company == "demf" and cursors.get("invoices").company is None
+    assert cursors.get("invoices", "gbsi").etag is None  # a company not read yet
+    assert cursors.is_paused("invoices")  # the pause is the flow's, for every company
+    rows = {e["RowKey"] for e in storage.table("p2ccursors").list_entities() if e["PartitionKey"] == "invoices"}
+    assert rows == {"cursor", "cursor|demf", "paused"}

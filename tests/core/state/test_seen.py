@@ -26,3 +26,13 @@ def test_digests_update_in_place_per_flow_and_keep_any_key(storage):
 
 def test_the_digest_partition_is_named_after_the_flow():
     assert seen_partition("products") == "products~seen"
+
+
+def test_a_company_s_digests_have_a_partition_of_their_own(storage):
+    seen = SeenStore(storage)
+    seen.mark("invoices", {"INV-1": "us"})
+    seen.mark("invoices", {"INV-1": "de"}, "demf")  # the same number in another company
+    assert seen.get("invoices") == {"INV-1": "us"} and seen.get("invoices", "demf") == {"INV-1": "de"}
+    seen.clear("invoices", "demf")
+    assert seen.get("invoices") == {"INV-1": "us"} and seen.get("invoices", "demf") == {}
+    assert seen_partition("invoices", "demf") == "invoices~seen|demf"

@@ -147,3 +147,32 @@ def test_digests_failures_and_runs_written_before_the_split_read_back(storage):
 @pytest.mark.parametrize("name", TABLES)
 def test_the_frozen_file_holds_every_table(name):
     assert FROZEN[name], f"no frozen entity of {name}: the upgrade tests would read nothing"
+
+
+def test_an_f_and_o_flow_read_per_company_keeps_the_default_company_on_the_rows_one_company_wrote(storage):
+    # P2C_COMPANIES added to a deployment: the default company (P2C_FNO_COMPANY) reads its
+    # scan's cursor and sent digests where one company wrote them; another company starts its own.
+    from p2c_core.companies import Companies, CompanyEntry
+    from p2c_core.company_reads import state_scope
+
+    restore(storage)
+    state = StateStore(storage)
+    companies = Companies(
+        default="usmf",
+        entries={"usmf": CompanyEntry(business_unit="Contoso US"), "demf": CompanyEntry(business_unit="Contoso DE")},
+    )
+    usmf, demf = state_scope(companies, "usmf"), state_scope(companies, "demf")
+    frozen = state.get_cursor("products", usmf)
+    assert frozen.etag is not None and frozen.company is None
+    assert state.seen("products", usmf) == {"D0001": "dig-1", "A/B": "dig-2"}
+    own = state.get_cursor("products", demf)
+    assert own.etag is None and own.company == "demf" and state.seen("products", demf) == {}
+    own.link = "since:2026-11-30T00:00:00Z"
+    state.put_cursor(own)
+    state.mark_seen("products", {"D0001": "dig-de"}, demf)
+    assert state.get_cursor("products", demf).link == "since:2026-11-30T00:00:00Z"
+    assert state.get_cursor("products").link is None and state.get_cursor("products").etag == frozen.etag
+    assert state.seen("products") == {"D0001": "dig-1", "A/B": "dig-2"}
+    assert state.seen("products", demf) == {"D0001": "dig-de"}
+    state.clear_seen("products", demf)
+    assert state.seen("products", demf) == {} and len(state.seen("products")) == 2
