@@ -4,6 +4,8 @@ with Sandbox() as sb:            # free loopback ports, in-memory data
     sb.dataverse_url, sb.fno_url
 with Sandbox(tls=self_signed(tmp)) as sb:   # the same over HTTPS (p2c_sandbox.tls)
 with Sandbox(p2c_solution=False) as sb:      # an org without Microsoft's P2C solution (p2c_sandbox.solution)
+with Sandbox(companies=Companies.BUSINESS_UNITS) as sb:  # German Sales rows of Contoso DE too (seed_sales_companies)
+with Sandbox(companies=Companies.DUAL_WRITE) as sb:      # and dual-write's cdm_company table and msdyn_company
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from p2c_sandbox import organization
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.faults import FaultConfig
 from p2c_sandbox.fno import FnoService
+from p2c_sandbox.seed_options import Companies
 from p2c_sandbox.server import BackgroundServer
 from p2c_sandbox.store import Store
 from p2c_sandbox.tls import TlsFiles
 
-__all__ = ["FaultConfig", "Sandbox", "TlsFiles", "serve"]
+__all__ = ["Companies", "FaultConfig", "Sandbox", "TlsFiles", "serve"]
 
 
 class _Rows:
@@ -48,6 +52,7 @@ class Sandbox:
         delta_retention_days: float = 30.0,
         tls: TlsFiles | None = None,
         p2c_solution: bool = True,
+        companies: Companies = Companies.ONE,
     ) -> None:
         self.data_dir = data_dir
         self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
@@ -56,10 +61,13 @@ class Sandbox:
             self.dataverse_store, delta_retention_days=delta_retention_days, p2c_solution=p2c_solution
         )
         self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
-        if seed and self.dataverse_store.is_empty() and self.fno_store.is_empty():
+        fresh = self.dataverse_store.is_empty() and self.fno_store.is_empty()
+        if self.dataverse_store.is_empty():  # an org's root business unit and its user, seeded or not
+            organization.install(self.dataverse_service)
+        if seed and fresh:
             from p2c_sandbox.seed import seed as seed_demo
 
-            seed_demo(self.dataverse_service, self.fno_service)
+            seed_demo(self.dataverse_service, self.fno_service, companies=companies)
         self.dataverse = _Rows(self.dataverse_store)
         self.fno = _Rows(self.fno_store)
         self._servers = (
