@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import autopause, lifecycle, signing, telemetry, waiting
+from p2c_core import autopause, lifecycle, routing, signing, telemetry, waiting
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -25,7 +25,7 @@ from p2c_core.mapping import document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
 from p2c_core.poison import copy_of
 from p2c_core.state import Claim, Commit, KeyMapEntry, ids, now
-from p2c_core.targets import BatchWriter, LineWrite, WriteItem, WriteResult
+from p2c_core.targets import BatchWriter, LineWrite, TargetWriter, WriteItem, WriteResult
 from p2c_core.trust import check_record, hold_unverified
 
 if TYPE_CHECKING:
@@ -72,6 +72,8 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
         out.counts.failed += hold_unverified(rt, flow, envelope, problem)
         record_run(rt, out, started, None)
         return
+    # Records queued before the company map was set belong to the default company (routing.py).
+    envelope.records = [routing.normalized(rt.companies, r) for r in envelope.records]
     for removed in (r for r in envelope.records if r.op == "delete"):
         try:
             check_record(rt, flow, removed)  # signed by p2c's poll, and within what the source issued
@@ -80,16 +82,27 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
             continue
         lifecycle.apply_delete(rt, flow, removed, out)
     records = [r for r in envelope.records if r.op != "delete"]
-    writer = rt.writer(flow)
     size = rt.settings.batch_size
-    if size > 1 and flow.lines is None and isinstance(writer, BatchWriter) and len(records) > 1:
-        for i in range(0, len(records), size):
-            _apply_batch(rt, flow, writer, records[i : i + size], out)
+    if size > 1 and flow.lines is None and isinstance(rt.writer(flow), BatchWriter) and len(records) > 1:
+        # One `$batch` per company: each company's writer writes in its own dataAreaId.
+        by_company: dict[str | None, list[Record]] = {}
+        for record in records:
+            by_company.setdefault(routing.company_of(rt, record), []).append(record)
+        for company, group in by_company.items():
+            writer = _writer(rt, flow, company)
+            assert isinstance(writer, BatchWriter)
+            for i in range(0, len(group), size):
+                _apply_batch(rt, flow, writer, group[i : i + size], out)
     elif records:
         _apply_each(rt, flow, records, out)
     if envelope.sent is not None and out.counts.written:
         telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
     record_run(rt, out, started, None)
+
+
+def _writer(rt: Runtime, flow: Flow, company: str | None) -> TargetWriter:
+    """The flow's writer in the record's company (asked as before when there is one company)."""
+    return rt.writer(flow) if company is None else rt.writer(flow, company)
 
 
 def _message_ident(raw: bytes) -> str:
@@ -135,7 +148,7 @@ def _apply_each(rt: Runtime, flow: Flow, records: list[Record], out: Outcome) ->
 
 
 def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
-    pending = _prepare(rt, flow, record, rt.state.get_entry(flow.name, record.key), out)
+    pending = _prepare(rt, flow, record, routing.entry(rt, flow.name, record.key), out)
     if pending is None:
         return
     try:
@@ -146,7 +159,7 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
         return
     pending.item.known = pending.claimed.version >= 0
     try:
-        result: WriteResult | P2CError = rt.writer(flow).write(pending.item)
+        result: WriteResult | P2CError = _writer(rt, flow, routing.company_of(rt, record)).write(pending.item)
     except P2CError as exc:
         result = exc
     except BaseException:
@@ -160,7 +173,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
     written in one `$batch`, committed in one transaction. Each record still succeeds,
     waits or fails alone."""
     state = rt.state
-    entries = state.get_entries(flow.name, list(dict.fromkeys(r.key for r in records)))
+    entries = routing.entries(rt, flow.name, list(dict.fromkeys(r.key for r in records)))
     prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
     pending = [p for p in prepared if p is not None]
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
@@ -230,8 +243,10 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         if record.lines_later:  # read now, into a copy: a retry must travel without them again
             data = dict(data)
             rt.reader(flow).add_lines([data])
-        payload, create_only = rt.mapper.map(flow, record.key, data)
-        lines = rt.mapper.map_lines(flow, data)
+        company = routing.company_of(rt, record)
+        mapped = rt.company_flow(flow, company)  # with the overlay's changes for the company
+        payload, create_only = rt.mapper.map(mapped, routing.natural_key(rt, record), data, company)
+        lines = rt.mapper.map_lines(mapped, data, company)
         digest = document_hash(payload, lines)
         if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
             if entry.version < record.version:
@@ -255,14 +270,16 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         resolved_lines = None
         if lines is not None:
             resolved_lines = [
-                LineWrite(line.key, refs.resolve(flow, line.payload), refs.resolve(flow, line.create_only))
+                LineWrite(
+                    line.key, refs.resolve(flow, line.payload, company), refs.resolve(flow, line.create_only, company)
+                )
                 for line in lines
             ]
-        payload, create_only = refs.resolve(flow, payload), refs.resolve(flow, create_only)
+        payload, create_only = refs.resolve(flow, payload, company), refs.resolve(flow, create_only, company)
     except P2CError as exc:
         failed_attempt(rt, flow, record, exc, out)
         return None
-    item = WriteItem(record.key, payload, create_only, known=False, lines=resolved_lines)
+    item = WriteItem(routing.natural_key(rt, record), payload, create_only, known=False, lines=resolved_lines)
     return _Pending(record, entry, item, digest)
 
 

@@ -45,6 +45,10 @@ class Record(BaseModel):
     # A document with more lines than one message holds travels without them; the queue
     # function reads them from the source when it applies the document.
     lines_later: bool = False
+    # The F&O legal entity the record belongs to (P2C_COMPANIES, docs/companies.md); its key
+    # is then `company|key`. None: the default company (P2C_FNO_COMPANY), as in every message
+    # queued before several companies, and in every one of a one-company deployment.
+    company: str | None = Field(default=None, pattern=r"^[a-z0-9]{1,4}$")
 
     def to_json(self) -> str:
         """Without the fields left at their defaults (op, attempt, flags): more records fit a message."""

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from p2c_core import routing
 from p2c_core.envelope import Record
 from p2c_core.errors import KeyChanged, NotFoundError, P2CError
 from p2c_core.failing import cleared, failed_attempt
@@ -76,7 +77,7 @@ def removal(rt: Runtime, flow: Flow, key: str, version: int | None, out: Outcome
         out.counts.skipped += 1
         return None
     if version is None:
-        entry = rt.state.get_entry(flow.name, key)
+        entry = routing.entry(rt, flow.name, key)
         if entry is None or entry.version < 0:
             out.counts.skipped += 1
             return None
@@ -107,7 +108,7 @@ def deleted(rt: Runtime, flow: Flow, guids: list[str], out: Outcome) -> list[Rec
 def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
     """Act on a removal as the flow's setting says: put the F&O customer on hold, or
     deactivate the Sales row."""
-    entry = rt.state.get_entry(flow.name, record.key)
+    entry = routing.entry(rt, flow.name, record.key)
     if entry is None or entry.version < 0 or entry.version > record.version or setting(rt, flow) == IGNORE:
         out.counts.skipped += 1  # never written, stale, or the setting changed since the poll
         return
@@ -119,7 +120,7 @@ def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
         return
     try:
         if setting(rt, flow) == HOLD:
-            _hold(rt, flow, entry.target_key or record.key)
+            _hold(rt, flow, entry.target_key or routing.natural_key(rt, record), routing.company_of(rt, record))
         else:
             _deactivate(rt, flow, entry.target_key or record.key)
     except P2CError as exc:
@@ -137,10 +138,11 @@ def apply_delete(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
              extra=log_fields(flow, out, record.key))  # fmt: skip
 
 
-def _hold(rt: Runtime, flow: Flow, key: str) -> None:
-    address = rt.fno.key(**{flow.target.key: key})
+def _hold(rt: Runtime, flow: Flow, key: str, company: str | None) -> None:
+    fno = rt.fno_for(company)
+    address = fno.key(**{flow.target.key: key})
     try:
-        rt.fno.update(flow.target.entity_set, address, {HOLD_FIELD: HOLD_VALUE})
+        fno.update(flow.target.entity_set, address, {HOLD_FIELD: HOLD_VALUE})
     except NotFoundError:
         log.info("flow %s: customer %s is no longer in F&O; nothing to hold", flow.name, key)
 
@@ -169,7 +171,8 @@ def check_key(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None
     if sid is None:
         return
     before = ids.key_of(rt.storage, flow.name, sid)
-    if before is not None and before != record.key:
+    if before is not None and not routing.same_record(rt.companies, before, record.key):
+        routing.check_company(rt.companies, flow, before, record.key, sid)
         raise KeyChanged(
             f"{flow.source.entity_set} row {sid} was written as {before!r} and now has key {record.key!r}: "
             f"{flow.target.entity_set} cannot rename {flow.target.key} through OData, so nothing was written. "

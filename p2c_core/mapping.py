@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from p2c_core import catalog
+from p2c_core.companies import CompanyEntry
 from p2c_core.errors import MappingError
 from p2c_core.flow import Flow
 from p2c_core.hashing import canonical_hash
-from p2c_core.rules import Rule
+from p2c_core.rules import Context, Rule
 from p2c_core.settings import Settings
 
 # The largest amount both services store (Dataverse money: 922,337,203,685,477).
@@ -30,34 +31,69 @@ class MappedLine:
 
 
 class Mapper:
-    """Maps records of any flow with one deployment's value maps and defaults."""
+    """Maps records of any flow with one deployment's value maps and defaults.
+
+    With several companies (P2C_COMPANIES), a record is mapped with its company's
+    overrides over the global ones: the company map's `defaults` / `value_maps` and the
+    overlay's changes for that company (docs/companies.md).
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
-    def table(self, name: str) -> dict[str, str] | None:
-        """A value map: the built-in entries extended by the configured ones; None if neither."""
-        spec = catalog.value_map(name)
-        configured: dict[str, str] | None = getattr(self.settings.value_maps, name, None)
-        overlaid = self.settings.overlay().value_maps.get(name)
-        if configured is None and spec.builtin is None and overlaid is None:
-            return None
-        merged = {**(spec.builtin or {}), **(configured or {}), **(overlaid or {})}
-        if spec.folded:
-            return {k.strip().lower(): v for k, v in merged.items()}
-        return merged
+    def _entry(self, company: str) -> CompanyEntry | None:
+        return (self.settings.companies or {}).get(company)
 
-    def default(self, name: str) -> Any:
-        overlaid = self.settings.overlay().defaults
+    def table(self, name: str, company: str | None = None) -> dict[str, str] | None:
+        """A value map: the built-in entries extended by the configured ones, then by the
+        company's (when the record has one); None if none of them has the map."""
+        spec = catalog.value_map(name)
+        overlay = self.settings.overlay()
+        company = company or self.settings.fno_company  # None: the default company
+        entry = self._entry(company)
+        layers = [
+            getattr(self.settings.value_maps, name, None),
+            overlay.value_maps.get(name),
+            entry.value_maps.get(name) if entry is not None else None,
+            overlay.company_value_maps(company).get(name),
+        ]
+        if spec.builtin is None and all(layer is None for layer in layers):
+            return None
+        merged: dict[str, str | None] = dict(spec.builtin or {})
+        for layer in layers:
+            merged.update(layer or {})
+        # A company's entry mapped to null removes that entry for the company.
+        found = {k: v for k, v in merged.items() if v is not None}
+        if spec.folded:
+            return {k.strip().lower(): v for k, v in found.items()}
+        return found
+
+    def default(self, name: str, company: str | None = None) -> Any:
+        """A default: the company's override when it has one, else the global value."""
+        overlay = self.settings.overlay()
+        company = company or self.settings.fno_company  # None: the default company
+        company_overlay = overlay.company_defaults(company)
+        if name in company_overlay:
+            return company_overlay[name]
+        entry = self._entry(company)
+        if entry is not None and name in entry.defaults:
+            return entry.defaults[name]
+        overlaid = overlay.defaults
         return overlaid[name] if name in overlaid else getattr(self.settings.defaults, name)
 
-    def map(self, flow: Flow, key: str, data: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(payload, create-only fields) for one source record."""
+    def within(self, company: str | None) -> Context:
+        """The value maps and defaults one company's records are mapped with."""
+        return _CompanyContext(self, company)
+
+    def map(
+        self, flow: Flow, key: str, data: Mapping[str, Any], company: str | None = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(payload, create-only fields) for one source record (of `company`, None: the default)."""
         if not key.strip():
             raise MappingError(f"{flow.source.entity_set} record has an empty {flow.source.key}")
-        return self._apply(flow, flow.fields, data), self._apply(flow, flow.on_create, data)
+        return self._apply(flow, flow.fields, data, company), self._apply(flow, flow.on_create, data, company)
 
-    def map_lines(self, flow: Flow, data: Mapping[str, Any]) -> list[MappedLine] | None:
+    def map_lines(self, flow: Flow, data: Mapping[str, Any], company: str | None = None) -> list[MappedLine] | None:
         """The document's lines, mapped; None when the flow has no lines."""
         lines = flow.lines
         if lines is None:
@@ -68,12 +104,14 @@ class Mapper:
             key = row.get(lines.source_key) if lines.source_key else None
             if lines.source_key and key is None:
                 raise MappingError(f"a line of {flow.source.entity_set} has no {lines.source_key}")
-            payload = self._apply(flow, lines.fields, row)
-            create_only = self._apply(flow, lines.on_create, row)
+            payload = self._apply(flow, lines.fields, row, company)
+            create_only = self._apply(flow, lines.on_create, row, company)
             out.append(MappedLine(key=key, payload=payload, create_only=create_only))
         extra = lines.header_line
         if extra is not None and data.get(extra.amount):
-            out.append(MappedLine(key=extra.key, payload=self._apply(flow, extra.fields, data), create_only={}))
+            out.append(
+                MappedLine(key=extra.key, payload=self._apply(flow, extra.fields, data, company), create_only={})
+            )
         keys = [line.key for line in out if line.key is not None]
         if len(keys) != len(set(keys)):
             raise MappingError(
@@ -81,14 +119,31 @@ class Mapper:
             )
         return out
 
-    def _apply(self, flow: Flow, rules: Mapping[str, Rule], data: Mapping[str, Any]) -> dict[str, Any]:
+    def _apply(
+        self, flow: Flow, rules: Mapping[str, Rule], data: Mapping[str, Any], company: str | None = None
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {}
+        ctx = self.within(company)
         for target, rule in rules.items():
-            present, value = rule.value(data, self, target)
+            present, value = rule.value(data, ctx, target)
             if present:
                 _check(flow, target, value, getattr(rule, "column", None) or target)
                 out[target] = value
         return out
+
+
+@dataclass(frozen=True)
+class _CompanyContext:
+    """The rules' Context for one company's records."""
+
+    mapper: Mapper
+    company: str | None
+
+    def table(self, name: str) -> Mapping[str, str] | None:
+        return self.mapper.table(name, self.company)
+
+    def default(self, name: str) -> Any:
+        return self.mapper.default(name, self.company)
 
 
 def _check(flow: Flow, target: str, value: Any, source: str) -> None:

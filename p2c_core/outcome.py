@@ -26,6 +26,8 @@ class Counts:
     deferred: int = 0
     # Source rows deleted or deactivated (whatever the flow's ON_DELETE does with them).
     removed: int = 0
+    # Source rows outside every mapped business unit / company (P2C_COMPANIES): skipped too.
+    outside: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in self.__dict__.items() if v}

@@ -129,6 +129,27 @@ class Overlay(_Strict):
     flows: dict[str, FlowOverlay] = {}
     value_maps: dict[str, dict[str, str]] = {}
     defaults: dict[str, str | None] = {}
+    # A change for one company only (P2C_COMPANIES): its record's are mapped with it over
+    # the changes for every company. The document is then a list of such changes.
+    company: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{1,4}$")
+    # The changes for one company each, by company (from the list form; see `parse`).
+    companies: dict[str, Overlay] = {}
+
+    def for_company(self, company: str | None) -> Overlay | None:
+        return self.companies.get(company) if company else None
+
+    def company_value_maps(self, company: str | None) -> dict[str, dict[str, str]]:
+        layer = self.for_company(company)
+        return layer.value_maps if layer is not None else {}
+
+    def company_defaults(self, company: str | None) -> dict[str, str | None]:
+        layer = self.for_company(company)
+        return layer.defaults if layer is not None else {}
+
+    def apply_for(self, flow: Flow, company: str | None) -> Flow:
+        """`flow` (with the changes for every company applied) with one company's changes."""
+        layer = self.for_company(company)
+        return flow if layer is None else layer.apply(flow)
 
     def apply(self, flow: Flow) -> Flow:
         """The flow with this overlay's changes (the flow itself when it has none)."""
@@ -150,8 +171,12 @@ class Overlay(_Strict):
             required=tuple(f for f in flow.required if f not in change.drop),
         )
 
-    def origin(self, flow: str, field: str) -> str:
-        """Where a field of the effective mapping comes from: "standard" or "overlay"."""
+    def origin(self, flow: str, field: str, company: str | None = None) -> str:
+        """Where a field of the effective mapping comes from: "standard", "overlay" or
+        "overlay (<company>)"."""
+        layer = self.for_company(company)
+        if layer is not None and layer.origin(flow, field) == "overlay":
+            return f"overlay ({company})"
         change = self.flows.get(flow)
         return "overlay" if change and (field in change.fields or field in change.on_create) else "standard"
 
@@ -181,13 +206,44 @@ def parse(text: str, where: str = SETTING) -> Overlay:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"{where}: not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if isinstance(data, list):
+        return check_names(_layered(data, where), where)
     if not isinstance(data, dict):
-        raise SettingsError(f"{where}: expected a JSON object")
+        raise SettingsError(f"{where}: expected a JSON object, or a list of them (changes for one company each)")
     try:
         overlay = Overlay.model_validate(data)
     except ValidationError as exc:
         raise SettingsError(f"{where}: {_explain(exc)}") from None
+    if overlay.company is not None:  # one change, for one company
+        overlay = Overlay(companies={overlay.company.lower(): overlay})
     return check_names(overlay, where)
+
+
+def _layered(items: list[Any], where: str) -> Overlay:
+    """The list form: changes for every company (no `company`, at most one) and for one
+    company each (at most one per company)."""
+    common: Overlay | None = None
+    by_company: dict[str, Overlay] = {}
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise SettingsError(f"{where}: [{n}]: expected a JSON object")
+        try:
+            layer = Overlay.model_validate(item)
+        except ValidationError as exc:
+            raise SettingsError(f"{where}: [{n}].{_explain(exc)}") from None
+        if layer.companies:
+            raise SettingsError(f'{where}: [{n}]: name the company with "company" in a list item')
+        if layer.company is None:
+            if common is not None:
+                raise SettingsError(f"{where}: [{n}]: a second change for every company; merge it with the first")
+            common = layer
+            continue
+        company = layer.company.lower()
+        if company in by_company:
+            raise SettingsError(f"{where}: [{n}]: a second change for company {company}; merge it with the first")
+        by_company[company] = layer
+    base = common or EMPTY
+    return base.model_copy(update={"companies": by_company})
 
 
 def _explain(exc: ValidationError) -> str:
@@ -218,9 +274,29 @@ def check_names(overlay: Overlay, where: str = SETTING) -> Overlay:
             catalog.value_map(name)
         for name in overlay.defaults:
             catalog.default(name)
+        for company, layer in overlay.companies.items():
+            for flow_name in layer.flows:
+                if flow_name not in names:
+                    hint = did_you_mean(flow_name, names)
+                    raise FlowError(f"company {company}: no flow is named {flow_name!r}{hint}")
+                layer.apply(overlay.apply(registry().get(flow_name)))
+            for name in layer.value_maps:
+                catalog.value_map(name)
+            for name in layer.defaults:
+                catalog.default(name)
     except FlowError as exc:
         raise SettingsError(f"{where}: {exc}") from None
     return overlay
+
+
+def check_companies(overlay: Overlay, companies: list[str], where: str = SETTING) -> None:
+    """Every company the overlay names is one the deployment serves (P2C_COMPANIES)."""
+    for company in overlay.companies:
+        if company not in companies:
+            raise SettingsError(
+                f"{where}: a change for company {company!r}, which is not in P2C_COMPANIES "
+                f"({', '.join(companies)}){did_you_mean(company, companies)}"
+            )
 
 
 def load(settings_text: str | None, file: str | None) -> Overlay:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import lifecycle, signing, telemetry
+from p2c_core import lifecycle, routing, signing, telemetry
 from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
@@ -148,13 +148,23 @@ def _columns_changed(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outc
 def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
     records: list[Record] = []
     where = flow.source.where
+    routes = routing.routes(rt.companies, flow)
     for row in rows:
         out.counts.read += 1
         key = row.get(flow.source.key)
+        company = routing.company_of_row(rt.companies, row) if routes else None
+        if routes and company is None:
+            # Outside every mapped business unit / company: not p2c's to sync (docs/companies.md).
+            out.counts.skipped += 1
+            out.counts.outside += 1
+            continue
+        if company is not None:  # with the overlay's filter terms for this company
+            where = rt.company_flow(flow, company).source.where
         if where is not None and not where.matches(row):
             if lifecycle.deactivated(flow, row) and isinstance(key, str) and key.strip():
-                if (removed := lifecycle.removal(rt, flow, key, version_of(row), out)) is not None:
-                    records.append(removed)
+                stored = key if company is None else rt.companies.qualified(company, key)
+                if (removed := lifecycle.removal(rt, flow, stored, version_of(row), out)) is not None:
+                    records.append(removed.model_copy(update={"company": company}))
                 continue
             out.counts.skipped += 1
             continue
@@ -174,7 +184,10 @@ def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: An
             out.counts.failed += 1
             continue
         data = {k: v for k, v in row.items() if not k.startswith("@")}
-        record = fit_message(flow, Record(key=key, version=version_of(row), data=data))
+        record = Record(key=key, version=version_of(row), data=data)
+        if company is not None:
+            record = routing.routed(rt.companies, record, company)
+        record = fit_message(flow, record)
         if _too_large(record):
             record_failure(rt, flow, key, 0, MessageError("record is too large for one queue message"), record=None)
             out.counts.failed += 1

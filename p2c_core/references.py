@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from cachetools import TTLCache
@@ -19,12 +20,23 @@ from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.keys import id_column, literal
 from p2c_core.errors import DependencyMissing, MappingError
 from p2c_core.flow import Endpoint, FinOps, Flow
-from p2c_core.rules import Reference
+from p2c_core.rules import Reference, Resolver
 from p2c_core.state import KeyMapEntry
 
 # Found references are remembered this long per process; missing ones never are.
 TTL_SECONDS = 900.0
 MAX_REMEMBERED = 100_000
+
+
+@dataclass(frozen=True)
+class CompanyScope:
+    """Where one company's references are found (P2C_COMPANIES): its F&O client, the key
+    its records have in the key maps, and its price list map (docs/companies.md)."""
+
+    company: str
+    fno: FnoClient
+    stored_key: Callable[[str], str]
+    price_lists: Callable[[], Mapping[str, str] | None]
 
 
 class References:
@@ -39,22 +51,26 @@ class References:
         flow: Callable[[str], Flow],
         price_lists: Callable[[], Mapping[str, str] | None],
         ttl_seconds: float = TTL_SECONDS,
+        scope: Callable[[str], CompanyScope] | None = None,
     ) -> None:
         self.dataverse = dataverse
         self.fno = fno
         self._entry = entry
         self._flow = flow
         self._price_lists = price_lists
+        self._scope = scope
         self._found = TTLCache[tuple[str, ...], Any](maxsize=MAX_REMEMBERED, ttl=ttl_seconds)
         self._lock = threading.Lock()
 
-    def resolve(self, flow: Flow, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """The payload with every Reference replaced by what the target takes."""
+    def resolve(self, flow: Flow, payload: Mapping[str, Any], company: str | None = None) -> dict[str, Any]:
+        """The payload with every Reference replaced by what the target takes, looked up
+        within the record's company (None: the default company)."""
         out: dict[str, Any] = {}
         service = flow.target.service
+        resolver: Resolver = self if company is None or self._scope is None else _Scoped(self, self._scope(company))
         for name, value in payload.items():
             if isinstance(value, Reference):
-                out.update(value.rule.resolve(name, value.value, self, service))
+                out.update(value.rule.resolve(name, value.value, resolver, service))
             else:
                 out[name] = value
         return out
@@ -73,19 +89,30 @@ class References:
     # --- the Resolver protocol (p2c_core.rules) -------------------------------------
 
     def fno_record(self, flows: Sequence[str], key: str, returns: str | None) -> tuple[bool, Any]:
-        found = self._cached(("fno", *flows, str(returns), key), lambda: self._fno_record(flows, key, returns))
+        return self.fno_record_in(self.fno, lambda k: k, flows, key, returns)
+
+    def fno_record_in(
+        self, fno: FnoClient, stored_key: Callable[[str], str], flows: Sequence[str], key: str, returns: str | None
+    ) -> tuple[bool, Any]:
+        """`fno_record` in one company: its client, and its records' key map keys."""
+        found = self._cached(
+            ("fno", fno.company, *flows, str(returns), key),
+            lambda: self._fno_record(fno, stored_key, flows, key, returns),
+        )
         return (True, found[0]) if found is not None else (False, None)
 
-    def _fno_record(self, flows: Sequence[str], key: str, returns: str | None) -> tuple[Any] | None:
+    def _fno_record(
+        self, fno: FnoClient, stored_key: Callable[[str], str], flows: Sequence[str], key: str, returns: str | None
+    ) -> tuple[Any] | None:
         if returns is None:
             for name in flows:
-                entry = self._entry(name, key)
+                entry = self._entry(name, stored_key(key))
                 if entry is not None and entry.version >= 0:
                     return (key,)
         for endpoint in _endpoints([self._flow(n) for n in flows], "fno"):
             assert isinstance(endpoint, FinOps)
             select = [endpoint.key] + ([returns] if returns else [])
-            row = self.fno.get(endpoint.entity_set, self.fno.key(**{endpoint.key: key}), select=select)
+            row = fno.get(endpoint.entity_set, fno.key(**{endpoint.key: key}), select=select)
             if row is not None:
                 return (row.get(returns) if returns else key,)
         return None
@@ -106,8 +133,11 @@ class References:
         return None
 
     def price_list(self, currency: str) -> str:
+        return self.price_list_in(self._price_lists(), currency)
+
+    def price_list_in(self, price_lists: Mapping[str, str] | None, currency: str) -> str:
         """The `price_list` map's price list for the currency, else the first active one in it by name."""
-        name = (self._price_lists() or {}).get(currency)
+        name = (price_lists or {}).get(currency)
         if name is not None:
             guid = self.row_id("pricelevels", "name", name)
             if guid is None:
@@ -129,6 +159,26 @@ class References:
         pages = self.dataverse.query("pricelevels", select=["pricelevelid", "name"], filter=where)
         rows = [r for page in pages for r in page.rows]
         return min(rows, key=lambda r: str(r.get("name") or ""))["pricelevelid"] if rows else None
+
+
+@dataclass(frozen=True)
+class _Scoped:
+    """The Resolver of one company's records: F&O records and price lists of that company."""
+
+    refs: References
+    scope: CompanyScope
+
+    def fno_record(self, flows: Sequence[str], key: str, returns: str | None) -> tuple[bool, Any]:
+        return self.refs.fno_record_in(self.scope.fno, self.scope.stored_key, flows, key, returns)
+
+    def dataverse_tables(self, flows: Sequence[str]) -> list[tuple[str, str]]:
+        return self.refs.dataverse_tables(flows)
+
+    def row_id(self, entity_set: str, column: str, value: Any) -> str | None:
+        return self.refs.row_id(entity_set, column, value)
+
+    def price_list(self, currency: str) -> str:
+        return self.refs.price_list_in(self.scope.price_lists(), currency)
 
 
 def _endpoints(flows: list[Flow], service: str) -> list[Endpoint]:

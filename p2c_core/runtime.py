@@ -20,9 +20,10 @@ from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import PROFILE as FNO
 from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.odata import ODataClient, RetryPolicy
+from p2c_core.companies import Companies
 from p2c_core.flow import Flow
 from p2c_core.mapping import Mapper
-from p2c_core.references import References
+from p2c_core.references import CompanyScope, References
 from p2c_core.settings import Settings, get_settings
 from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
 from p2c_core.state import StateStore
@@ -39,6 +40,7 @@ class Runtime:
     storage: Storage
     credential: TokenCredential | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _fno_clients: dict[str, FnoClient] = field(default_factory=dict)
 
     def _odata(self, profile: object, url: str) -> ODataClient:
         from p2c_core.clients.odata import ServiceProfile
@@ -62,7 +64,24 @@ class Runtime:
 
     @cached_property
     def fno(self) -> FnoClient:
-        return FnoClient(self._odata(FNO, self.settings.fno_url), company=self.settings.fno_company)
+        """The default company's client (P2C_FNO_COMPANY)."""
+        return self.fno_for(None)
+
+    @cached_property
+    def companies(self) -> Companies:
+        return self.settings.company_map()
+
+    def fno_for(self, company: str | None) -> FnoClient:
+        """The F&O client of one legal entity (None: the default company). One HTTP client
+        (its pool, its token) serves every company; only `dataAreaId` differs."""
+        name = (company or self.settings.fno_company).lower()
+        with self._lock:
+            client = self._fno_clients.get(name)
+            if client is None:
+                shared = next(iter(self._fno_clients.values()), None)
+                odata = shared.odata if shared is not None else self._odata(FNO, self.settings.fno_url)
+                client = self._fno_clients[name] = FnoClient(odata, company=name)
+        return client
 
     @cached_property
     def signing_key(self) -> bytes:
@@ -92,30 +111,55 @@ class Runtime:
             entry=self.state.get_entry,
             flow=self.flow,
             price_lists=lambda: self.mapper.table("price_list"),
+            scope=self.company_scope,
+        )
+
+    def company_scope(self, company: str) -> CompanyScope:
+        """Where references of one company's records are found (references.py)."""
+        return CompanyScope(
+            company=company,
+            fno=self.fno_for(company),
+            stored_key=lambda key: self.companies.qualified(company, key),
+            price_lists=lambda: self.mapper.table("price_list", company),
         )
 
     def flow(self, name: str) -> Flow:
         """A registered flow as this deployment runs it: with its mapping overlay applied."""
+        from p2c_core import routing
         from p2c_core.flows import get_flow
 
-        return self.settings.overlay().apply(get_flow(name))
+        return routing.reading(self.settings.overlay().apply(get_flow(name)), self.companies)
+
+    def company_flow(self, flow: Flow, company: str | None) -> Flow:
+        """The flow as one company's records are mapped: with the overlay's changes for
+        that company (None: the default company)."""
+        return self.settings.overlay().apply_for(flow, company or self.settings.fno_company)
+
+    def company_columns(self, flow: Flow) -> list[str]:
+        """Source columns that only some company's overlay changes read (one read serves all)."""
+        overlay = self.settings.overlay()
+        base = set(flow.source_columns())
+        extra = [c for company in overlay.companies for c in self.company_flow(flow, company).source_columns()]
+        return [c for c in dict.fromkeys(extra) if c not in base]
 
     def reader(self, flow: Flow) -> ChangeReader:
         if flow.source.service == "dataverse":
-            return DataverseChanges(self.dataverse, flow, self.lookups)
+            return DataverseChanges(self.dataverse, flow, self.lookups, extra=self.company_columns(flow))
         gone = self.settings.flow(flow.name).on_delete == "deactivate"
         return FnoChanges(self.fno, flow, self.state, find_gone=gone)
 
-    def writer(self, flow: Flow) -> TargetWriter:
+    def writer(self, flow: Flow, company: str | None = None) -> TargetWriter:
+        """The flow's writer; F&O targets in `company` (None: the default company)."""
         if flow.target.service == "fno":
-            return FnoWriter(self.fno, flow)
+            return FnoWriter(self.fno_for(company), flow)
         return DataverseWriter(self.dataverse, flow)
 
     def close(self) -> None:
-        for name in ("dataverse", "fno"):
-            client = self.__dict__.get(name)
-            if client is not None:
-                client.odata.close()
+        client = self.__dict__.get("dataverse")
+        if client is not None:
+            client.odata.close()
+        for fno in self._fno_clients.values():
+            fno.odata.close()  # one shared client: closing it twice is harmless
 
 
 _runtime: Runtime | None = None

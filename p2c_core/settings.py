@@ -278,7 +278,12 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _overlay_valid(self) -> Settings:
-        self.overlay()  # an invalid overlay stops the app at start, naming the problem
+        parsed = self.overlay()  # an invalid overlay stops the app at start, naming the problem
+        if parsed.companies:
+            from p2c_core import overlay
+
+            where = overlay.FILE_SETTING if self.mapping_overlay_file else overlay.SETTING
+            overlay.check_companies(parsed, self.company_map().ids, where)
         return self
 
     def overlay(self) -> Overlay:

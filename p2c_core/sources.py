@@ -99,15 +99,20 @@ class DataverseChanges:
     document when a line changes, so a changed line shows up as a changed header).
     """
 
-    def __init__(self, client: DataverseClient, flow: Flow, lookups: LookupResolver) -> None:
+    def __init__(self, client: DataverseClient, flow: Flow, lookups: LookupResolver, extra: Sequence[str] = ()) -> None:
         self.client = client
         self.flow = flow
         self.lookups = lookups
+        # Columns only some company's overlay changes read (Runtime.company_columns).
+        self.extra = tuple(extra)
 
     def select(self) -> list[str]:
         # The row id too: the key map keeps it, to tell a changed key from a new record.
         assert isinstance(self.flow.source, Dataverse)
-        columns = [*self.flow.source_columns(), self.flow.source.id_column, VERSION_COLUMN, MODIFIED_COLUMN]
+        columns = [*self.flow.source_columns(), *self.extra, self.flow.source.id_column]
+        # Lookups read for p2c itself, not a field (the company column, routing.py).
+        columns += [lookup.value_column for lookup in self.flow.resolve]
+        columns += [VERSION_COLUMN, MODIFIED_COLUMN]
         return list(dict.fromkeys(columns))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:

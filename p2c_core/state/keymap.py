@@ -163,7 +163,7 @@ class KeyMapStore:
         claimed.lease_until = (at + lease).isoformat()
         client = self._table()
         try:
-            if entry is None:
+            if entry is None or entry.etag is None:  # no row yet (or one read under its old key)
                 meta = client.create_entity(_entity(claimed))
             else:
                 meta = replace_if_unchanged(client, _entity(claimed), entry.etag)
@@ -243,7 +243,7 @@ class KeyMapStore:
         client, redo = self._table(), []
         for part in chunks(list(todo.items())):
             ops: list[Any] = [
-                ("create", _entity(w.new)) if w.old is None else
+                ("create", _entity(w.new)) if w.old is None or w.old.etag is None else
                 ("update", _entity(w.new),
                  {"mode": UpdateMode.REPLACE, "etag": w.old.etag, "match_condition": MatchConditions.IfNotModified})
                 for _, w in part

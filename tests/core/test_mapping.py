@@ -103,3 +103,46 @@ def test_document_lines_map_with_their_keys_and_reverse_and_numeric_maps():
     with pytest.raises(MappingError, match="'processing_status' has no entry for 'Teleported'"):
         mapper.map(fno_orders, "SO-1", {"SalesOrderNumber": "SO-1", "OrderingCustomerAccountNumber": "A",
                                         "SalesOrderProcessingStatus": "Teleported"})  # fmt: skip
+
+
+TWO_COMPANIES = {
+    "usmf": {"business_unit": "Contoso US"},
+    "demf": {
+        "business_unit": "Contoso DE",
+        "defaults": {"customer_group": "40", "language": "de"},
+        "value_maps": {"payment_terms": {"1": "14T"}, "country": {"deutschland": "DE", "usa": None}},
+    },
+}
+
+
+def test_a_companys_defaults_and_value_maps_override_the_global_ones_for_that_company_only():
+    mapper = Mapper(settings(companies=TWO_COMPANIES, value_maps={"payment_terms": {"1": "Net30"}}))
+    us, _ = mapper.map(accounts, "A-1", ROW, "usmf")
+    de, _ = mapper.map(accounts, "A-1", {**ROW, "address1_country": "Deutschland"}, "demf")
+    assert (us["CustomerGroupId"], us["LanguageId"], us["PaymentTerms"]) == ("10", "en-us", "Net30")
+    assert (de["CustomerGroupId"], de["LanguageId"], de["PaymentTerms"]) == ("40", "de", "14T")
+    assert de["DeliveryAddressCountryRegionISOCode"] == "DE"
+    # None: the default company's (keys queued before the map), the global values.
+    assert mapper.map(accounts, "A-1", ROW)[0] == us
+    # A company's entry mapped to null is gone for that company only.
+    assert (
+        mapper.map(accounts, "A-1", {**ROW, "address1_country": "usa"}, "usmf")[0][
+            "DeliveryAddressCountryRegionISOCode"
+        ]
+        == "US"
+    )
+    with pytest.raises(MappingError, match="no entry for 'usa'"):
+        mapper.map(accounts, "A-1", {**ROW, "address1_country": "usa"}, "demf")
+
+
+def test_the_overlays_change_for_one_company_wins_over_the_company_map_and_the_global_overlay():
+    overlay = (
+        '[{"defaults": {"customer_group": "20"}},'
+        ' {"company": "demf", "defaults": {"customer_group": "50"}, "value_maps": {"payment_terms": {"1": "7T"}}}]'
+    )
+    mapper = Mapper(settings(companies=TWO_COMPANIES, mapping_overlay=overlay))
+    assert mapper.default("customer_group", "usmf") == "20"  # the global overlay over the template
+    assert mapper.default("customer_group", "demf") == "50"  # the company's overlay over its map entry (40)
+    assert mapper.default("language", "demf") == "de"
+    assert mapper.table("payment_terms", "demf") == {"1": "7T"}
+    assert mapper.table("payment_terms", "usmf") is None
