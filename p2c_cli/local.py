@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import time
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from p2c_sandbox import Sandbox
 
 COMPANY = "usmf"
+# The demo's two legal entities, recognised by the business unit that owns a Sales row
+# (P2C_COMPANIES, docs/companies.md); the sandbox seeds both (`Sandbox(companies=...)`).
+TWO_COMPANIES = {"usmf": {"business_unit": "Contoso US"}, "demf": {"business_unit": "Contoso DE"}}
 
 
 # The sandbox's F&O codes for the Sales choices its demo data uses (as in local.settings.sample.json).
@@ -34,10 +38,16 @@ DEMO_VALUE_MAPS = {
 
 
 def sandbox_env(
-    connection_string: str, dataverse_url: str, fno_url: str, signing_key: str | None = None
+    connection_string: str,
+    dataverse_url: str,
+    fno_url: str,
+    signing_key: str | None = None,
+    *,
+    companies: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, str]:
-    """Settings that point the app at a local sandbox and Azurite (a new signing key if none)."""
-    return {
+    """Settings that point the app at a local sandbox and Azurite (a new signing key if none);
+    `companies`: P2C_COMPANIES too (without it: the one company, P2C_FNO_COMPANY)."""
+    env = {
         "AzureWebJobsStorage": connection_string,
         "P2C_DATAVERSE_URL": dataverse_url,
         "P2C_FNO_URL": fno_url,
@@ -46,6 +56,9 @@ def sandbox_env(
         "P2C_MESSAGE_SIGNING_KEY": signing_key or secrets.token_urlsafe(32),
         **DEMO_VALUE_MAPS,
     }
+    if companies is not None:
+        env["P2C_COMPANIES"] = json.dumps(companies)
+    return env
 
 
 def signing_key(state_dir: Path | None) -> str | None:
@@ -147,21 +160,28 @@ def sync(
 
 
 @contextmanager
-def local_environment(state_dir: Path | None, *, lease_seconds: float = 60.0) -> Iterator[LocalEnvironment]:
-    """Start Azurite and the sandbox (persisted under state_dir, or in memory), wire the app."""
+def local_environment(
+    state_dir: Path | None, *, lease_seconds: float = 60.0, companies: dict[str, dict[str, str]] | None = None
+) -> Iterator[LocalEnvironment]:
+    """Start Azurite and the sandbox (persisted under state_dir, or in memory), wire the app.
+    `companies`: several legal entities (TWO_COMPANIES), the sandbox seeded with the Sales
+    rows of each business unit; without it, one company as always."""
     from p2c_cli.host import LocalHost
     from p2c_core.runtime import get_runtime, reset_runtime
     from p2c_sandbox import Sandbox
+    from p2c_sandbox.seed_options import Companies
 
     azurite = Azurite(state_dir / "azurite" if state_dir else None)
-    sandbox = Sandbox(data_dir=state_dir / "sandbox" if state_dir else None, fno_company=COMPANY)
+    seeded = Companies.ONE if companies is None else Companies.BUSINESS_UNITS
+    sandbox = Sandbox(data_dir=state_dir / "sandbox" if state_dir else None, fno_company=COMPANY, companies=seeded)
     saved = dict(os.environ)
     azurite.start()
     try:
         sandbox.start()
         try:
             key = signing_key(state_dir)
-            os.environ.update(sandbox_env(azurite.connection_string, sandbox.dataverse_url, sandbox.fno_url, key))
+            urls = (azurite.connection_string, sandbox.dataverse_url, sandbox.fno_url)
+            os.environ.update(sandbox_env(*urls, key, companies=companies))
             reset_runtime()
             import function_app
 

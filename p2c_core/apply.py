@@ -16,6 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from p2c_core import autopause, lifecycle, routing, signing, telemetry, waiting
+from p2c_core.company_reads import reader_for
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
@@ -240,10 +241,10 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
     try:
         lifecycle.check_key(rt, flow, record, entry)
         data = record.data
+        company = routing.company_of(rt, record)
         if record.lines_later:  # read now, into a copy: a retry must travel without them again
             data = dict(data)
-            rt.reader(flow).add_lines([data])
-        company = routing.company_of(rt, record)
+            reader_for(rt, flow, company).add_lines([data])
         mapped = rt.company_flow(flow, company)  # with the overlay's changes for the company
         payload, create_only = rt.mapper.map(mapped, routing.natural_key(rt, record), data, company)
         lines = rt.mapper.map_lines(mapped, data, company)
@@ -276,6 +277,7 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
                 for line in lines
             ]
         payload, create_only = refs.resolve(flow, payload, company), refs.resolve(flow, create_only, company)
+        create_only.update(rt.owners.bind(flow, company))  # the company's team (owners.py)
     except P2CError as exc:
         failed_attempt(rt, flow, record, exc, out)
         return None

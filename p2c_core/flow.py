@@ -160,6 +160,10 @@ class FinOps:
     more_keys: tuple[str, ...] = ()
     since: str | None = None
     overlap_days: int = 3
+    # One target row per key whichever companies hold it (a product released in several):
+    # with several companies, the first in P2C_COMPANIES order that holds it sends it
+    # (docs/companies-products.md).
+    shared: bool = False
     service: Service = field(default="fno", init=False)
 
 

@@ -1,4 +1,4 @@
-"""Who owns the rows p2c creates in Sales for a company (products, F&O-born orders, invoices).
+"""Who owns the rows p2c creates in Sales for a company (F&O-born orders, invoices).
 
 As dual-write's "DW Owner" team does, a company's rows are owned by a team: its entry's
 `team` in P2C_COMPANIES, else its business unit's default team, which Dataverse creates with
@@ -6,7 +6,7 @@ the business unit and names after it (`team.isdefault`, the team table reference
 learn.microsoft.com/power-apps/developer/data-platform/reference/entities/team). The owner
 goes into the create only (`ownerid@odata.bind` to `/teams(<id>)`, as the on-create fields):
 an update never moves a row someone reassigned. A document's lines take their document's
-owner. One company (P2C_FNO_COMPANY only), or a company routed by its company code without
+owner. Products have none (organization-owned). One company (P2C_FNO_COMPANY only), or a company routed by its company code without
 a team: no owner is named and the calling user owns the row, as before several companies.
 """
 
@@ -23,6 +23,9 @@ from p2c_core.errors import MappingError
 from p2c_core.flow import Flow
 
 OWNER_BIND = "ownerid@odata.bind"
+# Tables without an owner: the product table is OrganizationOwned (its table reference), so a
+# Sales product is the org's, seen by every business unit, whichever company released it.
+ORGANIZATION_OWNED = frozenset({"products"})
 TTL_SECONDS = 900.0  # teams are set up by people: found ones are remembered this long
 
 
@@ -46,7 +49,7 @@ class OwnerTeams:
 
     def bind(self, flow: Flow, company: str | None) -> dict[str, str]:
         """The create-only owner of a record of `company` written to Sales ({}: none)."""
-        if company is None or flow.target.service != "dataverse":
+        if company is None or flow.target.service != "dataverse" or flow.target.entity_set in ORGANIZATION_OWNED:
             return {}
         named = self.team_name(company)
         if named is None:

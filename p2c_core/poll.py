@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from p2c_core import lifecycle, routing, signing, telemetry
+from p2c_core.company_reads import owned_here, read_companies, reader_for, record_key, state_scope
 from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
@@ -54,51 +55,63 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
 
 def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
     started = now().isoformat()
-    state = rt.state
-    queue = rt.storage.queue(flow.queue)
-    cursor = state.get_cursor(flow.name)
-    reader = rt.reader(flow)
-    _columns_changed(flow, cursor, reader, out)
     error: str | None = None
     try:
-        for page in _pages(flow, cursor, reader, out):
-            rows = page.rows
-            if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
-                kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
-                out.counts.read += len(rows) - len(kept)
-                out.counts.skipped += len(rows) - len(kept)
-                rows = kept
-            records = list(_records(rt, flow, rows, reader.version_of, out))
-            page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
-            rows = []
-            # Deleted rows: their flow's ON_DELETE says what happens (counted either way).
-            records.extend(lifecycle.deleted(rt, flow, page.deleted, out))
-            rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
-            for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-                envelope.sent = time.time()
-                queue.send_message(signing.seal(envelope, rt.signing_key))
-            out.counts.enqueued += len(records)
-            # Checkpoint only after this page is durably enqueued (invariant 1).
-            if cursor.link is None and cursor.scan_started is None:
-                cursor.scan_started = started
-            cursor.link = page.resume
-            if page.done:
-                cursor.scan_started = cursor.watermark = None
-            state.put_cursor(cursor)
-            reader.enqueued(page)
-            del page, rows, records  # before the next page is read, not after
-            # Its HTTP answer (the page's JSON, MBs) is garbage in a reference cycle: httpx's
-            # Response and its bound stream point at each other (encode/httpx#3733), so
-            # refcounting never frees it, and having outlived the young generations while the
-            # page was worked on, it waits for a full collection, which a scan triggers only
-            # every few pages. Collected here, one page's answer is held at a time, not several;
-            # a collection costs tens of ms beside the second or so a page takes.
-            gc.collect()
+        for company in read_companies(rt.companies, flow):
+            _poll_company(rt, flow, out, started, company)
     except Exception as exc:
         error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
         raise
     finally:
         record_run(rt, out, started, error)
+
+
+def _poll_company(rt: Runtime, flow: Flow, out: Outcome, started: str, company: str | None) -> None:
+    """One company's changes (None: every company's, as one company or a Dataverse source reads)."""
+    state = rt.state
+    queue = rt.storage.queue(flow.queue)
+    companies = rt.companies
+    cursor = state.get_cursor(flow.name, state_scope(companies, company))
+    reader = reader_for(rt, flow, company)
+    _columns_changed(flow, cursor, reader, out)
+    for page in _pages(flow, cursor, reader, out):
+        rows = page.rows
+        if cursor.watermark and flow.source.service == "dataverse":  # `reset-cursor --to`
+            kept = [r for r in rows if str(r.get(MODIFIED_COLUMN) or "") >= cursor.watermark]
+            out.counts.read += len(rows) - len(kept)
+            out.counts.skipped += len(rows) - len(kept)
+            rows = kept
+        if len(kept := owned_here(rt, flow, company, rows)) < len(rows):  # another company's product
+            out.counts.read += len(rows) - len(kept)
+            out.counts.skipped += len(rows) - len(kept)
+            rows = kept
+        records = list(_records(rt, flow, rows, reader.version_of, out, company))
+        page.rows.clear()  # the records hold what is needed; the rows can go before they are sent
+        rows = []
+        # Deleted rows: their flow's ON_DELETE says what happens (counted either way).
+        gone = [record_key(companies, company, k) for k in page.deleted]
+        records.extend(r.model_copy(update={"company": company}) for r in lifecycle.deleted(rt, flow, gone, out))
+        rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
+        for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+            envelope.sent = time.time()
+            queue.send_message(signing.seal(envelope, rt.signing_key))
+        out.counts.enqueued += len(records)
+        # Checkpoint only after this page is durably enqueued (invariant 1).
+        if cursor.link is None and cursor.scan_started is None:
+            cursor.scan_started = started
+        cursor.link = page.resume
+        if page.done:
+            cursor.scan_started = cursor.watermark = None
+        state.put_cursor(cursor)
+        reader.enqueued(page)
+        del page, rows, records  # before the next page is read, not after
+        # Its HTTP answer (the page's JSON, MBs) is garbage in a reference cycle: httpx's
+        # Response and its bound stream point at each other (encode/httpx#3733), so
+        # refcounting never frees it, and having outlived the young generations while the
+        # page was worked on, it waits for a full collection, which a scan triggers only
+        # every few pages. Collected here, one page's answer is held at a time, not several;
+        # a collection costs tens of ms beside the second or so a page takes.
+        gc.collect()
 
 
 def _pages(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outcome) -> Iterator[SourcePage]:
@@ -145,14 +158,17 @@ def _columns_changed(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outc
     cursor.columns = columns_digest(reader)
 
 
-def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
+def _records(
+    rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome, read_from: str | None = None
+) -> list[Record]:
+    """The records of a page's rows; `read_from`: the company an F&O source was read from."""
     records: list[Record] = []
     where = flow.source.where
     routes = routing.routes(rt.companies, flow)
     for row in rows:
         out.counts.read += 1
         key = row.get(flow.source.key)
-        company = routing.company_of_row(rt.companies, row) if routes else None
+        company = routing.company_of_row(rt.companies, row) if routes else read_from
         if routes and company is None:
             # Outside every mapped business unit / company: not p2c's to sync (docs/companies.md).
             out.counts.skipped += 1

@@ -23,6 +23,7 @@ from p2c_core.clients.odata import ODataClient, RetryPolicy
 from p2c_core.companies import Companies
 from p2c_core.flow import Flow
 from p2c_core.mapping import Mapper
+from p2c_core.owners import OwnerTeams
 from p2c_core.references import CompanyScope, References
 from p2c_core.settings import Settings, get_settings
 from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
@@ -98,6 +99,10 @@ class Runtime:
     @cached_property
     def lookups(self) -> LookupResolver:
         return LookupResolver(self.dataverse)
+
+    @cached_property
+    def owners(self) -> OwnerTeams:
+        return OwnerTeams(self.dataverse, self.companies)
 
     @cached_property
     def mapper(self) -> Mapper:

@@ -11,7 +11,8 @@ SALES_UNIT = Bind(ValueMap("unit", "SalesUnitSymbol"), "uoms", "name")
 products = Flow(
     name="products",
     # The entity exports only sellable products; no modified date: a content-hash scan.
-    source=FinOps("CDSReleasedDistinctProducts", key="ProductNumber"),
+    # Released per company, one Sales product: the first company that releases it owns it.
+    source=FinOps("CDSReleasedDistinctProducts", key="ProductNumber", shared=True),
     target=Dataverse("products", key="productnumber"),
     fields={
         "productnumber": Field("ProductNumber"),

@@ -119,19 +119,23 @@ def reset_cursor(rt: Runtime, flow: str, to: datetime | None = None) -> None:
 
     Records whose content did not change are dropped by the key map and write nothing.
     """
+    from p2c_core.company_reads import read_companies, state_scope
     from p2c_core.flow import FinOps
     from p2c_core.sources import SINCE
 
     chosen = get_flow(flow)
-    cursor = rt.state.get_cursor(chosen.name)
-    cursor.link = cursor.scan_started = None
-    stamp = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(chosen.source, FinOps):
-        # F&O reads: forget what was sent, so every row in range goes on again; a date
-        # source restarts at `to` (less its overlap).
-        rt.state.clear_seen(chosen.name)
-        if chosen.source.since and stamp:
-            cursor.link = f"{SINCE}{stamp}"
-    else:
-        cursor.watermark = stamp
-    rt.state.put_cursor(cursor)
+    companies = rt.companies
+    for company in read_companies(companies, chosen):  # an F&O source: each company's read
+        scope = state_scope(companies, company)
+        cursor = rt.state.get_cursor(chosen.name, scope)
+        cursor.link = cursor.scan_started = None
+        stamp = None if to is None else to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if isinstance(chosen.source, FinOps):
+            # F&O reads: forget what was sent, so every row in range goes on again; a date
+            # source restarts at `to` (less its overlap).
+            rt.state.clear_seen(chosen.name, scope)
+            if chosen.source.since and stamp:
+                cursor.link = f"{SINCE}{stamp}"
+        else:
+            cursor.watermark = stamp
+        rt.state.put_cursor(cursor)

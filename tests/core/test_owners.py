@@ -32,21 +32,22 @@ def svc() -> Iterator[Services]:
 
 def test_a_company_s_rows_are_owned_by_its_business_unit_s_default_team_or_its_own(svc: Services):
     owners = OwnerTeams(svc.dataverse, TWO)
-    products = get_flow("products")
-    assert owners.bind(products, "usmf") == {OWNER_BIND: f"/teams({US_TEAM})"}
-    assert owners.bind(products, "demf") == {OWNER_BIND: f"/teams({DE_TEAM})"}
-    assert owners.bind(products, "gbsi") == {OWNER_BIND: f"/teams({DE_TEAM})"}  # the entry's team
+    orders = get_flow("fno_orders")
+    assert owners.bind(orders, "usmf") == {OWNER_BIND: f"/teams({US_TEAM})"}
+    assert owners.bind(orders, "demf") == {OWNER_BIND: f"/teams({DE_TEAM})"}
+    assert owners.bind(orders, "gbsi") == {OWNER_BIND: f"/teams({DE_TEAM})"}  # the entry's team
     svc.reset_counts()
-    owners.bind(get_flow("invoices"), "demf")
+    assert owners.bind(get_flow("invoices"), "demf") == {OWNER_BIND: f"/teams({DE_TEAM})"}
     assert svc.requests() == []  # remembered
 
 
-def test_no_owner_with_one_company_or_for_an_f_and_o_target(svc: Services):
+def test_no_owner_with_one_company_for_an_f_and_o_target_or_an_organization_owned_table(svc: Services):
     owners = OwnerTeams(svc.dataverse, TWO)
-    assert owners.bind(get_flow("products"), None) == {}  # one company: the calling user owns it
+    assert owners.bind(get_flow("fno_orders"), None) == {}  # one company: the calling user owns it
     assert owners.bind(get_flow("accounts"), "demf") == {}  # written to F&O
+    assert owners.bind(get_flow("products"), "demf") == {}  # Sales products are the org's
     by_code = Companies(default="usmf", entries={"usmf": CompanyEntry(company_code="USMF")})
-    assert OwnerTeams(svc.dataverse, by_code).bind(get_flow("products"), "usmf") == {}
+    assert OwnerTeams(svc.dataverse, by_code).bind(get_flow("fno_orders"), "usmf") == {}
 
 
 def test_a_team_missing_in_sales_fails_naming_the_company_and_the_team(svc: Services):
