@@ -6,8 +6,9 @@ the business unit and names after it (`team.isdefault`, the team table reference
 learn.microsoft.com/power-apps/developer/data-platform/reference/entities/team). The owner
 goes into the create only (`ownerid@odata.bind` to `/teams(<id>)`, as the on-create fields):
 an update never moves a row someone reassigned. A document's lines take their document's
-owner. Products have none (organization-owned). One company (P2C_FNO_COMPANY only), or a company routed by its company code without
-a team: no owner is named and the calling user owns the row, as before several companies.
+owner. Products have none (organization-owned). One company (P2C_FNO_COMPANY only), or a
+company routed by its company code without a team: no owner is named and the calling user
+owns the row, as before several companies.
 """
 
 from __future__ import annotations

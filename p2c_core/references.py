@@ -18,6 +18,7 @@ from cachetools import TTLCache
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.keys import id_column, literal
+from p2c_core.company_refs import scoped_row_id
 from p2c_core.errors import DependencyMissing, MappingError
 from p2c_core.flow import Endpoint, FinOps, Flow
 from p2c_core.rules import Reference, Resolver
@@ -37,6 +38,8 @@ class CompanyScope:
     fno: FnoClient
     stored_key: Callable[[str], str]
     price_lists: Callable[[], Mapping[str, str] | None]
+    # The default company (P2C_FNO_COMPANY): key map entries without a company are its own.
+    default: bool = False
 
 
 class References:
@@ -117,6 +120,9 @@ class References:
                 return (row.get(returns) if returns else key,)
         return None
 
+    def entry(self, flow: str, key: str) -> KeyMapEntry | None:
+        return self._entry(flow, key)
+
     def dataverse_tables(self, flows: Sequence[str]) -> list[tuple[str, str]]:
         return [(ep.entity_set, ep.key) for ep in _endpoints([self._flow(n) for n in flows], "dataverse")]
 
@@ -175,7 +181,11 @@ class _Scoped:
         return self.refs.dataverse_tables(flows)
 
     def row_id(self, entity_set: str, column: str, value: Any) -> str | None:
-        return self.refs.row_id(entity_set, column, value)
+        # A customer within the record's company (company_refs.py); reference data as before.
+        scope = self.scope
+        return scoped_row_id(
+            self.refs.entry, scope.stored_key, scope.default, self.refs.row_id, entity_set, column, value
+        )
 
     def price_list(self, currency: str) -> str:
         return self.refs.price_list_in(self.scope.price_lists(), currency)

@@ -126,6 +126,7 @@ class Runtime:
             fno=self.fno_for(company),
             stored_key=lambda key: self.companies.qualified(company, key),
             price_lists=lambda: self.mapper.table("price_list", company),
+            default=company == self.settings.fno_company,
         )
 
     def flow(self, name: str) -> Flow:
