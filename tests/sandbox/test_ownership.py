@@ -115,3 +115,29 @@ def test_lookup_annotations_when_asked(dv: httpx.Client):
     assert [k for k in only.json() if "@" in k and not k.startswith("@odata")] == [
         "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
     ]
+
+
+def test_metadata_describes_the_tables_and_owner_columns(dv: httpx.Client):
+    team = dv.get("EntityDefinitions(LogicalName='team')", params={"$expand": "Attributes"}).json()
+    assert (team["EntitySetName"], team["OwnershipType"], team["ObjectTypeCode"]) == ("teams", "BusinessOwned", 9)
+    columns = {a["LogicalName"]: a for a in team["Attributes"]}
+    assert (columns["isdefault"]["IsValidForCreate"], columns["teamtype"]["IsValidForUpdate"]) == (False, False)
+    assert [o["Value"] for o in columns["teamtype"]["OptionSet"]["Options"]] == [0, 1, 2, 3]
+    account = dv.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='owningbusinessunit')").json()
+    assert (account["Targets"], account["IsValidForCreate"], account["IsValidForUpdate"]) == (
+        ["businessunit"],
+        False,
+        False,
+    )
+    owner = dv.get("EntityDefinitions(LogicalName='account')/Attributes(LogicalName='ownerid')").json()
+    assert (owner["AttributeType"], owner["Targets"]) == ("Owner", ["systemuser", "team"])
+    unit = dv.get("EntityDefinitions(LogicalName='businessunit')").json()
+    assert (unit["EntitySetName"], unit["PrimaryNameAttribute"], unit["OwnershipType"]) == (
+        "businessunits",
+        "name",
+        "BusinessOwned",
+    )
+    csdl = dv.get("$metadata").text
+    for entity_set in ("businessunits", "teams", "systemusers"):
+        assert f'<EntitySet Name="{entity_set}"' in csdl
+    assert '<NavigationProperty Name="owningteam" Type="Microsoft.Dynamics.CRM.team">' in csdl
