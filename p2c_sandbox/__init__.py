@@ -65,7 +65,8 @@ class Sandbox:
         )
         self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
         fresh = self.dataverse_store.is_empty() and self.fno_store.is_empty()
-        if self.dataverse_store.is_empty():  # an org's root business unit and its user, seeded or not
+        if next(self.dataverse_store.scan("businessunits"), None) is None:
+            # An org's root business unit and its user, seeded or not (also into a data dir of before).
             organization.install(self.dataverse_service)
         if seed and fresh:
             from p2c_sandbox.seed import seed as seed_demo

@@ -141,3 +141,10 @@ def test_metadata_describes_the_tables_and_owner_columns(dv: httpx.Client):
     for entity_set in ("businessunits", "teams", "systemusers"):
         assert f'<EntitySet Name="{entity_set}"' in csdl
     assert '<NavigationProperty Name="owningteam" Type="Microsoft.Dynamics.CRM.team">' in csdl
+
+
+def test_a_user_s_full_name_is_the_server_s(dv: httpx.Client):
+    user = dv.post("systemusers", json={"firstname": "Lea", "lastname": "Braun"}, headers=REPRESENT).json()
+    assert (user["fullname"], user["_businessunitid_value"]) == ("Lea Braun", ROOT_BUSINESS_UNIT)  # the caller's unit
+    refused = dv.patch(f"systemusers({user['systemuserid']})", json={"fullname": "Someone Else"})
+    assert refused.status_code == 400  # read-only in the systemuser reference
