@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from p2c_core import ops
 from p2c_core.envelope import Envelope, Record
 from p2c_core.flows import get_flow
 from p2c_core.signing import seal
@@ -169,11 +170,24 @@ def test_an_account_in_an_unmapped_business_unit_is_skipped_and_counted(e2e: E2E
     )
     use_companies(e2e, monkeypatch, BY_UNIT)
     add_account(e2e, "UK-ACC-1", "British Ltd", uk_team)
+    planned = {c.key: c for c in ops.plan(e2e.runtime, "accounts")}
+    assert planned["UK-ACC-1"].action == "skip" and "business unit 'Contoso UK'" in str(planned["UK-ACC-1"].reason)
+    assert all(c.company in ("usmf", "demf") for k, c in planned.items() if k != "UK-ACC-1" and c.action != "fail")
     e2e.sync("accounts")
     assert all("UK-ACC-1" not in customers(e2e, c) for c in ("usmf", "demf"))
     assert "UK-ACC-1" not in {f.source_key.partition("|")[2] for f in e2e.runtime.state.failures("accounts")}
     poll = next(r for r in e2e.runtime.state.runs("accounts", limit=50) if r.kind == "poll")
     assert poll.counts.get("outside") == 1 and poll.counts.get("skipped", 0) >= 1
+    report = ops.status(e2e.runtime)
+    assert report["companies"] == ["usmf", "demf"]
+    flow = report["flows"]["accounts"]
+    assert (
+        flow["outside_24h"] == 1 and "Contoso" not in flow["outside_reason"] and "usmf, demf" in flow["outside_reason"]
+    )
+    assert {f["company"] for f in ops.failures(e2e.runtime, "accounts") if "|" in f["source_key"]} == {"usmf"}
+    drift = ops.reconcile(e2e.runtime, "accounts")
+    assert drift.outside == 1 and drift.missing == [] and drift.differing == {}
+    assert all(k.startswith("usmf|") for k in drift.unmappable)
 
 
 def test_an_account_whose_owner_moved_to_another_business_unit_fails_naming_both_companies(e2e: E2E, monkeypatch):
