@@ -210,3 +210,19 @@ def test_an_account_whose_owner_moved_to_another_business_unit_fails_naming_both
     assert "company usmf" in failure.message and "company demf" in failure.message
     assert "MOVE-1" not in customers(e2e, "demf")  # nothing written to either
     assert customers(e2e, "usmf")["MOVE-1"]["OrganizationName"] == "Moving Inc"
+
+
+def test_check_names_a_misspelt_legal_entity_business_unit_and_team_with_the_nearest_real_one(e2e: E2E, monkeypatch):
+    use_companies(e2e, monkeypatch, BY_UNIT)
+    assert [p for p in ops.check(e2e.runtime) if p.flow == "P2C_COMPANIES"] == []
+    wrong = {
+        "usmf": {"business_unit": "Contoso US"},
+        "demx": {"business_unit": "Contoso DF", "team": "Contoso  DE team"},
+    }
+    use_companies(e2e, monkeypatch, wrong)
+    problems = [str(p) for p in ops.check(e2e.runtime) if p.flow == "P2C_COMPANIES"]
+    assert any("LegalEntities.demx: no such legal entity (did you mean 'DEMF'?)" in p for p in problems), problems
+    assert any(
+        "businessunits.demx: Contoso DF: no such business unit (did you mean 'Contoso DE'?)" in p for p in problems
+    )
+    assert any("teams.demx: Contoso  DE team: no such team" in p for p in problems), problems
