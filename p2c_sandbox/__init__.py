@@ -58,11 +58,15 @@ class Sandbox:
         self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
         self.fno_store = Store(data_dir / "fno.sqlite" if data_dir else None)
         self.dataverse_service = DataverseService(
-            self.dataverse_store, delta_retention_days=delta_retention_days, p2c_solution=p2c_solution
+            self.dataverse_store,
+            delta_retention_days=delta_retention_days,
+            p2c_solution=p2c_solution,
+            dual_write=companies == Companies.DUAL_WRITE,
         )
         self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
         fresh = self.dataverse_store.is_empty() and self.fno_store.is_empty()
-        if self.dataverse_store.is_empty():  # an org's root business unit and its user, seeded or not
+        if next(self.dataverse_store.scan("businessunits"), None) is None:
+            # An org's root business unit and its user, seeded or not (also into a data dir of before).
             organization.install(self.dataverse_service)
         if seed and fresh:
             from p2c_sandbox.seed import seed as seed_demo
@@ -108,12 +112,17 @@ class Sandbox:
 
 
 def serve(
-    dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None, accounts: int = 0, products: int = 0
+    dataverse_port: int = 0,
+    fno_port: int = 0,
+    data_dir: Path | None = None,
+    accounts: int = 0,
+    products: int = 0,
+    companies: Companies = Companies.ONE,
 ) -> None:
     """Serve both services until Ctrl-C (or SIGTERM), printing their URLs."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sandbox = Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port)
+    sandbox = Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port, companies=companies)
     if accounts:
         from p2c_sandbox.volume import generate_accounts
 

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from p2c_sandbox import lookup_annotations, ownership, reference, solution
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.dual_write import layer as dual_write_layer
 from p2c_sandbox.plugins import Plugins
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
@@ -77,12 +78,18 @@ class DataverseService(ODataService):
     def fault(self, status: int) -> ServiceError:
         return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
 
-    def __init__(self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True, dual_write: bool = False
+    ) -> None:
         super().__init__()
         self.store = store
         # An org with Microsoft's P2C solution installed (its columns and plug-ins), or without.
         self.p2c_solution = p2c_solution
         self.schemas: dict[str, EntitySchema] = solution.tables(p2c_solution)
+        # An org with dual-write's company model (cdm_companies, msdyn_company: p2c_sandbox.dual_write).
+        self.dual_write = dual_write
+        if dual_write:
+            self.schemas = dual_write_layer(self.schemas)
         # The solution's plug-in steps, run on this service's writes (p2c_sandbox.plugins).
         self.plugins = Plugins(self, enabled=p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)

@@ -77,6 +77,13 @@ def derive(service: DataverseService, schema: EntitySchema, row: Row, *, created
     (createdby, modifiedby: the calling user, on tables that have them)."""
     stamps = {"_modifiedby_value": caller(), **({"_createdby_value": caller()} if created else {})}
     row = {**row, **{c: v for c, v in stamps.items() if c in schema.props}}
+    if created and schema.entity_set in PRINCIPALS and not row.get("_businessunitid_value"):
+        # businessunitid is SystemRequired on both: taken as the caller's unit (docs/fidelity.md).
+        row["_businessunitid_value"] = (service.store.get("systemusers", caller()) or {}).get("_businessunitid_value")
+    if schema.entity_set == "systemusers" and (row.get("firstname") or row.get("lastname")):
+        # fullname is read-only (systemuser reference): made of the names, "First Last" as the
+        # org's full-name format (Organization.FullNameConventionCode) is assumed to be.
+        row["fullname"] = " ".join(n for n in (row.get("firstname"), row.get("lastname")) if n)
     if schema.ownership != USER_OWNED:
         return row
     if schema.parent is not None:

@@ -19,6 +19,7 @@ from p2c_sandbox.fno import FnoService, row_pk
 from p2c_sandbox.plugins import autonumber_rows
 from p2c_sandbox.seed_companies import seed_second_company
 from p2c_sandbox.seed_documents import seed_documents
+from p2c_sandbox.seed_german_sales import seed_german_sales
 from p2c_sandbox.seed_options import Companies
 from p2c_sandbox.seed_sales_companies import US_TEAM, US_USER, acting_as, seed_business_units
 from p2c_sandbox.store import Row
@@ -138,6 +139,8 @@ def seed(dataverse: DataverseService, fno: FnoService, *, companies: Companies =
     seed_business_units(dataverse)  # no random draws: the rows below are as they always were
     with acting_as(US_USER):  # the demo's Sales rows are Contoso US's
         _seed(dataverse, fno)
+    if companies != Companies.ONE:
+        seed_german_sales(dataverse, fno)
 
 
 def _seed(dataverse: DataverseService, fno: FnoService) -> None:
