@@ -102,14 +102,25 @@ def add_account(e2e: E2E, number: str, name: str, team: str, **more: Any) -> Non
         dv.post("accounts", json=body).raise_for_status()
 
 
+def company_of(e2e: E2E) -> Any:
+    """Row -> the company it belongs to, from the Sales tables and the company map (not p2c's code)."""
+    entries = e2e.runtime.companies.entries
+    if all(e.business_unit for e in entries.values()):
+        units = business_units(e2e)
+        by_unit = {e.business_unit: c for c, e in entries.items()}
+        return lambda row: by_unit.get(units.get(str(row.get("_owningbusinessunit_value")).lower()))
+    codes = {str(r["cdm_companyid"]).lower(): r["cdm_companycode"] for r in e2e.sandbox.dataverse.rows("cdm_companies")}
+    by_code = {e.company_code: c for c, e in entries.items()}
+    return lambda row: by_code.get(codes.get(str(row.get("_msdyn_company_value")).lower()))
+
+
 def expected_by_company(e2e: E2E) -> dict[str, dict[str, dict[str, Any]]]:
     """What F&O must hold per company, from the Sales rows: each account in the company its
-    business unit maps to, mapped with that company's defaults and value maps."""
+    business unit (or company column) maps to, mapped with that company's defaults and value maps."""
     from p2c_core.errors import MappingError
     from p2c_core.mapping import Mapper
 
-    units = business_units(e2e)
-    by_unit = {entry.business_unit: company for company, entry in e2e.runtime.companies.entries.items()}
+    belongs = company_of(e2e)
     currencies = {
         str(c["transactioncurrencyid"]).lower(): c["isocurrencycode"]
         for c in e2e.sandbox.dataverse.rows("transactioncurrencies")
@@ -117,21 +128,21 @@ def expected_by_company(e2e: E2E) -> dict[str, dict[str, dict[str, Any]]]:
     mapper = Mapper(e2e.runtime.settings)
     expected: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in e2e.runtime.companies.ids}
     for row in e2e.sandbox.dataverse.rows("accounts"):
-        key, unit = row.get("accountnumber"), units.get(str(row.get("_owningbusinessunit_value")).lower())
-        if row.get("customertypecode") != 3 or row.get("statecode") != 0 or not key or unit not in by_unit:
+        key, company = row.get("accountnumber"), belongs(row)
+        if row.get("customertypecode") != 3 or row.get("statecode") != 0 or not key or company is None:
             continue
         data = {**row, "transactioncurrencyid": currencies.get(str(row.get("_transactioncurrencyid_value")).lower())}
         try:
-            payload, create = mapper.map(accounts, key, data, by_unit[unit])
+            payload, create = mapper.map(accounts, key, data, company)
         except MappingError:
             continue
-        expected[by_unit[unit]][key] = {**payload, **create}
+        expected[company][key] = {**payload, **create}
     return expected
 
 
 def assert_in_their_companies(e2e: E2E, natives: dict[str, set[str]]) -> None:
     for company, want in expected_by_company(e2e).items():
-        got = customers(e2e, company)
+        got = {k: r for k, r in customers(e2e, company).items() if r.get("PartyType") != "Person"}  # accounts'
         assert set(got) - natives[company] == set(want), f"exactly {company}'s accounts, none of another company"
         for key, fields in want.items():
             for name, value in fields.items():
