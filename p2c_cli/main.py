@@ -205,6 +205,8 @@ def status(json_output: JsonOption = False) -> None:
                 console.print(f"{name} is paused{why}: `p2c resume {name}` continues it")
             elif f["paused_by"] == "setting":
                 console.print(f"{name} is paused by its app setting P2C_FLOWS__{name.upper()}__PAUSED")
+            if f.get("outside_24h"):
+                console.print(f"{name}: {f['outside_24h']} row(s) in the last day {f['outside_reason']}")
     raise typer.Exit(0 if report["healthy"] else 1)
 
 

@@ -70,13 +70,17 @@ class References:
         within the record's company (None: the default company)."""
         out: dict[str, Any] = {}
         service = flow.target.service
-        resolver: Resolver = self if company is None or self._scope is None else _Scoped(self, self._scope(company))
+        resolver = self.within(company)
         for name, value in payload.items():
             if isinstance(value, Reference):
                 out.update(value.rule.resolve(name, value.value, resolver, service))
             else:
                 out[name] = value
         return out
+
+    def within(self, company: str | None) -> Resolver:
+        """The Resolver of one company's records (None: the default company's, as with one)."""
+        return self if company is None or self._scope is None else _Scoped(self, self._scope(company))
 
     def _cached(self, key: tuple[str, ...], find: Callable[[], Any]) -> Any:
         """`find()` once per TTL; a None (not there) is asked again next time."""

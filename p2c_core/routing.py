@@ -72,6 +72,22 @@ def company_of_row(companies: Companies, row: dict[str, Any]) -> str | None:
     return None
 
 
+def outside_reason(companies: Companies, row: dict[str, Any]) -> str:
+    """Why a row is not synced: the business unit / company code it has, which no company maps."""
+    lookup = company_lookup(companies)
+    column = lookup.column if lookup is not None else "company"
+    what = "business unit" if lookup is BUSINESS_UNIT else "company code"
+    value = row.get(column)
+    named = f"{what} {value!r}" if value else f"no {what}"
+    return f"outside every mapped company ({named}; P2C_COMPANIES maps {', '.join(companies.ids)})"
+
+
+def outside_note(companies: Companies) -> str:
+    """What `status` says of rows outside every mapped company."""
+    what = "business unit" if company_lookup(companies) is BUSINESS_UNIT else "company (msdyn_company)"
+    return f"skipped: their {what} is none of P2C_COMPANIES ({', '.join(companies.ids)}); docs/companies.md"
+
+
 def routes(companies: Companies, flow: Flow) -> bool:
     """Whether the flow's rows are routed by their company column (several companies,
     Sales -> F&O)."""

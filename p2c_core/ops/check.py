@@ -38,6 +38,9 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         for service, client in (("dataverse", rt.dataverse.odata), ("fno", rt.fno.odata))
     }
     problems = _check_solution(rt, metadata["dataverse"])
+    from p2c_core.ops.company_check import check_companies
+
+    problems += check_companies(rt)  # P2C_COMPANIES: legal entities, business units / company codes, teams
     for flow in flows if flows is not None else [rt.flow(f.name) for f in all_flows()]:
         source_cols = set(flow.source_columns())
         target_cols = {flow.target.key, *flow.rules()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import engine
+from p2c_core import engine, routing
 from p2c_core.clients.keys import literal
 from p2c_core.compare import bound_id, identity, same
 
@@ -25,6 +25,8 @@ class PlannedChange:
     action: str  # "create" | "update" | "unchanged" | "skip" | "fail"
     fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # name -> (target now, after sync)
     reason: str | None = None
+    # The legal entity it goes to (P2C_COMPANIES; None with one company); `key` is then `company|key`.
+    company: str | None = None
 
 
 def _same(column: str, now: Any, new: Any) -> bool:
@@ -40,8 +42,6 @@ def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedC
     Lookups show as the target stores them (`_x_value` GUIDs in Sales); a record whose
     customer or product is not in the target yet shows as `wait`.
     """
-    from p2c_core.errors import DependencyMissing, MappingError
-
     flow = rt.flow(flow_name)
     cursor = rt.state.get_cursor(flow.name)
     reader = rt.reader(flow)
@@ -50,38 +50,47 @@ def plan(rt: Runtime, flow_name: str, limit: int | None = None) -> list[PlannedC
 
     # As the next poll would: from the start when the flow now reads other columns.
     link = None if columns_changed(flow, cursor, reader) else cursor.link
+    routes = routing.routes(rt.companies, flow)
     for page in reader.pages(link):
         for row in page.rows:
             if limit is not None and len(out) >= limit:
                 return out
             key = row.get(flow.source.key)
-            if flow.source.where is not None and not flow.source.where.matches(row):
+            company = routing.company_of_row(rt.companies, row) if routes else None
+            if routes and company is None:
+                out.append(PlannedChange(str(key), "skip", reason=routing.outside_reason(rt.companies, row)))
+                continue
+            where = rt.company_flow(flow, company).source.where if company else flow.source.where
+            if where is not None and not where.matches(row):
                 continue
             if not isinstance(key, str) or not key.strip():
-                out.append(PlannedChange(str(key), "fail", reason=f"no {flow.source.key}"))
+                out.append(PlannedChange(str(key), "fail", reason=f"no {flow.source.key}", company=company))
                 continue
-            try:
-                want = _expected(rt, flow, key, row)
-                create_only = rt.mapper.map(flow, key, row)[1]
-            except MappingError as exc:
-                out.append(PlannedChange(key, "fail", reason=str(exc)))
-                continue
-            except DependencyMissing as exc:
-                out.append(PlannedChange(key, "wait", reason=str(exc)))
-                continue
-            current = _target_rows(rt, flow, _select(flow, [want]), f"{flow.target.key} eq {literal(key)}")
-            now = current.get(key.casefold())
-            if now is None:
-                out.append(
-                    PlannedChange(key, "create", {k: (None, v) for k, v in {**want.header, **create_only}.items()})
-                )
-                continue
-            diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(k, now.get(k), v)}
-            if flow.create_only:
-                out.append(PlannedChange(key, "skip", reason="created before; the target owns it now"))
-                continue
-            out.append(PlannedChange(key, "update" if diff else "unchanged", diff))
+            out.append(_planned(rt, flow, key, row, company))
     return out
+
+
+def _planned(rt: Runtime, flow: Flow, key: str, row: dict[str, Any], company: str | None) -> PlannedChange:
+    """What the next sync would write for one source row (of `company`, None with one)."""
+    from p2c_core.errors import DependencyMissing, MappingError
+
+    stored = key if company is None else rt.companies.qualified(company, key)
+    try:
+        want = _expected(rt, flow, key, row, company)
+        create_only = rt.mapper.map(rt.company_flow(flow, company), key, row, company)[1]
+    except MappingError as exc:
+        return PlannedChange(stored, "fail", reason=str(exc), company=company)
+    except DependencyMissing as exc:
+        return PlannedChange(stored, "wait", reason=str(exc), company=company)
+    current = _target_rows(rt, flow, _select(flow, [want]), f"{flow.target.key} eq {literal(key)}", company)
+    now = current.get(key.casefold())
+    if now is None:
+        changes = {k: (None, v) for k, v in {**want.header, **create_only}.items()}
+        return PlannedChange(stored, "create", changes, company=company)
+    diff = {k: (now.get(k), v) for k, v in want.header.items() if not _same(k, now.get(k), v)}
+    if flow.create_only:
+        return PlannedChange(stored, "skip", reason="created before; the target owns it now", company=company)
+    return PlannedChange(stored, "update" if diff else "unchanged", diff, company=company)
 
 
 @dataclass
@@ -94,12 +103,14 @@ class Drift:
     differing: dict[str, dict[str, tuple[Any, Any]]] = field(default_factory=dict)  # key -> field -> (target, source)
     unmappable: dict[str, str] = field(default_factory=dict)
     repaired: int = 0
+    # Source rows outside every mapped business unit / company (P2C_COMPANIES): not compared.
+    outside: int = 0
 
     def counts(self) -> dict[str, int]:
         return {
             "source": self.source_records, "target": self.target_records, "missing": len(self.missing),
             "extra": len(self.extra), "differing": len(self.differing), "unmappable": len(self.unmappable),
-            "repaired": self.repaired,
+            "repaired": self.repaired, **({"outside": self.outside} if self.outside else {}),
         }  # fmt: skip
 
 
@@ -112,43 +123,71 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     flow = rt.flow(flow_name)
     drift = Drift(flow=flow.name)
     reader = rt.reader(flow)
-    expected: dict[str, Comparable] = {}
+    routes = routing.routes(rt.companies, flow)
+    # Keys as stored (`company|key` with several companies), each company compared with its own.
+    expected: dict[str | None, dict[str, Comparable]] = {}
     rows: dict[str, dict[str, Any]] = {}
+    companies: dict[str, str | None] = {}
     for page in reader.snapshot():
         for row in page:
             key = row.get(flow.source.key)
             if not isinstance(key, str) or not key.strip():
                 continue
+            company = routing.company_of_row(rt.companies, row) if routes else None
+            if routes and company is None:
+                drift.outside += 1  # not p2c's to sync
+                continue
             drift.source_records += 1
+            stored = key if company is None else rt.companies.qualified(company, key)
             try:
-                expected[key] = _expected(rt, flow, key, row)
-                rows[key] = row
+                expected.setdefault(company, {})[key] = _expected(rt, flow, key, row, company)
+                rows[stored], companies[stored] = row, company
             except (MappingError, DependencyMissing) as exc:
-                drift.unmappable[key] = str(exc)
-    actual = _target_rows(rt, flow, _select(flow, expected.values()))
-    lines = _target_lines(rt, flow, actual) if flow.lines is not None else {}
-    drift.target_records = len(actual)
+                drift.unmappable[stored] = str(exc)
+    for company in [*rt.companies.ids] if routes else [None]:
+        _compare(rt, flow, drift, company, expected.get(company, {}))
+    if repair:
+        keys = [*drift.missing, *drift.differing]
+        drift.repaired = _repair(rt, flow, keys, rows, companies, reader.version_of)
+    return drift
+
+
+def _compare(rt: Runtime, flow: Flow, drift: Drift, company: str | None, expected: dict[str, Comparable]) -> None:
+    """One company's side of `reconcile`: its target records against what its source rows map to."""
+
+    def stored(key: str) -> str:
+        return key if company is None else rt.companies.qualified(company, key)
+
+    actual = _target_rows(rt, flow, _select(flow, expected.values()), None, company)
+    lines = _target_lines(rt, flow, actual, company) if flow.lines is not None else {}
     for key, want in sorted(expected.items()):
         current = actual.get(key.casefold())
         if current is None:
-            drift.missing.append(key)
+            drift.missing.append(stored(key))
             continue
         diff = {k: (current.get(k), v) for k, v in want.header.items() if not _same(k, current.get(k), v)}
         if want.lines is not None:
             diff.update(_line_diff(want.lines, lines.get(key.casefold(), {})))
         if diff:
-            drift.differing[key] = diff
-    if flow.owned is not None:
-        source_keys = {k.casefold() for k in [*expected, *drift.unmappable]}
-        owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata())
-        drift.target_records = len(owned)  # the records this flow maintains, not the target's own
-        drift.extra = sorted(str(r[flow.target.key]) for k, r in owned.items() if k not in source_keys)
-    if repair:
-        drift.repaired = _repair(rt, flow, [*drift.missing, *drift.differing], rows, reader.version_of)
-    return drift
+            drift.differing[stored(key)] = diff
+    if flow.owned is None:
+        drift.target_records += len(actual)
+        return
+    unmappable = [k for c, k in map(rt.companies.split, drift.unmappable) if company is None or c == company]
+    source_keys = {k.casefold() for k in [*expected, *unmappable]}
+    owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata(), company)
+    drift.target_records += len(owned)  # the records this flow maintains, not the target's own
+    drift.extra += sorted(stored(str(r[flow.target.key])) for k, r in owned.items() if k not in source_keys)
 
 
-def _repair(rt: Runtime, flow: Flow, keys: list[str], rows: dict[str, dict[str, Any]], version_of: Any) -> int:
+def _repair(
+    rt: Runtime,
+    flow: Flow,
+    keys: list[str],
+    rows: dict[str, dict[str, Any]],
+    companies: dict[str, str | None],
+    version_of: Any,
+) -> int:
     """Enqueue the source version of each drifted record, forced: written even if the key map
     says it was. Returns how many."""
     from p2c_core.envelope import Record, chunk
@@ -161,6 +200,7 @@ def _repair(rt: Runtime, flow: Flow, keys: list[str], rows: dict[str, dict[str, 
                 version=version_of(rows[k]),
                 data={c: v for c, v in rows[k].items() if not c.startswith("@")},
                 force=True,
+                company=companies.get(k),
             ),
         )
         for k in keys
@@ -182,31 +222,33 @@ class Comparable:
     lines: dict[Any, dict[str, Any]] | None
 
 
-def _columns_of(rt: Runtime, flow: Flow, payload: dict[str, Any]) -> dict[str, Any]:
+def _columns_of(rt: Runtime, flow: Flow, payload: dict[str, Any], company: str | None = None) -> dict[str, Any]:
     """Resolved target values by the column the target reads back (`_x_value` for lookups)."""
     from p2c_core.rules import Reference
 
     service = flow.target.service
+    resolver = rt.references.within(company)
     out: dict[str, Any] = {}
     for name, value in payload.items():
         if not isinstance(value, Reference):
             out[name] = value
             continue
-        ((written, resolved),) = value.rule.resolve(name, value.value, rt.references, service).items()
+        ((written, resolved),) = value.rule.resolve(name, value.value, resolver, service).items()
         column = value.rule.read_back(name, service)
         out[column] = bound_id(resolved) if written.endswith("@odata.bind") else resolved
     return out
 
 
-def _expected(rt: Runtime, flow: Flow, key: str, row: dict[str, Any]) -> Comparable:
-    payload, _ = rt.mapper.map(flow, key, row)
-    header = _columns_of(rt, flow, payload)
-    mapped_lines = rt.mapper.map_lines(flow, row)
+def _expected(rt: Runtime, flow: Flow, key: str, row: dict[str, Any], company: str | None = None) -> Comparable:
+    mapped = rt.company_flow(flow, company) if company else flow
+    payload, _ = rt.mapper.map(mapped, key, row, company)
+    header = _columns_of(rt, flow, payload, company)
+    mapped_lines = rt.mapper.map_lines(mapped, row, company)
     if mapped_lines is None or flow.lines is None:
         return Comparable(header, None)
     lines: dict[Any, dict[str, Any]] = {}
     for line in mapped_lines:
-        columns = _columns_of(rt, flow, line.payload)
+        columns = _columns_of(rt, flow, line.payload, company)
         ident = line.key if flow.lines.target_key else tuple(columns.get(f"_{c}_value") for c in flow.lines.match)
         lines[identity(ident)] = columns
     return Comparable(header, lines)
@@ -238,7 +280,9 @@ def _line_diff(want: dict[Any, dict[str, Any]], have: dict[Any, dict[str, Any]])
     return diff
 
 
-def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -> dict[str, dict[Any, dict[str, Any]]]:
+def _target_lines(
+    rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]], company: str | None = None
+) -> dict[str, dict[Any, dict[str, Any]]]:
     """Target lines grouped by their document's key (casefolded), then by line identity."""
     from p2c_core.flow import id_column
 
@@ -246,7 +290,7 @@ def _target_lines(rt: Runtime, flow: Flow, headers: dict[str, dict[str, Any]]) -
     assert spec is not None
     out: dict[str, dict[Any, dict[str, Any]]] = {}
     if flow.target.service == "fno":
-        for page in rt.fno.query(spec.target, select=_line_columns(flow)):
+        for page in rt.fno_for(company).query(spec.target, select=_line_columns(flow)):
             for row in page.rows:
                 doc = str(row.get(spec.target_parent)).casefold()
                 out.setdefault(doc, {})[identity(row.get(spec.target_key or ""))] = row
@@ -279,10 +323,12 @@ def _line_columns(flow: Flow) -> list[str]:
     return list(dict.fromkeys(cols))
 
 
-def _target_rows(rt: Runtime, flow: Flow, select: list[str], filter: str | None = None) -> dict[str, dict[str, Any]]:
+def _target_rows(
+    rt: Runtime, flow: Flow, select: list[str], filter: str | None = None, company: str | None = None
+) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     pages = (
-        rt.fno.query(flow.target.entity_set, select=select, filter=filter)
+        rt.fno_for(company).query(flow.target.entity_set, select=select, filter=filter)
         if flow.target.service == "fno"
         else rt.dataverse.query(flow.target.entity_set, select=select, filter=filter)
     )

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import engine
+from p2c_core import engine, routing
 from p2c_core.flows import all_flows, get_flow
 
 if TYPE_CHECKING:
@@ -33,6 +33,10 @@ class FlowStatus:
     # many were seen in the last day: with `ignore` too, so a removal is never silent.
     on_delete: str = "ignore"
     removed_24h: int = 0
+    # Source rows outside every mapped business unit / company (P2C_COMPANIES) in the last day:
+    # skipped, not failed, and counted here so that none is silent.
+    outside_24h: int = 0
+    outside_reason: str | None = None
     last_runs: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -56,6 +60,9 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
         "scanning" if cursor.scan_started else ("delta" if cursor.link else ("rescan" if cursor.updated_at else "none"))
     )
 
+    polls = [r for r in rt.state.runs(name, since=datetime.now(UTC) - timedelta(days=1), limit=500) if r.kind == "poll"]
+    outside = sum(r.counts.get("outside", 0) for r in polls)
+
     def depth(queue: str) -> int:
         return int(rt.storage.queue(queue).get_queue_properties().approximate_message_count or 0)
 
@@ -71,11 +78,9 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
         poison_depth=depth(flow.poison_queue),
         failures=len(rt.state.failures(name)),
         on_delete=rt.settings.flow(name).on_delete,
-        removed_24h=sum(
-            r.counts.get("removed", 0)
-            for r in rt.state.runs(name, since=datetime.now(UTC) - timedelta(days=1), limit=500)
-            if r.kind == "poll"
-        ),
+        removed_24h=sum(r.counts.get("removed", 0) for r in polls),
+        outside_24h=outside,
+        outside_reason=routing.outside_note(rt.companies) if outside else None,
         last_runs=[
             {"kind": r.kind, "started": r.started, "status": r.status, "counts": r.counts, "error": r.error}
             for r in rt.state.runs(name, limit=runs)
@@ -87,6 +92,8 @@ def status(rt: Runtime) -> dict[str, Any]:
     flows = [flow_status(rt, f.name) for f in all_flows()]
     return {
         "healthy": all(f.healthy for f in flows),
+        # The legal entities served (P2C_COMPANIES; the one P2C_FNO_COMPANY otherwise).
+        "companies": rt.companies.ids,
         "flows": {f.flow: {**asdict(f), "healthy": f.healthy} for f in flows},
     }
 
@@ -98,10 +105,15 @@ def failures(
     rows = rt.state.failures(get_flow(flow).name if flow else None)
     since = None if seen_within is None else (datetime.now(UTC) - seen_within).isoformat()
     return [
-        {k: v for k, v in asdict(f).items() if k != "record"}
+        {**{k: v for k, v in asdict(f).items() if k != "record"}, **_company(rt, f.source_key)}
         for f in rows
         if (error_class is None or f.error_class == error_class) and (since is None or f.last_seen >= since)
     ]
+
+
+def _company(rt: Runtime, key: str) -> dict[str, str]:
+    """The legal entity a stored key names, with several companies (keys `company|key`)."""
+    return {} if rt.companies.routing == "single" else {"company": rt.companies.split(key)[0]}
 
 
 def replay(rt: Runtime, flow: str | None = None, keys: set[str] | None = None) -> dict[str, int]:

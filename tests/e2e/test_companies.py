@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from p2c_core import ops
 from p2c_core.envelope import Envelope, Record
 from p2c_core.flows import get_flow
 from p2c_core.signing import seal
@@ -89,3 +90,150 @@ def test_records_of_two_companies_in_one_message_are_written_each_to_its_own_wit
     )
     keys = {e.source_key: e.target_key for e in e2e.runtime.state.entries("accounts")}
     assert keys == {"usmf|TWO-1": "TWO-1", "demf|TWO-1": "TWO-1", "demf|TWO-2": "TWO-2"}
+
+
+def business_units(e2e: E2E) -> dict[str, str]:
+    return {str(u["businessunitid"]).lower(): u["name"] for u in e2e.sandbox.dataverse.rows("businessunits")}
+
+
+def add_account(e2e: E2E, number: str, name: str, team: str, **more: Any) -> None:
+    with e2e.dataverse() as dv:
+        body = {**account(number, name, **more), "ownerid@odata.bind": f"/teams({team})"}
+        dv.post("accounts", json=body).raise_for_status()
+
+
+def company_of(e2e: E2E) -> Any:
+    """Row -> the company it belongs to, from the Sales tables and the company map (not p2c's code)."""
+    entries = e2e.runtime.companies.entries
+    if all(e.business_unit for e in entries.values()):
+        units = business_units(e2e)
+        by_unit = {e.business_unit: c for c, e in entries.items()}
+        return lambda row: by_unit.get(units.get(str(row.get("_owningbusinessunit_value")).lower()))
+    codes = {str(r["cdm_companyid"]).lower(): r["cdm_companycode"] for r in e2e.sandbox.dataverse.rows("cdm_companies")}
+    by_code = {e.company_code: c for c, e in entries.items()}
+    return lambda row: by_code.get(codes.get(str(row.get("_msdyn_company_value")).lower()))
+
+
+def expected_by_company(e2e: E2E) -> dict[str, dict[str, dict[str, Any]]]:
+    """What F&O must hold per company, from the Sales rows: each account in the company its
+    business unit (or company column) maps to, mapped with that company's defaults and value maps."""
+    from p2c_core.errors import MappingError
+    from p2c_core.mapping import Mapper
+
+    belongs = company_of(e2e)
+    currencies = {
+        str(c["transactioncurrencyid"]).lower(): c["isocurrencycode"]
+        for c in e2e.sandbox.dataverse.rows("transactioncurrencies")
+    }
+    mapper = Mapper(e2e.runtime.settings)
+    expected: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in e2e.runtime.companies.ids}
+    for row in e2e.sandbox.dataverse.rows("accounts"):
+        key, company = row.get("accountnumber"), belongs(row)
+        if row.get("customertypecode") != 3 or row.get("statecode") != 0 or not key or company is None:
+            continue
+        data = {**row, "transactioncurrencyid": currencies.get(str(row.get("_transactioncurrencyid_value")).lower())}
+        try:
+            payload, create = mapper.map(accounts, key, data, company)
+        except MappingError:
+            continue
+        expected[company][key] = {**payload, **create}
+    return expected
+
+
+def assert_in_their_companies(e2e: E2E, natives: dict[str, set[str]]) -> None:
+    for company, want in expected_by_company(e2e).items():
+        got = {k: r for k, r in customers(e2e, company).items() if r.get("PartyType") != "Person"}  # accounts'
+        assert set(got) - natives[company] == set(want), f"exactly {company}'s accounts, none of another company"
+        for key, fields in want.items():
+            for name, value in fields.items():
+                actual = got[key].get(name)
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    assert actual is not None and float(actual) == float(value), (company, key, name)
+                else:
+                    assert actual == value, (company, key, name, actual, value)
+
+
+def test_every_account_lands_in_the_company_its_business_unit_maps_to_field_by_field(e2e: E2E, monkeypatch):
+    from p2c_sandbox.seed_sales_companies import DE_TEAM, US_TEAM
+
+    natives = {c: set(customers(e2e, c)) for c in ("usmf", "demf")}
+    use_companies(e2e, monkeypatch, BY_UNIT)  # the demo's payment terms map: 1 Net30, 2 Net10
+    add_account(e2e, "DE-ACC-1", "Erste GmbH", DE_TEAM, paymenttermscode=1, address1_country="Germany")
+    add_account(e2e, "DE-ACC-2", "Zweite GmbH", DE_TEAM, paymenttermscode=2)  # 2: the global entry (demf has none)
+    add_account(e2e, "US-ACC-1", "First Inc", US_TEAM, paymenttermscode=1)
+    flow = e2e.sync("accounts").flows["accounts"]
+    assert flow.failed == 2  # the seed's two bad accounts, as with one company
+    assert_in_their_companies(e2e, natives)
+    de = customers(e2e, "demf")
+    assert (de["DE-ACC-1"]["CustomerGroupId"], de["DE-ACC-1"]["PaymentTerms"]) == ("40", "14T")
+    assert de["DE-ACC-2"]["PaymentTerms"] == "Net10" and customers(e2e, "usmf")["US-ACC-1"]["PaymentTerms"] == "Net30"
+    entries = {e.source_key for e in e2e.runtime.state.entries("accounts") if not e.source_key.startswith("accounts(")}
+    assert {"demf|DE-ACC-1", "usmf|US-ACC-1"} <= entries and all("|" in k for k in entries)
+    again = e2e.sync("accounts").flows["accounts"]
+    assert again.written == 0 and again.failed == 0  # idle: one read serves both companies
+
+
+def test_an_account_in_an_unmapped_business_unit_is_skipped_and_counted(e2e: E2E, monkeypatch):
+    from p2c_sandbox import organization
+
+    uk_team = organization.add_business_unit(
+        e2e.sandbox.dataverse_service, "5e1f0000-0000-4000-8000-0000000000c9", "Contoso UK"
+    )
+    use_companies(e2e, monkeypatch, BY_UNIT)
+    add_account(e2e, "UK-ACC-1", "British Ltd", uk_team)
+    planned = {c.key: c for c in ops.plan(e2e.runtime, "accounts")}
+    assert planned["UK-ACC-1"].action == "skip" and "business unit 'Contoso UK'" in str(planned["UK-ACC-1"].reason)
+    assert all(c.company in ("usmf", "demf") for k, c in planned.items() if k != "UK-ACC-1" and c.action != "fail")
+    e2e.sync("accounts")
+    assert all("UK-ACC-1" not in customers(e2e, c) for c in ("usmf", "demf"))
+    assert "UK-ACC-1" not in {f.source_key.partition("|")[2] for f in e2e.runtime.state.failures("accounts")}
+    poll = next(r for r in e2e.runtime.state.runs("accounts", limit=50) if r.kind == "poll")
+    assert poll.counts.get("outside") == 1 and poll.counts.get("skipped", 0) >= 1
+    report = ops.status(e2e.runtime)
+    assert report["companies"] == ["usmf", "demf"]
+    flow = report["flows"]["accounts"]
+    assert (
+        flow["outside_24h"] == 1 and "Contoso" not in flow["outside_reason"] and "usmf, demf" in flow["outside_reason"]
+    )
+    assert {f["company"] for f in ops.failures(e2e.runtime, "accounts") if "|" in f["source_key"]} == {"usmf"}
+    drift = ops.reconcile(e2e.runtime, "accounts")
+    assert drift.outside == 1 and drift.missing == [] and drift.differing == {}
+    assert all(k.startswith("usmf|") for k in drift.unmappable)
+
+
+def test_an_account_whose_owner_moved_to_another_business_unit_fails_naming_both_companies(e2e: E2E, monkeypatch):
+    from p2c_sandbox.seed_sales_companies import DE_TEAM, US_TEAM
+
+    use_companies(e2e, monkeypatch, BY_UNIT)
+    add_account(e2e, "MOVE-1", "Moving Inc", US_TEAM)
+    e2e.sync("accounts")
+    assert customers(e2e, "usmf")["MOVE-1"]["OrganizationName"] == "Moving Inc"
+    row = next(r for r in e2e.sandbox.dataverse.rows("accounts") if r.get("accountnumber") == "MOVE-1")
+    with e2e.dataverse() as dv:
+        dv.patch(
+            f"accounts({row['accountid']})",
+            json={"ownerid@odata.bind": f"/teams({DE_TEAM})", "name": "Moved GmbH"},
+            headers={"If-Match": "*"},
+        ).raise_for_status()
+    e2e.sync("accounts")
+    failure = next(f for f in e2e.runtime.state.failures("accounts") if f.source_key == "demf|MOVE-1")
+    assert failure.error_class == "CompanyChanged"
+    assert "company usmf" in failure.message and "company demf" in failure.message
+    assert "MOVE-1" not in customers(e2e, "demf")  # nothing written to either
+    assert customers(e2e, "usmf")["MOVE-1"]["OrganizationName"] == "Moving Inc"
+
+
+def test_check_names_a_misspelt_legal_entity_business_unit_and_team_with_the_nearest_real_one(e2e: E2E, monkeypatch):
+    use_companies(e2e, monkeypatch, BY_UNIT)
+    assert [p for p in ops.check(e2e.runtime) if p.flow == "P2C_COMPANIES"] == []
+    wrong = {
+        "usmf": {"business_unit": "Contoso US"},
+        "demx": {"business_unit": "Contoso DF", "team": "Contoso  DE team"},
+    }
+    use_companies(e2e, monkeypatch, wrong)
+    problems = [str(p) for p in ops.check(e2e.runtime) if p.flow == "P2C_COMPANIES"]
+    assert any("LegalEntities.demx: no such legal entity (did you mean 'DEMF'?)" in p for p in problems), problems
+    assert any(
+        "businessunits.demx: Contoso DF: no such business unit (did you mean 'Contoso DE'?)" in p for p in problems
+    )
+    assert any("teams.demx: Contoso  DE team: no such team" in p for p in problems), problems
