@@ -20,12 +20,17 @@ from p2c_core.state import KeyMapEntry
 
 
 def carrying_flows(entity_set: str, column: str) -> list[str]:
-    """The Sales -> F&O flows whose source rows are `entity_set` keyed by `column`."""
+    """The Sales -> F&O flows whose source rows are `entity_set` keyed by `column`, when only
+    Sales makes those rows (customers). Rows an F&O -> Sales flow also makes (orders: Sales-
+    and F&O-born) are found by their number, which is one per org (docs/companies-products.md)."""
     from p2c_core.flows import all_flows
 
+    flows = all_flows()
+    if any(isinstance(f.target, Dataverse) and f.target.entity_set == entity_set for f in flows):
+        return []
     return [
         f.name
-        for f in all_flows()
+        for f in flows
         if isinstance(f.source, Dataverse) and f.source.entity_set == entity_set and f.source.key == column
     ]
 

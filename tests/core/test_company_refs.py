@@ -44,3 +44,6 @@ def test_an_entry_without_a_company_is_the_default_company_s_and_an_old_entry_is
 def test_reference_data_is_the_org_s():
     assert find("demf", "uoms", "name", "Primary Unit") == "uoms:name:Primary Unit"
     assert find("demf", "products", "productnumber", "D0001") == "products:productnumber:D0001"
+    # Orders are Sales- or F&O-born: by their number (one per org), not by the orders key map.
+    assert carrying_flows("salesorders", "ordernumber") == []
+    assert find("demf", "salesorders", "ordernumber", "DE-SO-1") == "salesorders:ordernumber:DE-SO-1"

@@ -25,6 +25,24 @@ def sandbox_options() -> dict[str, object]:
     return {"companies": Companies.BUSINESS_UNITS}  # German Sales rows of Contoso DE too
 
 
+def only_invoices_of_customers_from_sales(e2e: E2E) -> None:
+    """As F&O's ExternallyMaintainedCustomerSalesInvoice* entities hold them (flows/invoices.py):
+    the seed's invoices of F&O's own customers (not from Sales) are dropped."""
+    store, fno = e2e.sandbox.fno_service.store, e2e.sandbox.fno
+    native = {
+        (r["dataAreaId"], r["CustomerAccount"]) for r in fno.rows("CustomersV3") if r["IsExternallyMaintained"] != "Yes"
+    }
+    heads, lines = "ExternallyMaintainedCustomerSalesInvoiceHeaders", "ExternallyMaintainedCustomerSalesInvoiceLines"
+    dropped = set()
+    for pk, row in list(store.scan(heads)):
+        if (row["dataAreaId"], row.get("InvoiceCustomerAccountNumber")) in native:
+            store.delete(heads, pk)
+            dropped.add((row["dataAreaId"], row["InvoiceNumber"]))
+    for pk, row in list(store.scan(lines)):
+        if (row["dataAreaId"], row["InvoiceNumber"]) in dropped:
+            store.delete(lines, pk)
+
+
 @pytest.fixture
 def two(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> E2E:
     monkeypatch.setenv("P2C_COMPANIES", json.dumps(TWO_COMPANIES))
@@ -55,6 +73,37 @@ def fno_rows(e2e: E2E, company: str, flow: str) -> list[dict[str, Any]]:
 
 def sales(e2e: E2E, entity_set: str, key: str) -> dict[str, dict[str, Any]]:
     return {str(r[key]).casefold(): r for r in e2e.sandbox.dataverse.rows(entity_set) if r.get(key)}
+
+
+def test_f_and_o_born_records_of_each_company_are_owned_by_its_team_and_reach_no_other(two: E2E):
+    only_invoices_of_customers_from_sales(two)
+    documents = ("fno_orders", "invoices")
+    targets = {flow: (get_flow(flow).target.entity_set, get_flow(flow).target.key) for flow in documents}
+    before = {flow: set(sales(two, *targets[flow])) for flow in documents}
+    summary = two.sync(*ALL)
+    assert summary.waiting == []
+    team, unit = teams(two), units(two)
+    account_unit = {r["accountid"]: r["_owningbusinessunit_value"] for r in two.sandbox.dataverse.rows("accounts")}
+    company_of: dict[str, dict[str, str]] = {}  # flow -> number (case-folded) -> its company in F&O
+    for flow in documents:
+        for company in TWO_COMPANIES:
+            for row in fno_rows(two, company, flow):
+                number = str(row[get_flow(flow).source.key]).casefold()
+                assert number not in company_of.setdefault(flow, {}), f"{flow} {number} in two companies"
+                company_of[flow][number] = company
+    for flow in documents:
+        assert set(company_of[flow].values()) == set(TWO_COMPANIES), f"{flow}: documents of both companies"
+        now = sales(two, *targets[flow])
+        for number, company in company_of[flow].items():
+            row = now.get(number)
+            assert row is not None, f"{flow} {number} of {company} is not in Sales"
+            # In its company's business unit, for its company's customer; F&O-born: the team's.
+            assert row["_owningbusinessunit_value"] == unit[company], f"{flow} {number}: not in {company}"
+            assert account_unit.get(row["_customerid_value"]) == unit[company], f"{flow} {number}: customer"
+            if flow == "fno_orders" and number not in before[flow]:
+                assert row["_ownerid_value"] == team[company], f"{flow} {number}: owner of {company} expected"
+        for number in set(now) - before[flow]:  # nothing p2c created is of a company it is not of
+            assert number in company_of[flow], f"{flow} {number} created in Sales, of no company"
 
 
 def release(e2e: E2E, company: str, number: str, price: float, currency: str) -> None:
@@ -101,10 +150,14 @@ def test_adding_companies_keeps_the_default_company_s_reads_and_starts_the_other
     monkeypatch.setenv("P2C_COMPANIES", json.dumps(TWO_COMPANIES))
     e2e.restart_runtime()
     summary = e2e.sync("products")
-    # usmf reads on from its stored digests and sends nothing again; demf sends its own product.
-    assert summary.flows["products"].written == 1 and summary.flows["products"].failed == 0
-    assert e2e.runtime.state.seen("products") == sent
+    # usmf reads on from its stored digests and sends nothing again; demf sends the products
+    # it alone releases (the others are usmf's).
     demf = {str(r["ProductNumber"]) for r in fno_rows(e2e, "demf", "products")}
+    usmf = {str(r["ProductNumber"]) for r in fno_rows(e2e, "usmf", "products")}
+    assert "DE-9001" in demf - usmf
+    assert summary.flows["products"].written == len(demf - usmf) and summary.flows["products"].failed == 0
+    assert summary.flows["products"].read == len(demf)  # usmf's scan read nothing it had not sent
+    assert e2e.runtime.state.seen("products") == sent
     assert set(e2e.runtime.state.seen("products", "demf")) == demf
     assert e2e.runtime.state.get_cursor("products", "demf").etag is not None
     assert sales(e2e, "products", "productnumber")["de-9001"]["price"] == 42.0
