@@ -103,7 +103,7 @@ def _order(
         fno.store.put(lines.entity_set, row_pk(lines, line), line)
         order_lines.append(line)
     fno.update_totals(lines, order_lines[0])
-    if invoiced:
+    if invoiced and external:  # the ExternallyMaintained* invoice entities hold only Sales' customers'
         _invoice(fno, n, number, account, order_lines)
 
 

@@ -25,24 +25,6 @@ def sandbox_options() -> dict[str, object]:
     return {"companies": Companies.BUSINESS_UNITS}  # German Sales rows of Contoso DE too
 
 
-def only_invoices_of_customers_from_sales(e2e: E2E) -> None:
-    """As F&O's ExternallyMaintainedCustomerSalesInvoice* entities hold them (flows/invoices.py):
-    the seed's invoices of F&O's own customers (not from Sales) are dropped."""
-    store, fno = e2e.sandbox.fno_service.store, e2e.sandbox.fno
-    native = {
-        (r["dataAreaId"], r["CustomerAccount"]) for r in fno.rows("CustomersV3") if r["IsExternallyMaintained"] != "Yes"
-    }
-    heads, lines = "ExternallyMaintainedCustomerSalesInvoiceHeaders", "ExternallyMaintainedCustomerSalesInvoiceLines"
-    dropped = set()
-    for pk, row in list(store.scan(heads)):
-        if (row["dataAreaId"], row.get("InvoiceCustomerAccountNumber")) in native:
-            store.delete(heads, pk)
-            dropped.add((row["dataAreaId"], row["InvoiceNumber"]))
-    for pk, row in list(store.scan(lines)):
-        if (row["dataAreaId"], row["InvoiceNumber"]) in dropped:
-            store.delete(lines, pk)
-
-
 @pytest.fixture
 def two(e2e: E2E, monkeypatch: pytest.MonkeyPatch) -> E2E:
     monkeypatch.setenv("P2C_COMPANIES", json.dumps(TWO_COMPANIES))
@@ -76,7 +58,6 @@ def sales(e2e: E2E, entity_set: str, key: str) -> dict[str, dict[str, Any]]:
 
 
 def test_f_and_o_born_records_of_each_company_are_owned_by_its_team_and_reach_no_other(two: E2E):
-    only_invoices_of_customers_from_sales(two)
     documents = ("fno_orders", "invoices")
     targets = {flow: (get_flow(flow).target.entity_set, get_flow(flow).target.key) for flow in documents}
     before = {flow: set(sales(two, *targets[flow])) for flow in documents}
