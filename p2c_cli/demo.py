@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
+from rich.table import Table
 
-from p2c_cli import render
-from p2c_cli.local import COMPANY, local_environment, sandbox_env
+from p2c_cli.local import TWO_COMPANIES, local_environment, sandbox_env
 
 if TYPE_CHECKING:
-    from p2c_cli.local import LocalEnvironment
+    from p2c_cli.local import LocalEnvironment, Summary
     from p2c_core.state import Failure
 
 SKIPPED = (
@@ -65,21 +65,25 @@ def example_of(failure: Failure) -> Example | None:
     return next((e for e in EXAMPLES if e.flow == failure.flow and e.marker in failure.message), None)
 
 
-def run(state_dir: Path, *, json_output: bool, serve: bool, console: Console) -> None:
+def run(state_dir: Path, *, json_output: bool, serve: bool, console: Console, one_company: bool = False) -> None:
     from p2c_core.flows import all_flows
 
-    with local_environment(state_dir) as env:
+    companies = None if one_company else TWO_COMPANIES
+    with local_environment(state_dir, companies=companies) as env:
         if not json_output:
             console.print(
                 f"[bold]p2c demo[/]: Sales (Dataverse) {env.sandbox.dataverse_url} -> F&O {env.sandbox.fno_url}\n"
+                f"companies {', '.join(env.runtime.companies.ids)}; "
                 f"state in {state_dir} (run again: an incremental sync; --fresh: from scratch)"
             )
         started = datetime.now(UTC)
-        summary = env.sync([f.name for f in all_flows()])
+        names = [f.name for f in all_flows()]
+        summary = env.sync(names)
+        by_company = company_counts(env, names)
         if json_output:
-            print(json.dumps(summary.as_dict()), flush=True)
+            print(json.dumps({**summary.as_dict(), "companies": by_company}), flush=True)
         else:
-            console.print(render.summary_table(summary))
+            console.print(summary_table(summary, by_company))
             console.print(SKIPPED, style="dim")
             _print_customers(env, console)
             _print_failures(env, console, started)
@@ -90,15 +94,39 @@ def run(state_dir: Path, *, json_output: bool, serve: bool, console: Console) ->
             console.print(NEXT, highlight=False, markup=False)
 
 
+def company_counts(env: LocalEnvironment, names: list[str]) -> dict[str, dict[str, int]]:
+    """Per company, per flow: the records synced (written at least once: in the key map)."""
+    companies = env.runtime.companies
+    out: dict[str, dict[str, int]] = {c: dict.fromkeys(names, 0) for c in companies.ids}
+    for name in names:
+        for entry in env.runtime.state.entries(name):
+            company = companies.split(entry.source_key)[0]
+            if entry.version >= 0 and company in out:
+                out[company][name] += 1
+    return out
+
+
+def summary_table(summary: Summary, by_company: dict[str, dict[str, int]]) -> Table:
+    """The sync summary, and per company the records synced for it so far (`in <company>`)."""
+    table = Table(title="Sync summary (in <company>: its records synced so far)")
+    for col in ("flow", "read", "written", "skipped", "failed", *(f"in {c}" for c in by_company)):
+        table.add_column(col, justify="left" if col == "flow" else "right")
+    for name, s in summary.flows.items():
+        synced = [str(by_company[c].get(name, 0)) for c in by_company]
+        table.add_row(name, str(s.read), str(s.written), str(s.skipped), str(s.failed), *synced)
+    return table
+
+
 def _print_customers(env: LocalEnvironment, console: Console) -> None:
     ours = "IsExternallyMaintained eq Microsoft.Dynamics.DataEntities.NoYes'Yes'"
-    keys = [
-        str(row["CustomerAccount"])
-        for page in env.runtime.fno.query("CustomersV3", select=["CustomerAccount"], filter=ours)
-        for row in page.rows
-    ]
-    sample = ", ".join(keys[:3])
-    console.print(f"F&O now has {len(keys)} customers maintained by p2c (CustomersV3: {sample}, ...)")
+    for company in env.runtime.companies.ids:
+        keys = [
+            str(row["CustomerAccount"])
+            for page in env.runtime.fno_for(company).query("CustomersV3", select=["CustomerAccount"], filter=ours)
+            for row in page.rows
+        ]
+        sample = ", ".join(keys[:3])
+        console.print(f"F&O {company} now has {len(keys)} customers maintained by p2c (CustomersV3: {sample}, ...)")
 
 
 def _print_failures(env: LocalEnvironment, console: Console, started: datetime) -> None:
@@ -122,7 +150,10 @@ def _print_failures(env: LocalEnvironment, console: Console, started: datetime) 
 
 def settings_lines(env: LocalEnvironment) -> list[str]:
     """The settings that point p2c at this environment, as `.env` / shell lines."""
-    values = sandbox_env(env.azurite.connection_string, env.sandbox.dataverse_url, env.sandbox.fno_url)
+    configured = env.runtime.settings.companies
+    companies = None if configured is None else {c: e.model_dump(exclude_defaults=True) for c, e in configured.items()}
+    urls = (env.azurite.connection_string, env.sandbox.dataverse_url, env.sandbox.fno_url)
+    values = sandbox_env(*urls, companies=companies)
     return [f"{k}={shlex.quote(v)}" for k, v in values.items()]
 
 
@@ -131,7 +162,8 @@ def keep_serving(env: LocalEnvironment, state_dir: Path, console: Console) -> No
     env_file = state_dir / "demo.env"
     env_file.write_text("\n".join(settings_lines(env)) + "\n")
     console.print(
-        f"Serving the demo's environment (company {COMPANY}) until Ctrl-C. Its settings are in {env_file}:\n"
+        f"Serving the demo's environment (companies {', '.join(env.runtime.companies.ids)}) until Ctrl-C. "
+        f"Its settings are in {env_file}:\n"
         f"  cp {env_file} .env        (or: set -a; . {env_file}; set +a)\n"
         "then, in another terminal: p2c status, p2c failures, p2c console"
     )

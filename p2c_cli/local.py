@@ -47,18 +47,16 @@ def sandbox_env(
 ) -> dict[str, str]:
     """Settings that point the app at a local sandbox and Azurite (a new signing key if none);
     `companies`: P2C_COMPANIES too (without it: the one company, P2C_FNO_COMPANY)."""
-    env = {
+    return {
         "AzureWebJobsStorage": connection_string,
         "P2C_DATAVERSE_URL": dataverse_url,
         "P2C_FNO_URL": fno_url,
         "P2C_FNO_COMPANY": COMPANY,
+        **({} if companies is None else {"P2C_COMPANIES": json.dumps(companies)}),
         "P2C_AUTH_MODE": "none",
         "P2C_MESSAGE_SIGNING_KEY": signing_key or secrets.token_urlsafe(32),
         **DEMO_VALUE_MAPS,
     }
-    if companies is not None:
-        env["P2C_COMPANIES"] = json.dumps(companies)
-    return env
 
 
 def signing_key(state_dir: Path | None) -> str | None:

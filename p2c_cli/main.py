@@ -132,8 +132,12 @@ def demo(
         bool,
         typer.Option("--serve", help="Keep Azurite and the sandbox up afterwards and print the settings to use them."),
     ] = False,
+    one_company: Annotated[
+        bool, typer.Option("--one-company", help="Only usmf (P2C_FNO_COMPANY), as before several companies.")
+    ] = False,
 ) -> None:
-    """Run every flow against the local sandbox (Azurite + local Dataverse and F&O).
+    """Run every flow against the local sandbox (Azurite + local Dataverse and F&O), for two
+    companies (usmf and demf, by business unit) unless --one-company.
 
     Example: p2c demo, then p2c demo --serve to keep its environment up for p2c status,
     p2c failures and p2c console in another terminal.
@@ -142,7 +146,7 @@ def demo(
 
     if fresh and state_dir.exists():
         shutil.rmtree(state_dir)
-    demo_run.run(state_dir, json_output=json_output, serve=serve, console=console)
+    demo_run.run(state_dir, json_output=json_output, serve=serve, console=console, one_company=one_company)
 
 
 @app.command()

@@ -58,7 +58,7 @@ def test_demo_serve_prints_settings_the_cli_can_use(tmp_path: Path):
         status = subprocess.run([sys.executable, "-m", "p2c_cli", "failures", "--flow", "products"],
                                 capture_output=True, text=True, cwd=env_dir, env=clean, timeout=60)  # fmt: skip
         assert status.returncode == 0, status.stderr
-        assert "products B0001: MappingError" in status.stdout
+        assert "products usmf|B0001: MappingError" in status.stdout  # two companies: keys name theirs
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
