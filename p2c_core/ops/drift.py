@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core import engine, routing
 from p2c_core.clients.keys import literal
+from p2c_core.company_reads import owned_here, read_companies, reader_for
 from p2c_core.compare import bound_id, identity, same
 
 if TYPE_CHECKING:
@@ -118,42 +119,80 @@ def reconcile(rt: Runtime, flow_name: str, *, repair: bool = False) -> Drift:
     """Compare both sides by natural key, documents line by line; optionally enqueue the
     source version of each drifted record (forced: it is written even if the key map
     says it was)."""
-    from p2c_core.errors import DependencyMissing, MappingError
-
     flow = rt.flow(flow_name)
     drift = Drift(flow=flow.name)
     reader = rt.reader(flow)
     routes = routing.routes(rt.companies, flow)
+    # An F&O source is read per company (company_reads.py); its Sales target is one table.
+    read_froms = read_companies(rt.companies, flow)
     # Keys as stored (`company|key` with several companies), each company compared with its own.
     expected: dict[str | None, dict[str, Comparable]] = {}
     rows: dict[str, dict[str, Any]] = {}
     companies: dict[str, str | None] = {}
-    for page in reader.snapshot():
-        for row in page:
-            key = row.get(flow.source.key)
-            if not isinstance(key, str) or not key.strip():
-                continue
-            company = routing.company_of_row(rt.companies, row) if routes else None
-            if routes and company is None:
-                drift.outside += 1  # not p2c's to sync
-                continue
-            drift.source_records += 1
-            stored = key if company is None else rt.companies.qualified(company, key)
-            try:
-                expected.setdefault(company, {})[key] = _expected(rt, flow, key, row, company)
-                rows[stored], companies[stored] = row, company
-            except (MappingError, DependencyMissing) as exc:
-                drift.unmappable[stored] = str(exc)
-    for company in [*rt.companies.ids] if routes else [None]:
-        _compare(rt, flow, drift, company, expected.get(company, {}))
+    for read_from in read_froms:
+        snapshot = reader_for(rt, flow, read_from).snapshot() if read_from else reader.snapshot()
+        for page in snapshot:
+            _take(rt, flow, drift, owned_here(rt, flow, read_from, page), read_from, expected, rows, companies)
+    if routes:  # each company's F&O records against its own Sales rows
+        for company in rt.companies.ids:
+            _compare(rt, flow, drift, company, expected.get(company, {}))
+    elif len(read_froms) > 1:  # every company's records in one Sales table
+        everyone = {k.casefold() for keys in expected.values() for k in keys}
+        everyone |= {rt.companies.split(k)[1].casefold() for k in drift.unmappable}
+        for i, company in enumerate(read_froms):
+            _compare(rt, flow, drift, company, expected.get(company, {}), shared=everyone, first=i == 0)
+    else:
+        _compare(rt, flow, drift, None, expected.get(None, {}))
     if repair:
         keys = [*drift.missing, *drift.differing]
         drift.repaired = _repair(rt, flow, keys, rows, companies, reader.version_of)
     return drift
 
 
-def _compare(rt: Runtime, flow: Flow, drift: Drift, company: str | None, expected: dict[str, Comparable]) -> None:
-    """One company's side of `reconcile`: its target records against what its source rows map to."""
+def _take(
+    rt: Runtime,
+    flow: Flow,
+    drift: Drift,
+    page: list[dict[str, Any]],
+    read_from: str | None,
+    expected: dict[str | None, dict[str, Comparable]],
+    rows: dict[str, dict[str, Any]],
+    companies: dict[str, str | None],
+) -> None:
+    """One snapshot page into what `reconcile` compares (`read_from`: an F&O source's company)."""
+    from p2c_core.errors import DependencyMissing, MappingError
+
+    routes = routing.routes(rt.companies, flow)
+    for row in page:
+        key = row.get(flow.source.key)
+        if not isinstance(key, str) or not key.strip():
+            continue
+        company = routing.company_of_row(rt.companies, row) if routes else read_from
+        if routes and company is None:
+            drift.outside += 1  # not p2c's to sync
+            continue
+        drift.source_records += 1
+        stored = key if company is None else rt.companies.qualified(company, key)
+        try:
+            expected.setdefault(company, {})[key] = _expected(rt, flow, key, row, company)
+            rows[stored], companies[stored] = row, company
+        except (MappingError, DependencyMissing) as exc:
+            drift.unmappable[stored] = str(exc)
+
+
+def _compare(
+    rt: Runtime,
+    flow: Flow,
+    drift: Drift,
+    company: str | None,
+    expected: dict[str, Comparable],
+    *,
+    shared: set[str] | None = None,
+    first: bool = True,
+) -> None:
+    """One company's side of `reconcile`: its target records against what its source rows map to.
+    `shared`: the target is one table for every company (an F&O source's Sales rows), whose
+    rows are counted, and checked against every company's source keys, once (`first`)."""
 
     def stored(key: str) -> str:
         return key if company is None else rt.companies.qualified(company, key)
@@ -170,11 +209,13 @@ def _compare(rt: Runtime, flow: Flow, drift: Drift, company: str | None, expecte
             diff.update(_line_diff(want.lines, lines.get(key.casefold(), {})))
         if diff:
             drift.differing[stored(key)] = diff
+    if not first:
+        return
     if flow.owned is None:
         drift.target_records += len(actual)
         return
     unmappable = [k for c, k in map(rt.companies.split, drift.unmappable) if company is None or c == company]
-    source_keys = {k.casefold() for k in [*expected, *unmappable]}
+    source_keys = shared if shared is not None else {k.casefold() for k in [*expected, *unmappable]}
     owned = _target_rows(rt, flow, [flow.target.key], flow.owned.odata(), company)
     drift.target_records += len(owned)  # the records this flow maintains, not the target's own
     drift.extra += sorted(stored(str(r[flow.target.key])) for k, r in owned.items() if k not in source_keys)

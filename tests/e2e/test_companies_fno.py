@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from p2c_cli.local import TWO_COMPANIES
+from p2c_core import ops
 from p2c_core.flows import all_flows, get_flow
 from p2c_sandbox.fno import row_pk
 from p2c_sandbox.seed_documents import released_product
@@ -85,6 +86,11 @@ def test_f_and_o_born_records_of_each_company_are_owned_by_its_team_and_reach_no
                 assert row["_ownerid_value"] == team[company], f"{flow} {number}: owner of {company} expected"
         for number in set(now) - before[flow]:  # nothing p2c created is of a company it is not of
             assert number in company_of[flow], f"{flow} {number} created in Sales, of no company"
+    for flow in ("products", *documents):  # reconcile reads each company and finds both sides equal
+        drift = ops.reconcile(two.runtime, flow)
+        assert (drift.missing, drift.differing, drift.extra) == ([], {}, []), flow
+        if flow in documents:  # every company's documents were compared
+            assert drift.source_records == len(company_of[flow]) and not drift.unmappable, flow
 
 
 def release(e2e: E2E, company: str, number: str, price: float, currency: str) -> None:
