@@ -2,12 +2,13 @@
 
     python -m bench.chaos --seeds 100-119 --fault-rate 0.2 --json
 
-Per seed: a fresh sandbox and fresh state; the sandbox answers a `fault-rate` share of
-requests with 429 (Retry-After), 500, 503, a dropped connection or an answer slower than the
-client's timeout, before or after doing the work; Sales records change while the sync runs;
-right after each poll a "worker" takes some queue messages and dies holding them (they come
-back after their visibility timeout) and some messages are delivered twice, the copy after
-the others (duplicated and reordered deliveries). After the queues drain, both sides are
+Per seed: a fresh sandbox and fresh state, two companies (usmf and demf, P2C_COMPANIES by
+business unit); the sandbox answers a `fault-rate` share of requests with 429 (Retry-After),
+500, 503, a dropped connection or an answer slower than the client's timeout, before or
+after doing the work; Sales records change while the sync runs; right after each poll a
+"worker" takes some queue messages and dies holding them (they come back after their
+visibility timeout) and some messages are delivered twice, the copy after the others
+(duplicated and reordered deliveries). After the queues drain, both sides are
 compared by natural key: a record is *lost* if the target lacks it, *stale* if the target
 holds other values than its newest source version maps to, *duplicated* if the target holds
 it more than once. Prints the seed of every failing run so it can be replayed; the last line
@@ -27,9 +28,10 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from p2c_cli.local import local_environment, sync
+from p2c_cli.local import TWO_COMPANIES, local_environment, sync
 from p2c_core import failing, ops
 from p2c_core.clients.retry import Backoff
+from p2c_core.company_reads import read_companies, state_scope
 from p2c_core.flows import all_flows
 from p2c_sandbox import FaultConfig
 
@@ -68,7 +70,7 @@ def run_seed(seed: int, fault_rate: float) -> SeedResult:
 def _run_seed(seed: int, fault_rate: float) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
-    with local_environment(None, lease_seconds=2) as env:
+    with local_environment(None, lease_seconds=2, companies=TWO_COMPANIES) as env:
         names = [f.name for f in all_flows()]
         # Of the faults: 65% error answers, 20% dropped connections, 15% answers slower than
         # the client's timeout (P2C_HTTP_TIMEOUT_SECONDS=1 here) whose work still happens.
@@ -153,7 +155,9 @@ def _duplicates(env: object) -> int:
     from p2c_cli.local import LocalEnvironment
 
     assert isinstance(env, LocalEnvironment)
-    keys: Counter[object] = Counter(str(r["CustomerAccount"]).casefold() for r in env.sandbox.fno.rows("CustomersV3"))
+    keys: Counter[object] = Counter(
+        (r["dataAreaId"], str(r["CustomerAccount"]).casefold()) for r in env.sandbox.fno.rows("CustomersV3")
+    )  # a customer per company: one number in two companies is two customers
     for lines, parent in (("salesorderdetails", "_salesorderid_value"), ("invoicedetails", "_invoiceid_value")):
         keys.update((lines, r[parent], r["sequencenumber"]) for r in env.sandbox.dataverse.rows(lines))
     keys.update(("productpricelevels", r["_productid_value"], r["_pricelevelid_value"])
@@ -182,12 +186,14 @@ def _quiet(env: object, names: list[str]) -> bool:
     from p2c_cli.local import LocalEnvironment
 
     assert isinstance(env, LocalEnvironment)
+    companies = env.runtime.companies
     for name in names:
-        cursor = env.runtime.state.get_cursor(name)
         flow = next(f for f in all_flows() if f.name == name)
-        # Polled to the end at least once, not mid-scan, nothing queued.
-        if cursor.updated_at is None or cursor.scan_started is not None or env.host.depth(flow.queue):
-            return False
+        for company in read_companies(companies, flow):  # each company's read of an F&O source
+            cursor = env.runtime.state.get_cursor(name, state_scope(companies, company))
+            # Polled to the end at least once, not mid-scan, nothing queued.
+            if cursor.updated_at is None or cursor.scan_started is not None or env.host.depth(flow.queue):
+                return False
     return True
 
 

@@ -148,3 +148,17 @@ def test_adding_companies_keeps_the_default_company_s_reads_and_starts_the_other
     assert set(e2e.runtime.state.seen("products", "demf")) == demf
     assert e2e.runtime.state.get_cursor("products", "demf").etag is not None
     assert sales(e2e, "products", "productnumber")["de-9001"]["price"] == 42.0
+
+
+def test_an_idle_tick_costs_one_request_per_flow_and_company(two: E2E):
+    two.sync(*ALL)
+    timers = {t.name: t for t in two.host.timers()}
+    services = (two.sandbox.dataverse_service, two.sandbox.fno_service)
+    for flow in ("products", "fno_orders", "invoices"):
+        for service in services:
+            service.accounting.reset()
+        two.host.fire(timers[f"{flow}_poll"])
+        requests = [(r["method"], r["entity_set"]) for svc in services for r in svc.accounting.snapshot()["requests"]]
+        # One read of each company (the seen digests are state, not a service request).
+        assert sum(svc.accounting.snapshot()["total"] for svc in services) == len(TWO_COMPANIES), (flow, requests)
+        assert two.host.depth(get_flow(flow).queue) == 0
