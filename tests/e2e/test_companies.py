@@ -279,3 +279,19 @@ def test_an_overlay_change_for_a_company_not_in_the_map_stops_the_app_naming_the
     monkeypatch.setenv("P2C_MAPPING_OVERLAY", '[{"company": "usmf", "defaults": {"customer_group": "30"}}]')
     e2e.restart_runtime()
     assert e2e.runtime.mapper.default("customer_group") == "30"
+
+
+def test_an_overlay_filter_for_one_company_leaves_out_that_companys_rows_only(e2e: E2E, monkeypatch):
+    from p2c_sandbox.seed_sales_companies import DE_TEAM, US_TEAM
+
+    only_germany = [
+        {"company": "demf", "flows": {"accounts": {"where": [{"column": "address1_country", "eq": "Germany"}]}}}
+    ]
+    use_companies(e2e, monkeypatch, BY_UNIT, P2C_MAPPING_OVERLAY=json.dumps(only_germany))
+    add_account(e2e, "WH-DE-1", "Inland GmbH", DE_TEAM, address1_country="Germany")
+    add_account(e2e, "WH-DE-2", "Pariser GmbH", DE_TEAM, address1_country="France")
+    add_account(e2e, "WH-US-1", "Paris Inc", US_TEAM, address1_country="France")
+    e2e.sync("accounts")
+    de, us = customers(e2e, "demf"), customers(e2e, "usmf")
+    assert "WH-DE-1" in de and "WH-DE-2" not in de and "WH-DE-2" not in us and "WH-US-1" in us
+    assert ops.reconcile(e2e.runtime, "accounts").missing == []  # the filtered row is not missing either
