@@ -49,7 +49,7 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
         for endpoint, columns in ((flow.source, source_cols), (flow.target, target_cols)):
             problems += _check_columns(flow.name, endpoint.service, endpoint.entity_set, columns, metadata)
         problems += _check_overlaid_fields(rt, flow, metadata)
-        problems += check_value_maps(flow, choices, Mapper(rt.settings).table)
+        problems += [CheckProblem(*p) for p in check_value_maps(flow, choices, Mapper(rt.settings).table)]
         for rule in flow.lookups():
             for entity_set, returns in rule.to.items():
                 columns = {id_column(entity_set), returns}

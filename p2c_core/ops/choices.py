@@ -18,11 +18,12 @@ from p2c_core.rules import ValueMap
 if TYPE_CHECKING:
     from p2c_core.clients.metadata import EntitySet
     from p2c_core.flow import Flow
-    from p2c_core.ops.check import CheckProblem
 
 # Choice columns of a table, one request per metadata type (Status/State have their own).
 _CHOICE_CASTS = ("PicklistAttributeMetadata", "StatusAttributeMetadata", "StateAttributeMetadata")
 Domain = dict[str, str]  # value (as text) -> label
+# (flow, service, entity set, column, what is wrong): `check` makes a CheckProblem of it.
+Problem = tuple[str, str, str, str, str]
 
 
 def value_map_rules(flow: Flow) -> Iterator[tuple[str, str, str, str, ValueMap]]:
@@ -83,14 +84,11 @@ def _other(service: str) -> str:
     return "fno" if service == "dataverse" else "dataverse"
 
 
-def check_value_maps(
-    flow: Flow, choices: Choices, table: Callable[[str], Mapping[str, str] | None]
-) -> list[CheckProblem]:
+def check_value_maps(flow: Flow, choices: Choices, table: Callable[[str], Mapping[str, str] | None]) -> list[Problem]:
     """Every value map rule of the flow held against the closed choices at both ends."""
     from p2c_core.catalog import value_map
-    from p2c_core.ops.check import CheckProblem
 
-    problems: list[CheckProblem] = []
+    problems: list[Problem] = []
     for source_set, target_set, service, name, rule in value_map_rules(flow):
         entries = table(rule.map)
         if entries is None:
@@ -103,22 +101,18 @@ def check_value_maps(
         missing = [f"{v} ({label})" if label != v else v
                    for v, label in (source or {}).items() if (v.lower() if folded else v) not in have]  # fmt: skip
         if missing:
-            problems.append(
-                CheckProblem(
-                    flow.name, service, source_set, rule.column,
-                    f"value map {rule.map!r} has no entry for {', '.join(missing)} of this closed choice: "
-                    f"a record holding one fails; add them to P2C_VALUE_MAPS__{rule.map.upper()}",
-                )
-            )  # fmt: skip
+            problems.append((
+                flow.name, service, source_set, rule.column,
+                f"value map {rule.map!r} has no entry for {', '.join(missing)} of this closed choice: "
+                f"a record holding one fails; add them to P2C_VALUE_MAPS__{rule.map.upper()}",
+            ))  # fmt: skip
         target = choices.domain(_other(service), target_set, name)
         wrong = sorted({v for v in pairs.values() if v is not None and str(v) not in (target or {str(v): ""})})
         if wrong:
-            problems.append(
-                CheckProblem(
-                    flow.name, _other(service), target_set, name,
-                    f"value map {rule.map!r} writes {', '.join(wrong)}, not "
-                    f"{'options' if _other(service) == 'dataverse' else 'members'} of this closed choice: "
-                    f"{', '.join(sorted(target or {}))}",
-                )
-            )  # fmt: skip
+            problems.append((
+                flow.name, _other(service), target_set, name,
+                f"value map {rule.map!r} writes {', '.join(wrong)}, not "
+                f"{'options' if _other(service) == 'dataverse' else 'members'} of this closed choice: "
+                f"{', '.join(sorted(target or {}))}",
+            ))  # fmt: skip
     return problems
