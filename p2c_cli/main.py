@@ -413,11 +413,25 @@ def sandbox(
         int,
         typer.Option(min=0, help="Add this many generated F&O released products (VOL-P000001...)."),
     ] = 0,
+    companies: Annotated[
+        str,
+        typer.Option(
+            help="Demo data of the second company: 'one' (Sales rows all Contoso US), 'business-units' (also "
+            "Contoso DE's German Sales rows), 'dual-write' (also cdm_companies and msdyn_company)."
+        ),
+    ] = "one",
 ) -> None:
     """Serve the local Dataverse and F&O sandbox until stopped (Ctrl-C)."""
-    from p2c_sandbox import serve
+    from p2c_sandbox import Companies, serve
 
-    serve(dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts, products=products)
+    try:
+        mode = Companies(companies)
+    except ValueError:
+        raise typer.BadParameter(f"--companies must be one of {', '.join(c.value for c in Companies)}") from None
+    serve(
+        dataverse_port=dataverse_port, fno_port=fno_port, data_dir=data_dir, accounts=accounts, products=products,
+        companies=mode,
+    )  # fmt: skip
 
 
 @app.command("console")

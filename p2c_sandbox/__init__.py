@@ -4,6 +4,8 @@ with Sandbox() as sb:            # free loopback ports, in-memory data
     sb.dataverse_url, sb.fno_url
 with Sandbox(tls=self_signed(tmp)) as sb:   # the same over HTTPS (p2c_sandbox.tls)
 with Sandbox(p2c_solution=False) as sb:      # an org without Microsoft's P2C solution (p2c_sandbox.solution)
+with Sandbox(companies=Companies.BUSINESS_UNITS) as sb:  # German Sales rows of Contoso DE too (seed_sales_companies)
+with Sandbox(companies=Companies.DUAL_WRITE) as sb:      # and dual-write's cdm_company table and msdyn_company
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from p2c_sandbox import organization
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.faults import FaultConfig
 from p2c_sandbox.fno import FnoService
+from p2c_sandbox.seed_options import Companies
 from p2c_sandbox.server import BackgroundServer
 from p2c_sandbox.store import Store
 from p2c_sandbox.tls import TlsFiles
 
-__all__ = ["FaultConfig", "Sandbox", "TlsFiles", "serve"]
+__all__ = ["Companies", "FaultConfig", "Sandbox", "TlsFiles", "serve"]
 
 
 class _Rows:
@@ -48,18 +52,26 @@ class Sandbox:
         delta_retention_days: float = 30.0,
         tls: TlsFiles | None = None,
         p2c_solution: bool = True,
+        companies: Companies = Companies.ONE,
     ) -> None:
         self.data_dir = data_dir
         self.dataverse_store = Store(data_dir / "dataverse.sqlite" if data_dir else None)
         self.fno_store = Store(data_dir / "fno.sqlite" if data_dir else None)
         self.dataverse_service = DataverseService(
-            self.dataverse_store, delta_retention_days=delta_retention_days, p2c_solution=p2c_solution
+            self.dataverse_store,
+            delta_retention_days=delta_retention_days,
+            p2c_solution=p2c_solution,
+            dual_write=companies == Companies.DUAL_WRITE,
         )
         self.fno_service = FnoService(self.fno_store, company=fno_company, page_size=fno_page_size)
-        if seed and self.dataverse_store.is_empty() and self.fno_store.is_empty():
+        fresh = self.dataverse_store.is_empty() and self.fno_store.is_empty()
+        if next(self.dataverse_store.scan("businessunits"), None) is None:
+            # An org's root business unit and its user, seeded or not (also into a data dir of before).
+            organization.install(self.dataverse_service)
+        if seed and fresh:
             from p2c_sandbox.seed import seed as seed_demo
 
-            seed_demo(self.dataverse_service, self.fno_service)
+            seed_demo(self.dataverse_service, self.fno_service, companies=companies)
         self.dataverse = _Rows(self.dataverse_store)
         self.fno = _Rows(self.fno_store)
         self._servers = (
@@ -100,12 +112,17 @@ class Sandbox:
 
 
 def serve(
-    dataverse_port: int = 0, fno_port: int = 0, data_dir: Path | None = None, accounts: int = 0, products: int = 0
+    dataverse_port: int = 0,
+    fno_port: int = 0,
+    data_dir: Path | None = None,
+    accounts: int = 0,
+    products: int = 0,
+    companies: Companies = Companies.ONE,
 ) -> None:
     """Serve both services until Ctrl-C (or SIGTERM), printing their URLs."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    sandbox = Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port)
+    sandbox = Sandbox(data_dir, dataverse_port=dataverse_port, fno_port=fno_port, companies=companies)
     if accounts:
         from p2c_sandbox.volume import generate_accounts
 

@@ -20,12 +20,13 @@ from urllib.parse import quote, unquote
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from p2c_sandbox import reference, solution
+from p2c_sandbox import lookup_annotations, ownership, reference, solution
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.dual_write import layer as dual_write_layer
 from p2c_sandbox.plugins import Plugins
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
-from p2c_sandbox.schema import DATAVERSE, EntitySchema, Prop
+from p2c_sandbox.schema import DATAVERSE, USER_OWNED, EntitySchema, Prop
 from p2c_sandbox.service import (
     Address,
     ODataService,
@@ -77,12 +78,18 @@ class DataverseService(ODataService):
     def fault(self, status: int) -> ServiceError:
         return ServiceError(status, *self.FAULTS.get(status, ("0x80040216", f"Injected fault {status}.")))
 
-    def __init__(self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True) -> None:
+    def __init__(
+        self, store: Store, *, delta_retention_days: float = 30.0, p2c_solution: bool = True, dual_write: bool = False
+    ) -> None:
         super().__init__()
         self.store = store
         # An org with Microsoft's P2C solution installed (its columns and plug-ins), or without.
         self.p2c_solution = p2c_solution
         self.schemas: dict[str, EntitySchema] = solution.tables(p2c_solution)
+        # An org with dual-write's company model (cdm_companies, msdyn_company: p2c_sandbox.dual_write).
+        self.dual_write = dual_write
+        if dual_write:
+            self.schemas = dual_write_layer(self.schemas)
         # The solution's plug-in steps, run on this service's writes (p2c_sandbox.plugins).
         self.plugins = Plugins(self, enabled=p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)
@@ -116,6 +123,18 @@ class DataverseService(ODataService):
         return actions.answer(self, request, path, body)
 
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
+        # "Impersonate another user using the Web API": MSCRMCallerID names the systemuser the
+        # request runs as (the owner of what it creates, its createdby and modifiedby).
+        caller = request.headers.get("mscrmcallerid")
+        if caller is not None and self.store.get("systemusers", caller.strip("{}").lower()) is None:
+            raise ServiceError(404, "0x80040217", f"systemuser With Id = {caller} Does Not Exist")
+        token = ownership.CALLER.set(caller.strip("{}").lower() if caller else None)
+        try:
+            return self.answer_entity(request, schema, address, body)
+        finally:
+            ownership.CALLER.reset(token)
+
+    def answer_entity(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         method = request.method
         prefer = _prefer(request.headers.get("prefer", ""))
         params = dict(request.query_params)
@@ -149,7 +168,10 @@ class DataverseService(ODataService):
             out = self.project(request, schema, row, cols)
             self.expand(request, schema, [(row, out)], plans, _paging(plans, _page_size(prefer)[0]))
             context = f"{self.root(request)}$metadata#{schema.entity_set}({_context(cols, plans)})/$entity"
-            return JSONResponse({"@odata.context": context, **out})
+            noted = lookup_annotations.applied(request.headers.get("prefer", ""))
+            return JSONResponse(
+                {"@odata.context": context, **out}, headers={"Preference-Applied": noted} if noted else None
+            )
         if method == "PATCH":
             return self.upsert(request, schema, address.key, json_body(body, _bad), prefer)
         if method == "DELETE":
@@ -249,6 +271,8 @@ class DataverseService(ODataService):
             body["@odata.deltaLink"] = _link(base, {**query, "$deltatoken": token})
         if state["track"]:
             applied.append("odata.track-changes")
+        if noted := lookup_annotations.applied(request.headers.get("prefer", "")):
+            applied.append(noted)
         return JSONResponse(body, headers={"Preference-Applied": ",".join(applied)} if applied else None)
 
     def count(self, schema: EntitySchema, params: dict[str, str]) -> Response:
@@ -276,6 +300,9 @@ class DataverseService(ODataService):
         out: Row = {"@odata.etag": f'W/"{row.get("versionnumber")}"'} if etag else {}
         for c in dict.fromkeys([*cols, pk]):
             out[c] = row.get(c)
+        patterns = lookup_annotations.wanted(request.headers.get("prefer", ""))
+        if patterns:
+            lookup_annotations.add(self, schema, row, out, patterns)
         return out
 
     # --- $expand (Dataverse "Join tables using OData") ----------------------------
@@ -463,12 +490,19 @@ class DataverseService(ODataService):
         for name, value in body.items():
             if name.endswith("@odata.bind"):
                 nav = name[: -len("@odata.bind")]
+                column = schema.lookup_columns.get(nav, nav)
+                if f"_{column}_value" in schema.server_columns:
+                    raise _bad(f"The property '{nav}' cannot be set {'on create' if creating else 'on update'}.")
+                if nav == "ownerid" and schema.ownership == USER_OWNED:  # a user or a team
+                    if "_ownerid_value" in fixed:
+                        raise _bad(f"The property '{nav}' cannot be set {'on create' if creating else 'on update'}.")
+                    out["_ownerid_value"], out["owneridtype"] = ownership.bind_owner(self, value)
+                    continue
                 if nav not in schema.lookups:
                     raise _bad(
                         f"An undeclared property '{nav}' which only has property annotations in the payload "
                         f"but no property value was found in the payload."
                     )
-                column = schema.lookup_columns.get(nav, nav)
                 if f"_{column}_value" in fixed:
                     raise _bad(f"The property '{nav}' cannot be set {'on create' if creating else 'on update'}.")
                 out[f"_{column}_value"] = None if value is None else self.bind(schema.lookups[nav], value)
@@ -507,6 +541,9 @@ class DataverseService(ODataService):
 
     def save(self, schema: EntitySchema, row: Row, *, created: bool) -> Row:
         pk = schema.keys[0]
+        watched = not created and schema.entity_set in ownership.WATCHED
+        before = self.store.get(schema.entity_set, row[pk]) if watched else None
+        row = ownership.derive(self, schema, row, created=created)
         for alt in schema.alternate_keys:
             values = tuple(row.get(c) for c in alt)
             if any(v is None for v in values):
@@ -532,6 +569,7 @@ class DataverseService(ODataService):
             row["createdon"] = stamp
         self.store.put(schema.entity_set, row[pk], row, version)
         self.touch_parent(schema, row)
+        ownership.after_save(self, schema, row, before)
         return row
 
     def exchange_rate(self, row: Row) -> float | None:

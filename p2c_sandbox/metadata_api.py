@@ -35,6 +35,8 @@ _IDS = uuid.UUID("6f1c54a8-3d1b-4b0e-9d3a-0c2b5e7d9a10")  # namespace of the der
 _TABLES: dict[str, tuple[str, int]] = {
     "account": ("Account", 1),
     "systemuser": ("SystemUser", 8),
+    "businessunit": ("BusinessUnit", 10),
+    "team": ("Team", 9),
     "contact": ("Contact", 2),
     "transactioncurrency": ("TransactionCurrency", 9105),
     "uomschedule": ("UoMSchedule", 1056),
@@ -50,7 +52,7 @@ _TABLES: dict[str, tuple[str, int]] = {
     "invoicedetail": ("InvoiceDetail", 1091),
     solution.AUTONUMBER_TABLE: ("msdynce_P2CAutoNumber", 10_001),  # a solution's table: a custom type code
 }
-_PRIMARY_NAME = {"contact": "fullname", "transactioncurrency": "currencyname"}
+_PRIMARY_NAME = {"contact": "fullname", "transactioncurrency": "currencyname", "systemuser": "fullname"}
 
 # Choice columns and their options (value, label); docs/APIS.md and a Sales org's defaults.
 _CHOICES: dict[str, list[tuple[int, str]]] = {
@@ -149,8 +151,8 @@ class Metadata:
             "IsCustomEntity": False,
             "IsManaged": True,
             "IsActivity": False,
-            "OwnershipType": "UserOwned" if logical in ("account", "contact", "quote", "salesorder", "invoice")
-            else "OrganizationOwned",
+            # The reference's OwnershipType, else the table's (schema.py: UserOwned tables carry ownerid).
+            "OwnershipType": reference.tables().get(logical, {}).get("ownership") or schema.ownership,
             "DisplayName": _label(schema_name),
             "DisplayCollectionName": _label(schema_name + "s"),
             "Description": _label(""),

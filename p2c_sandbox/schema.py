@@ -51,6 +51,9 @@ class EntitySchema:
     # Collection-valued navigation properties (one-to-many relationships): name ->
     # (child entity set, the child's single-valued navigation property back to this table).
     collections: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # The table's OwnershipType (the reference's `ownership`): UserOwned tables carry ownerid
+    # and the owning* columns the server derives from it (p2c_sandbox.ownership).
+    ownership: str = "OrganizationOwned"
 
 
 def _entity_type(entity_set: str) -> str:
@@ -67,6 +70,7 @@ def _dv(
     defaults: dict[str, object] | None = None,
     autonumber: dict[str, str] | None = None,
     parent: str | None = None,
+    ownership: str = "OrganizationOwned",
 ) -> EntitySchema:
     key = f"{entity_type}id"
     props = {key: Prop("Edm.Guid", nullable=False), **columns}
@@ -80,6 +84,15 @@ def _dv(
         for target in targets:  # polymorphic: one navigation property per table
             nav = f"{column}_{_entity_type(target)}"
             navs[nav], nav_columns[nav] = target, column
+    server = {key, "createdon", "modifiedon", "versionnumber"}
+    if ownership == "UserOwned":
+        props["owneridtype"] = Prop("Edm.String")
+        for column, target in _OWNED.items():
+            props[f"_{column}_value"] = Prop("Edm.Guid")
+            navs[column] = target
+        # The owning* columns are the server's (not valid for create or update in the
+        # reference); a line's owner is its document's.
+        server |= {f"_{c}_value" for c in _OWNED if c != "ownerid" or parent is not None}
     props.update(
         {
             "createdon": Prop("Edm.DateTimeOffset"),
@@ -95,11 +108,12 @@ def _dv(
         alternate_keys=alt,
         lookups=navs,
         lookup_columns=nav_columns,
-        server_columns=frozenset({key, "createdon", "modifiedon", "versionnumber"}),
+        server_columns=frozenset(server),
         defaults=dict(defaults or {}),
         track_changes=True,
         autonumber=dict(autonumber or {}),
         parent=parent,
+        ownership=ownership,
     )
 
 
@@ -144,14 +158,21 @@ def _document_header() -> dict[str, Prop]:
     }
 
 
-# The sandbox's one user: rows are created owned by it unless the request names another.
+# The org's application user that requests run as unless they name another (MSCRMCallerID):
+# it owns the rows it creates (p2c_sandbox.organization installs it in the root business unit).
 ADMIN_USER = "5e1f0000-0000-4000-8000-000000000001"
-# User-owned tables: `ownerid` (a user here; a user or a team in Dataverse) and its default.
-_OWNED: dict[str, str | tuple[str, ...]] = {"ownerid": "systemusers"}
-_OWNER_DEFAULT = {"_ownerid_value": ADMIN_USER}
+# User-owned tables' owner columns (the reference's Owner and owning* lookups): navigation
+# property -> target set. `ownerid` binds a user or a team (p2c_sandbox.ownership); the
+# target here is what `$metadata` and `$expand` use for it.
+_OWNED: dict[str, str] = {
+    "ownerid": "systemusers",
+    "owninguser": "systemusers",
+    "owningteam": "teams",
+    "owningbusinessunit": "businessunits",
+}
+USER_OWNED = "UserOwned"
 
 _HEADER_LOOKUPS: dict[str, str | tuple[str, ...]] = {
-    **_OWNED,
     "customerid": ("accounts", "contacts"),
     "transactioncurrencyid": "transactioncurrencies",
     "pricelevelid": "pricelevels",
@@ -206,10 +227,46 @@ DATAVERSE: dict[str, EntitySchema] = {
                 "address1_shippingmethodcode": S("Edm.Int32"),
             },
             alt=(("accountnumber",),),
-            lookups={"transactioncurrencyid": "transactioncurrencies", "primarycontactid": "contacts", **_OWNED},
-            defaults={"statecode": 0, "statuscode": 1, **_OWNER_DEFAULT},
+            lookups={"transactioncurrencyid": "transactioncurrencies", "primarycontactid": "contacts"},
+            defaults={"statecode": 0, "statuscode": 1},
+            ownership=USER_OWNED,
         ),
-        _dv("systemusers", "systemuser", {"fullname": _text(200), "domainname": _text(1024)}),
+        _dv(
+            "systemusers",
+            "systemuser",
+            {
+                "fullname": _text(200),
+                "firstname": _text(256),
+                "lastname": _text(256),
+                "domainname": _text(1024),
+                "internalemailaddress": _text(100),
+                "isdisabled": S("Edm.Boolean"),
+            },
+            lookups={"businessunitid": "businessunits"},
+            defaults={"isdisabled": False},
+            ownership="BusinessOwned",
+        ),
+        _dv(
+            "businessunits",
+            "businessunit",
+            {"name": _text(160), "divisionname": _text(100), "isdisabled": S("Edm.Boolean")},
+            lookups={"parentbusinessunitid": "businessunits"},
+            defaults={"isdisabled": False},
+            ownership="BusinessOwned",
+        ),
+        _dv(
+            "teams",
+            "team",
+            {
+                "name": _text(160),
+                "description": _text(2000),
+                "isdefault": S("Edm.Boolean"),
+                "teamtype": S("Edm.Int32", options=(0, 1, 2, 3)),
+            },
+            lookups={"businessunitid": "businessunits", "administratorid": "systemusers"},
+            defaults={"teamtype": 0, "isdefault": False},
+            ownership="BusinessOwned",
+        ),
         _dv(
             "transactioncurrencies",
             "transactioncurrency",
@@ -244,9 +301,9 @@ DATAVERSE: dict[str, EntitySchema] = {
             lookups={
                 "parentcustomerid": ("accounts", "contacts"),
                 "transactioncurrencyid": "transactioncurrencies",
-                **_OWNED,
             },
-            defaults={"statecode": 0, **_OWNER_DEFAULT},
+            defaults={"statecode": 0},
+            ownership=USER_OWNED,
         ),
         _dv("uomschedules", "uomschedule", {"name": _text(200)}),
         _dv(
@@ -302,10 +359,18 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("quotenumber", "revisionnumber"),),
             lookups=_HEADER_LOOKUPS,
-            defaults={"statecode": 0, "statuscode": 1, "revisionnumber": 0, **_OWNER_DEFAULT},
+            defaults={"statecode": 0, "statuscode": 1, "revisionnumber": 0},
             autonumber={"quotenumber": "QUO-"},
+            ownership=USER_OWNED,
         ),
-        _dv("quotedetails", "quotedetail", _LINE, lookups={"quoteid": "quotes", **_LINE_LOOKUPS}, parent="quoteid"),
+        _dv(
+            "quotedetails",
+            "quotedetail",
+            _LINE,
+            lookups={"quoteid": "quotes", **_LINE_LOOKUPS},
+            parent="quoteid",
+            ownership=USER_OWNED,
+        ),
         _dv(
             "salesorders",
             "salesorder",
@@ -317,8 +382,9 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("ordernumber",),),
             lookups=_HEADER_LOOKUPS,
-            defaults={"statecode": 0, **_OWNER_DEFAULT},
+            defaults={"statecode": 0},
             autonumber={"ordernumber": "ORD-"},
+            ownership=USER_OWNED,
         ),
         _dv(
             "salesorderdetails",
@@ -326,6 +392,7 @@ DATAVERSE: dict[str, EntitySchema] = {
             _LINE,
             lookups={"salesorderid": "salesorders", **_LINE_LOOKUPS},
             parent="salesorderid",
+            ownership=USER_OWNED,
         ),
         _dv(
             "invoices",
@@ -342,8 +409,9 @@ DATAVERSE: dict[str, EntitySchema] = {
             },
             alt=(("invoicenumber",),),
             lookups={"salesorderid": "salesorders", **_HEADER_LOOKUPS},
-            defaults={"statecode": 0, **_OWNER_DEFAULT},
+            defaults={"statecode": 0},
             autonumber={"invoicenumber": "INV-"},
+            ownership=USER_OWNED,
         ),
         _dv(
             "invoicedetails",
@@ -351,6 +419,7 @@ DATAVERSE: dict[str, EntitySchema] = {
             _LINE,
             lookups={"invoiceid": "invoices", **_LINE_LOOKUPS},
             parent="invoiceid",
+            ownership=USER_OWNED,
         ),
     ]
 }

@@ -17,9 +17,11 @@ from p2c_sandbox import solution
 from p2c_sandbox.dataverse import DataverseService
 from p2c_sandbox.fno import FnoService, row_pk
 from p2c_sandbox.plugins import autonumber_rows
-from p2c_sandbox.schema import ADMIN_USER
 from p2c_sandbox.seed_companies import seed_second_company
 from p2c_sandbox.seed_documents import seed_documents
+from p2c_sandbox.seed_german_sales import seed_german_sales
+from p2c_sandbox.seed_options import Companies
+from p2c_sandbox.seed_sales_companies import US_TEAM, US_USER, acting_as, seed_business_units
 from p2c_sandbox.store import Row
 
 CURRENCIES = [
@@ -131,10 +133,18 @@ def _account(rng: random.Random, n: int, name: str, currencies: dict[str, str], 
     return row
 
 
-def seed(dataverse: DataverseService, fno: FnoService) -> None:
+def seed(dataverse: DataverseService, fno: FnoService, *, companies: Companies = Companies.ONE) -> None:
+    """The demo data; `companies` adds the German Sales rows and dual-write's company model
+    (seed_options.Companies). The org's root business unit and user are there already."""
+    seed_business_units(dataverse)  # no random draws: the rows below are as they always were
+    with acting_as(US_USER):  # the demo's Sales rows are Contoso US's
+        _seed(dataverse, fno)
+    if companies != Companies.ONE:
+        seed_german_sales(dataverse, fno)
+
+
+def _seed(dataverse: DataverseService, fno: FnoService) -> None:
     rng = random.Random(20261124)
-    users = dataverse.schemas["systemusers"]
-    dataverse.save(users, {"systemuserid": ADMIN_USER, "fullname": "System Administrator"}, created=True)
     if dataverse.p2c_solution:  # the solution's numbering settings, as it installs them
         numbers = dataverse.schemas[solution.AUTONUMBER_SET]
         for row in autonumber_rows():
@@ -197,7 +207,9 @@ def seed(dataverse: DataverseService, fno: FnoService) -> None:
     for name in ["Closed Shop Ltd", "Dormant Trading Co", "Retired Ventures"]:
         rows.append(_account(rng, n, name, currencies, statecode=1, statuscode=2))
         n += 1
-    for row in rows:
+    for i, row in enumerate(rows):
+        if i % 4 == 3:  # assigned to the unit's team rather than kept by its salesperson
+            row = {**row, "_ownerid_value": US_TEAM, "owneridtype": "team"}
         dataverse.save(accounts, row, created=True)
     carried = [r for r in rows if r["accountnumber"] and r["customertypecode"] == 3 and r["statecode"] == 0]
     seed_documents(dataverse, fno, rng, currencies, carried[:40])

@@ -18,7 +18,16 @@ SECOND = "demf"
 # The company list: the two seeded companies, as the demo data names them.
 LEGAL_ENTITIES = {"usmf": "Contoso Entertainment System USA", "demf": "Contoso Entertainment System Germany"}
 CUSTOMERS = ["Berliner Bürobedarf", "Hamburger Hafenhandel", "Münchner Maschinen", "Kölner Kontor"]
-PRODUCTS = [("D0001", "Bürostuhl", "ea", "Item", 189.0, 95.0), ("D0002", "Montage", "hr", "Service", 75.0, 40.0)]
+# Released in demf too: products are shared across legal entities and released per company, so
+# a number names the same product (and name) in both; prices are demf's, in EUR. D0100 is
+# released in demf only. Orders use the first two.
+PRODUCTS = [
+    ("D0001", "Mid-Range Speaker", "ea", "Item", 189.0, 95.0),
+    ("S0001", "Installation Service", "hr", "Service", 75.0, 40.0),
+    ("D0004", "High-End Speaker", "ea", "Item", 799.0, 420.0),
+    ("D0100", "Regallautsprecher", "ea", "Item", 249.0, 120.0),
+]
+ORDERED = PRODUCTS[:2]
 
 
 def seed_second_company(fno: FnoService) -> None:
@@ -55,7 +64,17 @@ def _with_defaults(schema_props: dict[str, Any]) -> Row:
     return row
 
 
-def _order(fno: FnoService, rng: random.Random, n: int, account: str, *, invoiced: bool) -> None:
+def seed_german_orders(fno: FnoService, accounts: list[str]) -> None:
+    """F&O-born orders in demf of customers that came from Sales (the German Sales accounts,
+    once p2c has made them customers): the fno_orders flow's to carry, with an invoice."""
+    rng = random.Random(20261202)
+    for n, account in enumerate(accounts, start=len(CUSTOMERS) + 1):
+        _order(fno, rng, n, account, invoiced=n % 2 == 0, external=True)
+
+
+def _order(
+    fno: FnoService, rng: random.Random, n: int, account: str, *, invoiced: bool, external: bool = False
+) -> None:
     headers, lines = fno.schemas["CDSSalesOrderHeaders"], fno.schemas["CDSSalesOrderLines"]
     number = f"DE-SO-{n:06d}"
     header = _with_defaults(headers.props)
@@ -68,9 +87,11 @@ def _order(fno: FnoService, rng: random.Random, n: int, account: str, *, invoice
         "DeliveryAddressCountryRegionISOCode": "DE", "IsSalesProcessingStopped": "No", "OrderTotalTaxAmount": 0,
     })  # fmt: skip
     header = fno.computed(headers, header)
+    if external:  # the customer is Sales': set as the entity derives it once the customer exists
+        header.update({"OrderingCustomerIsExternallyMaintained": "Yes", "InvoiceCustomerIsExternallyMaintained": "Yes"})
     fno.store.put(headers.entity_set, row_pk(headers, header), header)
     order_lines = []
-    for seq, (product, name, unit, _kind, price, _cost) in enumerate(PRODUCTS, start=1):
+    for seq, (product, name, unit, _kind, price, _cost) in enumerate(ORDERED, start=1):
         line = _with_defaults(lines.props)
         line.update({
             "dataAreaId": SECOND, "SalesOrderNumber": number, "LineCreationSequenceNumber": seq,

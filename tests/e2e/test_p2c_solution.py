@@ -65,7 +65,7 @@ def test_an_invoiced_order_is_set_invoiced_and_the_invoice_takes_its_owner_from_
     order = next(o for o in e2e.sandbox.dataverse.rows("salesorders") if o["ordernumber"] in invoiced)
     seller = str(uuid.uuid4())
     with e2e.dataverse() as dv:
-        dv.patch(f"systemusers({seller})", json={"fullname": "Sam Seller"}).raise_for_status()
+        dv.patch(f"systemusers({seller})", json={"firstname": "Sam", "lastname": "Seller"}).raise_for_status()
         # Before the invoice: the order back at Confirmed and owned by someone else than p2c.
         back = {"msdynce_processingstatus": CONFIRMED, "ownerid@odata.bind": f"/systemusers({seller})"}
         dv.patch(f"salesorders({order['salesorderid']})", json=back).raise_for_status()

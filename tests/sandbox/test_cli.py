@@ -61,3 +61,16 @@ def test_p2c_sandbox_serves_both_services_with_generated_volume(tmp_path: Path):
         assert httpx.get(urls["dataverse"] + "accounts(accountnumber='CLI-1')").json()["name"] == "From the CLI"
     finally:
         stop(proc)
+
+
+def test_p2c_sandbox_companies_option():
+    proc, urls = start("--companies", "dual-write")
+    try:
+        codes = httpx.get(urls["dataverse"] + "cdm_companies", params={"$select": "cdm_companycode"}).json()["value"]
+        assert sorted(c["cdm_companycode"] for c in codes) == ["DEMF", "USMF"]
+        german = httpx.get(urls["dataverse"] + "accounts/$count", params={"$filter": "address1_country eq 'Germany'"})
+        assert int(german.text) >= 4
+    finally:
+        stop(proc)
+    refused = subprocess.run([str(P2C), "sandbox", "--companies", "three"], capture_output=True, text=True)
+    assert refused.returncode != 0 and "--companies" in refused.stdout + refused.stderr

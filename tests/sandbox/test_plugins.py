@@ -95,7 +95,7 @@ def test_an_orders_misc_tax_is_its_one_freight_tax_line(sb: Sandbox, dv: httpx.C
 
 def test_an_invoice_of_an_order_sets_it_invoiced_and_takes_its_owner(sb: Sandbox, dv: httpx.Client):
     seller = str(uuid.uuid4())
-    dv.patch(f"systemusers({seller})", json={"fullname": "Sam Seller"}).raise_for_status()
+    dv.patch(f"systemusers({seller})", json={"firstname": "Sam", "lastname": "Seller"}).raise_for_status()
     order = dv.post("salesorders", headers=REP, json={
         "name": "To invoice", "msdynce_processingstatus": 647390001, "ownerid@odata.bind": f"/systemusers({seller})",
     }).json()  # fmt: skip

@@ -55,8 +55,8 @@ def _value(spec: dict[str, Any], turn: int) -> Any:
         return str(uuid.uuid4())
     if kind == "Image":
         return base64.b64encode(bytes([turn]) * 8).decode()
-    if kind == "EntityName":
-        return "account"
+    if kind == "EntityName":  # owneridtype: the server's, from ownerid (here the calling user)
+        return "systemuser"
     raise AssertionError(f"no sample value for {kind}")
 
 
