@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
     metadata: dict[str, dict[str, EntitySet]] = {service: parse_csdl(xml) for service, xml in documents.items()}
     choices = Choices(metadata, parse_enums(documents["fno"]), _metadata_api(rt))
     problems = _check_solution(rt, metadata["dataverse"])
-    from p2c_core.ops.company_check import check_companies
+    from p2c_core.ops.company_check import check_companies, companies_with_maps
 
     problems += check_companies(rt)  # P2C_COMPANIES: legal entities, business units / company codes, teams
     for flow in flows if flows is not None else [rt.flow(f.name) for f in all_flows()]:
@@ -53,6 +54,10 @@ def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:
             problems += _check_columns(flow.name, endpoint.service, endpoint.entity_set, columns, metadata)
         problems += _check_overlaid_fields(rt, flow, metadata)
         problems += [CheckProblem(*p) for p in check_value_maps(flow, choices, Mapper(rt.settings).table)]
+        for company in companies_with_maps(rt):  # a company's own value maps, held the same way
+            table = functools.partial(Mapper(rt.settings).table, company=company)
+            found = check_value_maps(flow, choices, table)
+            problems += [CheckProblem(f"{name} ({company})", *rest) for name, *rest in found]
         for rule in flow.lookups():
             for entity_set, returns in rule.to.items():
                 columns = {id_column(entity_set), returns}

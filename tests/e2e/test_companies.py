@@ -237,6 +237,15 @@ def test_check_names_a_misspelt_legal_entity_business_unit_and_team_with_the_nea
         "businessunits.demx: Contoso DF: no such business unit (did you mean 'Contoso DE'?)" in p for p in problems
     )
     assert any("teams.demx: Contoso  DE team: no such team" in p for p in problems), problems
+    # A company's own value map is held against the closed choices too, and named with its company.
+    use_companies(
+        e2e, monkeypatch, {**BY_UNIT, "demf": {**BY_UNIT["demf"], "value_maps": {"payment_terms": {"2": None}}}}
+    )
+    problems = [str(p) for p in ops.check(e2e.runtime)]
+    assert any(
+        p.startswith("accounts (demf): dataverse") and "'payment_terms' has no entry for 2" in p for p in problems
+    )
+    assert not any(p.startswith("accounts (usmf)") or ("accounts:" in p and "payment_terms" in p) for p in problems)
 
 
 def docs_overlay(title: str) -> list[dict[str, Any]]:
