@@ -54,9 +54,9 @@ browsers:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	fi
 
-# docs/screenshots/console-*.png, from the browser test (which writes them on every run).
+# docs/screenshots/console-*.png, from the browser test (a plain test run writes them to a temporary folder).
 screenshots: install browsers
-	$(BIN)/pytest -p no:cacheprovider -q tests/e2e/test_console.py
+	SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/pytest -p no:cacheprovider -q tests/e2e/test_console.py
 
 infra: $(INFRA_STAMP)
 	$(INFRA_VENV)/bin/python tools/check_infra.py

@@ -76,8 +76,11 @@ param dataverseUrl string
 @description('F&O environment root, e.g. https://contoso.operations.dynamics.com')
 param fnoUrl string
 
-@description('F&O legal entity (dataAreaId), e.g. usmf')
+@description('F&O legal entity (dataAreaId), e.g. usmf; with companies, the one that keys written before the company map belong to')
 param fnoCompany string
+
+@description('Several legal entities (P2C_COMPANIES) as JSON: dataAreaId -> business_unit or company_code, optional team, per-company defaults and value_maps (docs/companies.md). Empty: one company, fnoCompany.')
+param companies string = ''
 
 @description('Tenant of the service principal used for Dynamics when managed identity cannot be used. Empty: the tenant of the subscription.')
 param dynamicsTenantId string = ''
@@ -188,6 +191,7 @@ module resources 'resources.bicep' = {
     dataverseUrl: dataverseUrl
     fnoUrl: fnoUrl
     fnoCompany: fnoCompany
+    companies: companies
     dynamicsTenantId: empty(dynamicsTenantId) ? tenant().tenantId : dynamicsTenantId
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: clientSecretName

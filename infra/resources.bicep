@@ -13,6 +13,7 @@ param principalSecretsOfficer bool
 param dataverseUrl string
 param fnoUrl string
 param fnoCompany string
+param companies string
 param dynamicsTenantId string
 param dynamicsClientId string
 param dynamicsClientSecretName string
@@ -173,6 +174,7 @@ module functionApp 'modules/functionapp.bicep' = {
     dataverseUrl: dataverseUrl
     fnoUrl: fnoUrl
     fnoCompany: fnoCompany
+    companies: companies
     dynamicsTenantId: dynamicsTenantId
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: dynamicsClientSecretName

@@ -7,7 +7,6 @@ with `--debug`.
 
 from __future__ import annotations
 
-import logging
 import sys
 import traceback
 
@@ -16,8 +15,6 @@ import typer
 from p2c_cli.errors import ExitCode, OperatorError, explain
 
 GLOBAL_FLAGS = ("-v", "--verbose", "--debug")
-# Loggers that dump requests and headers at INFO; shown only with --debug.
-WIRE_LOGGERS = ("azure", "httpx", "httpcore", "urllib3", "uvicorn.access")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
@@ -26,16 +23,6 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
     rest = [a for a in argv[:end] if a not in GLOBAL_FLAGS]
     return [*dict.fromkeys(flags), *rest, *argv[end:]]
-
-
-def configure_logging(verbose: bool, debug: bool) -> None:
-    """Quiet by default (records' problems are summarised at the end); `-v` shows p2c's
-    own events as they happen; `--debug` everything, the SDKs' wire logs too."""
-    level = logging.DEBUG if debug else logging.WARNING if verbose else logging.ERROR
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("p2c").setLevel(logging.DEBUG if debug else logging.INFO if verbose else logging.ERROR)
-    for name in WIRE_LOGGERS:
-        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.WARNING)
 
 
 def run(argv: list[str] | None = None) -> int:

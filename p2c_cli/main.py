@@ -61,7 +61,7 @@ def main(
     ] = False,
 ) -> None:
     """-v and --debug work anywhere on the command line."""
-    from p2c_cli.entry import configure_logging
+    from p2c_cli.logs import configure_logging
 
     configure_logging(verbose, debug)
 

@@ -16,6 +16,7 @@ from p2c_core.envelope import Record
 from p2c_core.errors import KeyChanged, NotFoundError, P2CError
 from p2c_core.failing import cleared, failed_attempt
 from p2c_core.flow import Dataverse, FinOps, Flow, id_column
+from p2c_core.on_delete import HOLD, IGNORE, INACTIVE
 from p2c_core.outcome import Outcome, log_fields
 from p2c_core.state import KeyMapEntry
 from p2c_core.state import ids as ids
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("p2c.engine")
 
-IGNORE, HOLD, DEACTIVATE = "ignore", "hold", "deactivate"
 # CustomersV3.OnHoldStatus is the CustVendorBlocked enum: No, Invoice, All, Payment,
 # Requisition, Never (learn.microsoft.com, CustVendorBlocked Enumeration). `All`: the
 # customer takes part in no new transaction, and stays in F&O with its history.
@@ -33,21 +33,6 @@ HOLD_FIELD, HOLD_VALUE = "OnHoldStatus", "All"
 # The key map hash of a record removed at the source: its next upsert is written again.
 REMOVED_HASH = "removed"
 STATE_COLUMN = "statecode"
-# Sales tables a removal at the F&O side deactivates, and their inactive statecode: products 1
-# (Product entity OptionSet attribute metadata, learn.microsoft.com). The statuscode is left
-# out: Dataverse gives the state's default status reason (products: 2).
-INACTIVE = {"products": 1}
-
-
-def choices(flow: Flow) -> tuple[str, ...]:
-    """What ON_DELETE may be for this flow."""
-    customers = isinstance(flow.target, FinOps) and flow.target.entity_set == "CustomersV3"
-    if isinstance(flow.source, Dataverse) and customers:
-        return (IGNORE, HOLD)
-    scanned = isinstance(flow.source, FinOps) and not flow.source.since  # a date watermark sees no removal
-    if scanned and isinstance(flow.target, Dataverse) and flow.target.entity_set in INACTIVE:
-        return (IGNORE, DEACTIVATE)
-    return (IGNORE,)
 
 
 def setting(rt: Runtime, flow: Flow) -> str:

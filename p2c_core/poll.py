@@ -18,7 +18,7 @@ from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
 from p2c_core.errors import MappingError, MessageError, ODataError, P2CError
 from p2c_core.failing import record_failure
-from p2c_core.flow import Flow
+from p2c_core.flow import Flow, Where
 from p2c_core.hashing import canonical_hash
 from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
 from p2c_core.sources import MODIFIED_COLUMN, ChangeReader, SourcePage
@@ -165,6 +165,7 @@ def _records(
     records: list[Record] = []
     where = flow.source.where
     routes = routing.routes(rt.companies, flow)
+    wheres: dict[str, Where | None] = {}
     for row in rows:
         out.counts.read += 1
         key = row.get(flow.source.key)
@@ -175,7 +176,9 @@ def _records(
             out.counts.outside += 1
             continue
         if company is not None:  # with the overlay's filter terms for this company
-            where = rt.company_flow(flow, company).source.where
+            if company not in wheres:
+                wheres[company] = rt.company_flow(flow, company).source.where
+            where = wheres[company]
         if where is not None and not where.matches(row):
             if lifecycle.deactivated(flow, row) and isinstance(key, str) and key.strip():
                 stored = key if company is None else rt.companies.qualified(company, key)

@@ -243,7 +243,7 @@ class Settings(BaseSettings):
     @classmethod
     def _registered(cls, v: dict[str, FlowSettings]) -> dict[str, FlowSettings]:
         from p2c_core.flows import registry
-        from p2c_core.lifecycle import choices
+        from p2c_core.on_delete import choices
         from p2c_core.suggest import did_you_mean
 
         names = registry().names

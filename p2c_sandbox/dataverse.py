@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from p2c_sandbox import lookup_annotations, ownership, reference, solution
 from p2c_sandbox.csdl import build_csdl
+from p2c_sandbox.derived import derived
 from p2c_sandbox.dual_write import layer as dual_write_layer
 from p2c_sandbox.plugins import Plugins
 from p2c_sandbox.query import DATAVERSE as FILTERS
@@ -561,6 +562,7 @@ class DataverseService(ODataService):
             for column, prefix in schema.autonumber.items():
                 if not row.get(column):
                     row = {**row, column: self.number(schema, prefix)}
+        row = {**row, **derived(schema.entity_type, row)}
         row = {**row, **reference.base_amounts(schema.entity_type, row, self.exchange_rate(row))}
         version = self.store.next(VERSION)
         stamp = now_iso()

@@ -22,6 +22,7 @@ param appSubnetId string
 param dataverseUrl string
 param fnoUrl string
 param fnoCompany string
+param companies string
 param dynamicsTenantId string
 param dynamicsClientId string
 param dynamicsClientSecretName string
@@ -129,6 +130,11 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_FNO_COMPANY'
           value: fnoCompany
+        }
+        {
+          // Empty: one company (an empty app setting is "not set").
+          name: 'P2C_COMPANIES'
+          value: companies
         }
         {
           name: 'P2C_AUTH_MODE'

@@ -47,3 +47,12 @@ def parse_csdl(xml: bytes | str) -> dict[str, EntitySet]:
             collect(entity_set.entity_type, entity_set)
             sets[entity_set.name] = entity_set
     return sets
+
+
+def parse_enums(xml: bytes | str) -> dict[str, list[str]]:
+    """Enum type name (without namespace) -> its member names, as `$metadata` publishes them."""
+    root = ET.fromstring(xml)
+    return {
+        str(enum.get("Name")): [str(m.get("Name")) for m in enum.findall(f"{EDM}Member")]
+        for enum in root.iter(f"{EDM}EnumType")
+    }

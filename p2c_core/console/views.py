@@ -109,17 +109,16 @@ def failures(
 
     rows = all_failures(rt, flow or None)
     classes = sorted({r["error_class"] for r in rows})
-    # One F&O company per deployment today: every failure belongs to it.
-    if company and company.lower() != rt.settings.fno_company:
-        rows = []
+    for r in rows:  # the company its key names (P2C_COMPANIES), else the one company
+        r["company"] = rt.companies.split(r["source_key"])[0]
+    if company:
+        rows = [r for r in rows if r["company"] == company.lower()]
     if error_class:
         rows = [r for r in rows if r["error_class"] == error_class]
     if text:
         needle = text.casefold()
         rows = [r for r in rows if needle in r["source_key"].casefold() or needle in r["message"].casefold()]
-    for r in rows:
-        r["company"] = rt.settings.fno_company
-    return {"failures": rows, "classes": classes, "companies": [rt.settings.fno_company]}
+    return {"failures": rows, "classes": classes, "companies": rt.companies.ids}
 
 
 def failure(rt: Runtime, flow: str, key: str) -> dict[str, Any] | None:
@@ -134,7 +133,7 @@ def failure(rt: Runtime, flow: str, key: str) -> dict[str, Any] | None:
         if not a.detail.get("keys") or key in a.detail["keys"]
     ]
     return {
-        "flow": entry.flow, "key": entry.source_key, "company": rt.settings.fno_company,
+        "flow": entry.flow, "key": entry.source_key, "company": rt.companies.split(entry.source_key)[0],
         "error_class": entry.error_class, "message": entry.message, "status": entry.status,
         "request_id": entry.request_id, "attempt": entry.attempt, "first_seen": entry.first_seen,
         "last_seen": entry.last_seen, "record": record, "history": history,

@@ -58,6 +58,13 @@ def check_companies(rt: Runtime) -> list[CheckProblem]:
     return problems
 
 
+def companies_with_maps(rt: Runtime) -> list[str]:
+    """Companies whose value maps differ from the global ones (the map's or the overlay's own)."""
+    overlay = rt.settings.overlay()
+    entries = rt.companies.entries
+    return [c for c in rt.companies.ids if (c in entries and entries[c].value_maps) or overlay.company_value_maps(c)]
+
+
 def _values(pages: Iterable[Page], column: str) -> list[object]:
     return [row.get(column) for page in pages for row in page.rows]
 

@@ -171,6 +171,9 @@ def _take(
         if routes and company is None:
             drift.outside += 1  # not p2c's to sync
             continue
+        where = rt.company_flow(flow, company).source.where if company else None
+        if where is not None and not where.matches(row):  # the overlay's filter for this company
+            continue
         drift.source_records += 1
         stored = key if company is None else rt.companies.qualified(company, key)
         try:

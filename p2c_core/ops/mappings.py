@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from p2c_core.flow import Flow
     from p2c_core.rules import Rule
     from p2c_core.runtime import Runtime
 
@@ -16,7 +17,7 @@ class MappingRow:
     kind: str  # the rule kind: field, const, value_map, ...
     source: str  # the source columns it reads, or its value
     when: str  # "always", "on create", "line", "line, on create"
-    origin: str  # "standard" or "overlay"
+    origin: str  # "standard", "overlay" or "overlay (<company>)" (a change for one company only)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,4 +47,18 @@ def effective(rt: Runtime, flow_name: str) -> list[MappingRow]:
             kind, source = _describe(rule)
             origin = overlay.origin(flow.name, target) if not when.startswith("line") else "standard"
             rows.append(MappingRow(target, kind, source, when, origin))
+    return rows + _company_rows(rt, flow)
+
+
+def _company_rows(rt: Runtime, flow: Flow) -> list[MappingRow]:
+    """Fields an overlay change for one company sets, once more, with origin `overlay (<company>)`."""
+    overlay = rt.settings.overlay()
+    rows = []
+    for company in overlay.companies:
+        mapped = rt.company_flow(flow, company)
+        for when, rules in (("always", mapped.fields), ("on create", mapped.on_create)):
+            for target, rule in rules.items():
+                origin = overlay.origin(flow.name, target, company)
+                if origin == f"overlay ({company})":
+                    rows.append(MappingRow(target, *_describe(rule), when, origin))
     return rows

@@ -237,3 +237,70 @@ def test_check_names_a_misspelt_legal_entity_business_unit_and_team_with_the_nea
         "businessunits.demx: Contoso DF: no such business unit (did you mean 'Contoso DE'?)" in p for p in problems
     )
     assert any("teams.demx: Contoso  DE team: no such team" in p for p in problems), problems
+    # A company's own value map is held against the closed choices too, and named with its company.
+    use_companies(
+        e2e, monkeypatch, {**BY_UNIT, "demf": {**BY_UNIT["demf"], "value_maps": {"payment_terms": {"2": None}}}}
+    )
+    problems = [str(p) for p in ops.check(e2e.runtime)]
+    assert any(
+        p.startswith("accounts (demf): dataverse") and "'payment_terms' has no entry for 2" in p for p in problems
+    )
+    assert not any(p.startswith("accounts (usmf)") or ("accounts:" in p and "payment_terms" in p) for p in problems)
+
+
+def docs_overlay(title: str) -> list[dict[str, Any]]:
+    """The JSON block under a `### title` heading of docs/customizing.md: the test runs what the docs show."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "customizing.md").read_text()
+    return json.loads(text.split(f"### {title}\n", 1)[1].split("```json\n", 1)[1].split("```", 1)[0])
+
+
+def test_the_docs_overlay_for_one_company_changes_that_companys_records_only(e2e: E2E, monkeypatch):
+    from p2c_core.ops.mappings import effective
+    from p2c_sandbox.seed_sales_companies import DE_TEAM, US_TEAM
+
+    plain = {"usmf": {"business_unit": "Contoso US"}, "demf": {"business_unit": "Contoso DE"}}
+    overlay = json.dumps(docs_overlay("A default and a value map for one company"))
+    use_companies(e2e, monkeypatch, plain, P2C_MAPPING_OVERLAY=overlay)
+    add_account(e2e, "OV-DE-1", "Overlay GmbH", DE_TEAM, paymenttermscode=1)
+    add_account(e2e, "OV-US-1", "Overlay Inc", US_TEAM, paymenttermscode=1)
+    planned = {c.key: c for c in ops.plan(e2e.runtime, "accounts")}
+    assert planned["demf|OV-DE-1"].fields["CustomerGroupId"] == (None, "40")
+    assert planned["usmf|OV-US-1"].fields["CustomerGroupId"] == (None, "10")
+    e2e.sync("accounts")
+    de, us = customers(e2e, "demf")["OV-DE-1"], customers(e2e, "usmf")["OV-US-1"]
+    assert (de["CustomerGroupId"], de["PaymentTerms"], de["SalesDistrict"]) == ("40", "14T", "DACH")
+    assert (us["CustomerGroupId"], us["PaymentTerms"], us["SalesDistrict"]) == ("10", "Net30", "GLOBAL")
+    origins = {(r.target, r.origin) for r in effective(e2e.runtime, "accounts")}
+    assert {("SalesDistrict", "overlay"), ("SalesDistrict", "overlay (demf)")} <= origins
+
+
+def test_an_overlay_change_for_a_company_not_in_the_map_stops_the_app_naming_the_nearest(e2e: E2E, monkeypatch):
+    from p2c_core.errors import SettingsError
+    from p2c_core.settings import load_settings
+
+    monkeypatch.setenv("P2C_COMPANIES", json.dumps(BY_UNIT))
+    monkeypatch.setenv("P2C_MAPPING_OVERLAY", '[{"company": "dmef", "defaults": {"customer_group": "40"}}]')
+    with pytest.raises(SettingsError, match=r"company 'dmef', which is not in P2C_COMPANIES .*did you mean 'demf'"):
+        load_settings()
+    monkeypatch.delenv("P2C_COMPANIES")  # one company: a change for usmf is one for its only company
+    monkeypatch.setenv("P2C_MAPPING_OVERLAY", '[{"company": "usmf", "defaults": {"customer_group": "30"}}]')
+    e2e.restart_runtime()
+    assert e2e.runtime.mapper.default("customer_group") == "30"
+
+
+def test_an_overlay_filter_for_one_company_leaves_out_that_companys_rows_only(e2e: E2E, monkeypatch):
+    from p2c_sandbox.seed_sales_companies import DE_TEAM, US_TEAM
+
+    only_germany = [
+        {"company": "demf", "flows": {"accounts": {"where": [{"column": "address1_country", "eq": "Germany"}]}}}
+    ]
+    use_companies(e2e, monkeypatch, BY_UNIT, P2C_MAPPING_OVERLAY=json.dumps(only_germany))
+    add_account(e2e, "WH-DE-1", "Inland GmbH", DE_TEAM, address1_country="Germany")
+    add_account(e2e, "WH-DE-2", "Pariser GmbH", DE_TEAM, address1_country="France")
+    add_account(e2e, "WH-US-1", "Paris Inc", US_TEAM, address1_country="France")
+    e2e.sync("accounts")
+    de, us = customers(e2e, "demf"), customers(e2e, "usmf")
+    assert "WH-DE-1" in de and "WH-DE-2" not in de and "WH-DE-2" not in us and "WH-US-1" in us
+    assert ops.reconcile(e2e.runtime, "accounts").missing == []  # the filtered row is not missing either

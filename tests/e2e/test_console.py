@@ -7,6 +7,7 @@ Chromium and its driver come from the system packages (`make browsers` installs 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -28,7 +29,9 @@ from p2c_core.flows import all_flows
 from .conftest import E2E
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+# `make screenshots` writes docs/screenshots/; a test run writes a temporary folder, so that
+# running the tests leaves the checkout as it was.
+SHOTS_DIR = "SCREENSHOTS_DIR"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WIDE, PHONE = (1280, 800), (390, 844)
@@ -92,10 +95,13 @@ def click(driver: WebDriver, flow: str, action: str) -> None:
 
 
 def shoot(driver: WebDriver, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    shots = Path(os.environ.get(SHOTS_DIR) or tempfile.gettempdir()) / (
+        "" if os.environ.get(SHOTS_DIR) else "p2c-shots"
+    )
+    shots.mkdir(parents=True, exist_ok=True)
     for label, (w, h) in (("wide", WIDE), ("phone", PHONE)):
         driver.set_window_size(w, h)
-        driver.save_screenshot(str(SHOTS / f"console-{name}-{label}.png"))
+        assert driver.save_screenshot(str(shots / f"console-{name}-{label}.png"))
     driver.set_window_size(*WIDE)
 
 

@@ -141,6 +141,18 @@ def test_check_names_text_copied_into_a_number_and_a_misspelled_column(e2e: E2E,
     assert any("accounts.new_regoin: not a property (did you mean 'new_region'?)" in p for p in problems)
 
 
+def test_check_names_a_column_too_long_for_the_standard_target_field(e2e: E2E, monkeypatch):
+    # 60 characters into CustomerAccount, which takes 20 (FLOWS.md; F&O's $metadata has no MaxLength).
+    e2e.sandbox.dataverse_service.add_columns("accounts", {"new_longnumber": Prop("Edm.String", max_length=60)})
+    fields = {"CustomerAccount": {"kind": "field", "column": "new_longnumber"}}
+    use_overlay(e2e, monkeypatch, {"flows": {"accounts": {"fields": fields}}})
+    [problem] = [str(p) for p in ops.check(e2e.runtime) if p.name == "CustomerAccount"]
+    assert "new_longnumber holds up to 60 characters, CustomerAccount takes 20" in problem
+    # Declaring the limit in the overlay makes a longer value fail by name: check is satisfied.
+    use_overlay(e2e, monkeypatch, {"flows": {"accounts": {"fields": fields, "max_lengths": {"CustomerAccount": 20}}}})
+    assert [p for p in ops.check(e2e.runtime) if p.name == "CustomerAccount"] == []
+
+
 def test_mappings_show_marks_what_the_overlay_changed(e2e: E2E, monkeypatch):
     from typer.testing import CliRunner
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from p2c_sandbox import Sandbox
-from p2c_sandbox.enums import fno_enums
+from p2c_sandbox.enums import DATA, fno_enums
 
 EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
 
@@ -220,3 +220,29 @@ def test_metadata_api_answers_discovery_as_the_docs_show(dv: httpx.Client):
         params={"$select": "LogicalName", "$filter": "LogicalName eq 'industrycode'", "$expand": "OptionSet"},
     ).json()["value"]
     assert choice and choice[0]["OptionSet"]["Options"]
+
+
+def test_every_enum_the_entities_use_has_its_members_or_says_why_not():
+    # fno-entities.json names each property's enum type; fno-enums.json lists each one's
+    # members with their source, or null members with the reason (docs/fidelity.md).
+    entities = json.loads((DATA / "fno-entities.json").read_text())["entities"]
+    used = {edm[5:] for e in entities.values() for edm, _nullable in e["properties"].values()
+            if edm.startswith("enum:")}  # fmt: skip
+    enums = json.loads((DATA / "fno-enums.json").read_text())["enums"]
+    assert used == set(enums)
+    for name, spec in enums.items():
+        assert spec["source"], name
+        assert spec["members"] is None or len({m["value"] for m in spec["members"]}) == len(spec["members"]), name
+
+
+def test_members_read_from_the_ax_reference_are_served_and_enforced(fno: httpx.Client):
+    # UseCashDisc: Normal 0, Always 1, Never 2 (AX 2012 base enum reference, kept by F&O).
+    root = ET.fromstring(fno.get("/data/$metadata").text)
+    cash = next(e for e in root.iter(f"{EDM}EnumType") if e.get("Name") == "UseCashDisc")
+    assert [(m.get("Name"), m.get("Value")) for m in cash.iter(f"{EDM}Member")] == [
+        ("Normal", "0"), ("Always", "1"), ("Never", "2"),
+    ]  # fmt: skip
+    ok = fno.post("/data/CustomersV3", json={"CustomerAccount": "ENUM-2", "PaymentUseCashDiscount": "Always"})
+    assert ok.status_code == 201, ok.text
+    bad = fno.post("/data/CustomersV3", json={"CustomerAccount": "ENUM-3", "PaymentUseCashDiscount": "Sometimes"})
+    assert bad.status_code == 400 and "PaymentUseCashDiscount" in bad.json()["error"]["innererror"]["message"]
