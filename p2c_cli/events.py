@@ -6,7 +6,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 app = typer.Typer(help="Live sync: the Dataverse webhook and steps, and the F&O data events to activate.")
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print what would be done; change nothing.")]
@@ -28,15 +27,15 @@ def _print(report: dict[str, Any], json_output: bool) -> None:
     if json_output:
         typer.echo(json.dumps(report))
         return
-    out = Console()
+    echo = typer.echo  # plain lines: URLs and column lists must not wrap
     prefix = "would " if report.get("dry_run") else ""
     endpoint = report.get("endpoint") or {}
-    out.print(f"endpoint {endpoint.get('name')}: {prefix}{endpoint.get('action')} {endpoint.get('url') or ''}".rstrip())
+    echo(f"endpoint {endpoint.get('name')}: {prefix}{endpoint.get('action')} {endpoint.get('url') or ''}".rstrip())
     for step in report.get("steps", []):
         columns = f" (filtering attributes: {step['filteringattributes']})" if step.get("filteringattributes") else ""
-        out.print(f"step {step['name']}: {prefix}{step['action']}{columns}")
+        echo(f"step {step['name']}: {prefix}{step['action']}{columns}")
     for item in report.get("fno", []):
-        out.print(f"F&O legal entity {item['legal_entity']}: activate data events {', '.join(item['events'])} "
+        echo(f"F&O legal entity {item['legal_entity']}: activate data events {', '.join(item['events'])} "
                   f"of {item['entity']} to the endpoint {item['endpoint']}?code=<P2C_EVENTS_KEY>")  # fmt: skip
 
 
@@ -70,6 +69,7 @@ def status(json_output: Json = False) -> None:
     if json_output:
         typer.echo(json.dumps(report))
     else:
-        Console().print(report)
+        for name, value in report.items():
+            typer.echo(f"{name}: {value}")
     in_order = report["endpoint"] is not None and not (report["missing"] or report["outdated"] or report["extra"])
     raise typer.Exit(0 if in_order else 1)
