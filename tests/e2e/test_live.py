@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from p2c_cli.main import app as cli
+from p2c_core import ops
 from p2c_core.ops import events
 
 from .conftest import E2E
@@ -65,10 +66,19 @@ def test_register_dry_run_lists_everything_and_changes_nothing_then_twice_is_onc
     assert registered(e2e) == ([], [])
 
 
-def test_an_edit_in_sales_is_pushed_nudged_and_written(live: Live):
+def lag_points(reader) -> list:
+    data = reader.get_metrics_data()
+    if data is None:  # nothing recorded yet
+        return []
+    return [p for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics if m.name == "p2c.lag"
+            for p in m.data.data_points if p.attributes.get("flow") == "accounts"]  # fmt: skip
+
+
+def test_an_edit_in_sales_is_pushed_nudged_and_written(live: Live, otel):
     e2e = live.e2e
     e2e.sync("accounts")
     live.register()
+    before = sum(p.count for p in lag_points(otel[1]))
     key = customer_key(e2e)
     with e2e.dataverse() as dv:
         dv.patch(f"accounts(accountnumber='{key}')", json={"name": "Pushed Ltd"},
@@ -76,6 +86,9 @@ def test_an_edit_in_sales_is_pushed_nudged_and_written(live: Live):
     assert settled(lambda: live.queued() > 0)
     live.drain_nudges()
     assert fno_customer(e2e, key)["OrganizationName"] == "Pushed Ltd"
+    # p2c.lag, from the change in Sales to the write in F&O: in status and as a metric.
+    assert ops.status(e2e.runtime)["flows"]["accounts"]["lag_s"] is not None
+    assert sum(p.count for p in lag_points(otel[1])) == before + 1
     # The backstop poll finds the same change applied: nothing more is written.
     assert e2e.sync("accounts").flows["accounts"].written == 0
 
