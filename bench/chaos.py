@@ -53,6 +53,8 @@ class SeedResult:
     held: int = 0  # messages a dying worker held
     twice: int = 0  # messages delivered twice
     timeouts: int = 0  # requests answered after the client's timeout
+    pushes: int = 0  # with --push: events the sandbox pushed, and of them dropped
+    dropped: int = 0
 
     @property
     def ok(self) -> bool:
@@ -128,8 +130,9 @@ def _run_seed(seed: int, fault_rate: float, push: bool = False) -> SeedResult:
             for key in drift.missing:
                 print(f"  seed {seed}: lost {flow.name}/{key}", file=sys.stderr)
         duplicates = _duplicates(env)
+        pushed = env.sandbox.dataverse_service.push.sender.snapshot()
     return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0,
-                      meddled["held"], meddled["twice"], timeouts)  # fmt: skip
+                      meddled["held"], meddled["twice"], timeouts, pushed["sent"], pushed["dropped"])  # fmt: skip
 
 
 # How long one tick applies queued changes before the next timers fire.
@@ -247,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"seed {seed}: {result.records} records, lost {result.lost}, duplicates {result.duplicates}, "
             f"stale {result.stale}; {result.held} messages held by dying workers, {result.twice} delivered "
-            f"twice, {result.timeouts} requests timed out; {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}",
+            f"twice, {result.timeouts} requests timed out; "
+            + (f"{result.pushes} events pushed, {result.dropped} dropped; " if args.push else "")
+            + f"{result.ticks} ticks, {result.elapsed_s:.1f}s  {status}",
             flush=True,
         )
     summary = {

@@ -161,7 +161,8 @@ class Sender:
 
     def post(self, url: str, body: bytes, headers: dict[str, str], params: dict[str, str]) -> int | None:
         try:
-            response = self.client.post(url, content=body, headers=headers, params=params)
+            # No `params` when none: httpx would drop the query the URL carries (an F&O endpoint's ?code=).
+            response = self.client.post(url, content=body, headers=headers, params=params or None)
         except httpx.HTTPError:
             return None
         self.count("sent")

@@ -133,3 +133,34 @@ def test_a_burst_for_one_record_is_one_read_and_one_write(live: Live):
     writes = [r for r in e2e.sandbox.fno_service.accounting.snapshot()["requests"] if r["method"] != "GET"]
     assert sum(r["count"] for r in writes) == 1
     assert fno_customer(e2e, key)["OrganizationName"] == "Burst Ltd"
+
+
+def test_a_pushed_delete_follows_the_flows_on_delete(e2e: E2E, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("P2C_FLOWS__ACCOUNTS__ON_DELETE", "hold")
+    with live_sync(e2e, monkeypatch) as live:
+        e2e.sync("accounts")
+        live.register()
+        key = customer_key(e2e)
+        row_id = next(r["accountid"] for r in e2e.sandbox.dataverse.rows("accounts") if r.get("accountnumber") == key)
+        with e2e.dataverse() as dv:
+            dv.delete(f"accounts({row_id})").raise_for_status()
+        assert settled(lambda: live.queued() > 0)
+        live.drain_nudges()
+        assert fno_customer(e2e, key)["OnHoldStatus"] == "All"
+
+
+def test_an_fno_data_event_is_nudged_and_written_to_sales(live: Live):
+    e2e = live.e2e
+    e2e.sync("products")
+    with httpx.Client(base_url=e2e.sandbox.fno_url) as fno:
+        activation = {"entity": "CDSReleasedDistinctProducts", "events": ["Updated"], "endpoint": live.fno_url}
+        fno.post("/_sandbox/data-events", json=activation | {"company": "usmf"}).raise_for_status()
+        synced = {r["productnumber"] for r in e2e.sandbox.dataverse.rows("products")}
+        product = next(r for r in e2e.sandbox.fno.rows("CDSReleasedDistinctProducts")
+                       if r["dataAreaId"] == "usmf" and r["ProductNumber"] in synced)  # fmt: skip
+        address = f"/data/CDSReleasedDistinctProducts(dataAreaId='usmf',ProductNumber='{product['ProductNumber']}')"
+        fno.patch(address, json={"ProductName": "Pushed product"}).raise_for_status()
+    assert settled(lambda: live.queued() > 0)
+    live.drain_nudges()
+    written = next(r for r in e2e.sandbox.dataverse.rows("products") if r["productnumber"] == product["ProductNumber"])
+    assert written["name"] == "Pushed product"
