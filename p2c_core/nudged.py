@@ -72,6 +72,19 @@ def handle(rt: Runtime, body: bytes | str) -> Outcome | None:
     if not _claim_read(n):
         log.debug("nudge for %s %s coalesced", flow.name, n.row()[1])
         return None
+    try:
+        return _apply(rt, flow, n)
+    except BaseException:
+        _forget_read(n)  # the host delivers the nudge again: that delivery must read
+        raise
+
+
+def _forget_read(n: Nudge) -> None:
+    with _reads_lock:
+        _reads.pop(n.row(), None)
+
+
+def _apply(rt: Runtime, flow: Flow, n: Nudge) -> Outcome:
     out = Outcome(flow.name, "nudge")
     records = _read(rt, flow, n, out)
     if not records:

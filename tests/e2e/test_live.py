@@ -3,6 +3,8 @@ applies through the engine (issue 18, acceptance 4 and 5, and the push path)."""
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 from typer.testing import CliRunner
@@ -164,3 +166,27 @@ def test_an_fno_data_event_is_nudged_and_written_to_sales(live: Live):
     live.drain_nudges()
     written = next(r for r in e2e.sandbox.dataverse.rows("products") if r["productnumber"] == product["ProductNumber"])
     assert written["name"] == "Pushed product"
+
+
+def test_a_nudge_whose_read_failed_reads_again_when_delivered_again(e2e: E2E, monkeypatch: pytest.MonkeyPatch):
+    from p2c_core import nudged
+    from p2c_core.errors import P2CError
+    from p2c_core.nudge import Nudge, seal
+    from p2c_sandbox import FaultConfig
+
+    monkeypatch.setenv("P2C_HTTP_MAX_RETRIES", "0")
+    with live_sync(e2e, monkeypatch):
+        e2e.sync("accounts")
+        key = customer_key(e2e)
+        row_id = next(r["accountid"] for r in e2e.sandbox.dataverse.rows("accounts") if r.get("accountnumber") == key)
+        with e2e.dataverse() as dv:  # changed, its event lost: only this nudge knows
+            dv.patch(f"accounts({row_id})", json={"name": "Read Again Ltd"}).raise_for_status()
+        body = seal(Nudge(flow="accounts", table="accounts", id=row_id, received=time.time()), e2e.runtime.signing_key)
+        e2e.sandbox.dataverse_service.faults.configure(FaultConfig(error_rate=1.0, statuses={503: 1.0},
+                                                                   after_share=0.0))  # fmt: skip
+        with pytest.raises(P2CError):  # the service's 503, after no retries
+            nudged.handle(e2e.runtime, body)
+        e2e.sandbox.dataverse_service.faults.configure(FaultConfig())
+        out = nudged.handle(e2e.runtime, body)  # the host's second delivery
+        assert out is not None and out.counts.written == 1
+        assert fno_customer(e2e, key)["OrganizationName"] == "Read Again Ltd"
