@@ -107,9 +107,10 @@ def run(
     with _environment(latency_ms) as env, HttpHost(function_app.app, ["dataverse_events"]) as http:
         sync(env.host, env.runtime, ["accounts"])
         written = {str(r["CustomerAccount"]) for r in env.sandbox.fno.rows("CustomersV3")}
-        accounts = sorted(str(r["accountnumber"]) for r in env.sandbox.dataverse.rows("accounts")
-                          if r.get("customertypecode") == 3 and r.get("statecode") == 0
-                          and r.get("accountnumber") in written)  # fmt: skip
+        ids = {str(r["accountnumber"]): r["accountid"] for r in env.sandbox.dataverse.rows("accounts")
+               if r.get("customertypecode") == 3 and r.get("statecode") == 0
+               and r.get("accountnumber") in written}  # fmt: skip
+        accounts = sorted(ids)
         events.register(env.runtime, f"{http.url}/api/events/dataverse", dry_run=False)
         push = env.sandbox.dataverse_service.push.sender
         if faults:
@@ -135,7 +136,7 @@ def run(
             time.sleep(max(0.0, t0 + item.seq * seconds / edits - time.monotonic()))
             item.written_at = time.monotonic()
             with httpx.Client(base_url=env.sandbox.dataverse_url + "/api/data/v9.2/", timeout=30) as dv:
-                dv.patch(f"accounts(accountnumber='{item.account}')", json={"telephone1": item.value},
+                dv.patch(f"accounts({ids[item.account]})", json={"telephone1": item.value},
                          headers={"If-Match": "*"}).raise_for_status()  # fmt: skip
 
         with ThreadPoolExecutor(max_workers=8) as pool:
