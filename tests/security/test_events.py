@@ -20,6 +20,7 @@ from tests.e2e.live import KEY, Live, live_sync
 @pytest.fixture
 def live(e2e: E2E, monkeypatch: pytest.MonkeyPatch, otel, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="p2c")  # whatever an earlier in-process CLI run set
     otel[0].clear()
     with live_sync(e2e, monkeypatch) as found:
         yield found
