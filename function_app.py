@@ -30,7 +30,7 @@ def thread_binder(context: func.Context) -> Callable[[], None]:
 
 def _register(app: func.FunctionApp, flow: Flow) -> None:
     # Read here rather than through settings so registration stays import-light.
-    schedule = os.environ.get(f"P2C_FLOWS__{flow.name.upper()}__SCHEDULE") or flow.schedule
+    schedule = os.environ.get(f"P2C_FLOWS__{flow.name.upper()}__SCHEDULE") or _push_schedule() or flow.schedule
 
     @app.function_name(name=f"{flow.name}_poll")
     @app.timer_trigger(arg_name="timer", schedule=schedule, run_on_startup=False, use_monitor=True)
@@ -82,12 +82,48 @@ def _register_operations(app: func.FunctionApp) -> None:
         return func.HttpResponse(**respond(req.method, path, req.params, req.headers, req.get_body(), req.url))
 
 
+def _push_schedule() -> str | None:
+    """With push on, the timers are the backstop and may run less often (P2C_EVENTS_POLL_SCHEDULE)."""
+    if os.environ.get("P2C_EVENTS_ENABLED", "").strip().lower() not in ("1", "true", "yes", "on"):
+        return None
+    value = os.environ.get("P2C_EVENTS_POLL_SCHEDULE", "0 */30 * * * *")
+    return None if value.strip().lower() in ("", "null") else value
+
+
+def _register_events(app: func.FunctionApp) -> None:
+    """Live sync: pushed events in (function key: Dataverse's WebhookKey, the F&O endpoint URL's
+    `code`), nudges out to a queue whose function reads and applies the rows (p2c_core/events.py)."""
+
+    def receive(service: str, req: func.HttpRequest) -> func.HttpResponse:
+        from p2c_core.functions import http_events
+
+        return func.HttpResponse(**http_events(service, req.get_body(), dict(req.params), dict(req.headers)))
+
+    @app.function_name(name="dataverse_events")
+    @app.route(route="events/dataverse", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def dataverse_events(req: func.HttpRequest) -> func.HttpResponse:
+        return receive("dataverse", req)
+
+    @app.function_name(name="fno_events")
+    @app.route(route="events/fno", methods=["POST"], auth_level=func.AuthLevel.FUNCTION)
+    def fno_events(req: func.HttpRequest) -> func.HttpResponse:
+        return receive("fno", req)
+
+    @app.function_name(name="nudges_apply")
+    @app.queue_trigger(arg_name="msg", queue_name="p2c-nudges", connection="AzureWebJobsStorage")
+    def nudges_apply(msg: func.QueueMessage, context: func.Context) -> None:
+        from p2c_core.functions import run_nudge
+
+        run_nudge(msg.get_body(), bind_thread=thread_binder(context))
+
+
 def build_app(flows: Iterable[Flow]) -> func.FunctionApp:
     """An app with the functions of these flows (the registry's, in dependency order)."""
     built = func.FunctionApp()
     for flow in flows:
         _register(built, flow)
     _register_operations(built)
+    _register_events(built)
     return built
 
 

@@ -13,6 +13,10 @@ compared by natural key: a record is *lost* if the target lacks it, *stale* if t
 holds other values than its newest source version maps to, *duplicated* if the target holds
 it more than once. Prints the seed of every failing run so it can be replayed; the last line
 is `{"seeds": n, "records": n, "lost": n, "duplicates": n, "stale": n}`.
+
+With `--push`, live sync is on as well: the event functions are served and registered as the
+webhook, and the sandbox pushes every edit, 20% of the pushes dropped, 10% duplicated and
+10% reordered (seeded); nudges are applied beside the queues, the timers stay the backstop.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from p2c_cli.local import TWO_COMPANIES, local_environment, sync
@@ -50,27 +55,54 @@ class SeedResult:
     held: int = 0  # messages a dying worker held
     twice: int = 0  # messages delivered twice
     timeouts: int = 0  # requests answered after the client's timeout
+    pushes: int = 0  # with --push: events the sandbox pushed, and of them dropped
+    dropped: int = 0
 
     @property
     def ok(self) -> bool:
         return self.lost == self.duplicates == self.stale == 0
 
 
-def run_seed(seed: int, fault_rate: float) -> SeedResult:
+PUSH_KEY = "chaos-events-key-0123456789abcdefghijk"  # a throwaway key for a local run
+PUSH_FAULTS = {"drop_rate": 0.2, "duplicate_rate": 0.1, "reorder_rate": 0.1}
+
+
+def run_seed(seed: int, fault_rate: float, push: bool = False) -> SeedResult:
     # Short record backoff: a chaos run waits out every retry for real.
-    os.environ["P2C_RECORD_RETRY_BASE_SECONDS"] = "1"
-    os.environ["P2C_HTTP_TIMEOUT_SECONDS"] = "1"
+    extra = {"P2C_RECORD_RETRY_BASE_SECONDS": "1", "P2C_HTTP_TIMEOUT_SECONDS": "1"}
+    if push:
+        extra |= {"P2C_EVENTS_ENABLED": "true", "P2C_EVENTS_KEY": PUSH_KEY, "P2C_EVENTS_COALESCE_SECONDS": "1"}
+    os.environ.update(extra)
     try:
-        return _run_seed(seed, fault_rate)
+        return _run_seed(seed, fault_rate, push)
     finally:
-        os.environ.pop("P2C_RECORD_RETRY_BASE_SECONDS", None)
-        os.environ.pop("P2C_HTTP_TIMEOUT_SECONDS", None)
+        for name in extra:
+            os.environ.pop(name, None)
 
 
-def _run_seed(seed: int, fault_rate: float) -> SeedResult:
+@contextlib.contextmanager
+def _pushing(env: object, seed: int) -> Iterator[None]:
+    """The event functions served and registered; the sandbox's pushes faulted, seeded."""
+    import function_app
+    from p2c_cli.http_host import HttpHost
+    from p2c_cli.local import LocalEnvironment
+    from p2c_core.ops import events
+    from p2c_sandbox.push import PushFaults
+
+    assert isinstance(env, LocalEnvironment)
+    with HttpHost(function_app.app, ["dataverse_events", "fno_events"]) as http:
+        events.register(env.runtime, f"{http.url}/api/events/dataverse", dry_run=False)
+        env.sandbox.dataverse_service.push.sender.configure(PushFaults(seed=seed, **PUSH_FAULTS))
+        yield
+
+
+def _run_seed(seed: int, fault_rate: float, push: bool = False) -> SeedResult:
     t0 = time.monotonic()
     rng = random.Random(seed)
-    with local_environment(None, lease_seconds=2, companies=TWO_COMPANIES) as env:
+    with (
+        local_environment(None, lease_seconds=2, companies=TWO_COMPANIES) as env,
+        _pushing(env, seed) if push else contextlib.nullcontext(),
+    ):
         names = [f.name for f in all_flows()]
         # Of the faults: 65% error answers, 20% dropped connections, 15% answers slower than
         # the client's timeout (P2C_HTTP_TIMEOUT_SECONDS=1 here) whose work still happens.
@@ -103,8 +135,9 @@ def _run_seed(seed: int, fault_rate: float) -> SeedResult:
             for key in drift.missing:
                 print(f"  seed {seed}: lost {flow.name}/{key}", file=sys.stderr)
         duplicates = _duplicates(env)
+        pushed = env.sandbox.dataverse_service.push.sender.snapshot()
     return SeedResult(seed, records, lost, duplicates, stale, ticks, time.monotonic() - t0,
-                      meddled["held"], meddled["twice"], timeouts)  # fmt: skip
+                      meddled["held"], meddled["twice"], timeouts, pushed["sent"], pushed["dropped"])  # fmt: skip
 
 
 # How long one tick applies queued changes before the next timers fire.
@@ -210,6 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="100-104", help="seeds: 100-119 or 1,5,9 (default 100-104)")
     parser.add_argument("--fault-rate", type=float, default=0.2, help="share of requests that fail (default 0.2)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
+    parser.add_argument("--push", action="store_true", help="live sync on, its pushes faulted too (see above)")
     args = parser.parse_args(argv)
     if not 0 <= args.fault_rate < 1:
         parser.error("--fault-rate must be in [0, 1)")
@@ -219,13 +253,15 @@ def main(argv: list[str] | None = None) -> int:
     failing.RECORD_BACKOFF = Backoff(base=0.2, cap=2.0)
     results = []
     for seed in parse_seeds(args.seeds):
-        result = run_seed(seed, args.fault_rate)
+        result = run_seed(seed, args.fault_rate, args.push)
         results.append(result)
         status = "ok" if result.ok else f"FAILED (replay: --seeds {seed})"
         print(
             f"seed {seed}: {result.records} records, lost {result.lost}, duplicates {result.duplicates}, "
             f"stale {result.stale}; {result.held} messages held by dying workers, {result.twice} delivered "
-            f"twice, {result.timeouts} requests timed out; {result.ticks} ticks, {result.elapsed_s:.1f}s  {status}",
+            f"twice, {result.timeouts} requests timed out; "
+            + (f"{result.pushes} events pushed, {result.dropped} dropped; " if args.push else "")
+            + f"{result.ticks} ticks, {result.elapsed_s:.1f}s  {status}",
             flush=True,
         )
     summary = {

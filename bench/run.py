@@ -273,6 +273,8 @@ GOALS = [
     ("cold_import_ratio", "<=", 1.5, "cold import of function_app / azure.functions"),
     # Per flow and company (two companies): an F&O source reads each company, a Sales one once.
     ("idle_requests_per_flow_and_company", "<=", 1.0, "requests per flow and company per idle tick (the most)"),
+    ("live_lag_p95_s", "<=", 5.0, "p95 lag of a pushed edit, Sales write -> F&O write (s)"),
+    ("live_lost", "<=", 0, "edits lost with 20% of pushes dropped (the backstop catches them)"),
 ]
 
 METHOD = """\
@@ -321,6 +323,10 @@ def write_report(summary: dict[str, Any], details: dict[str, Any], args: argpars
         lines.append(f"| {text} | {value} | {op} {goal:g} | {'yes' if met(value, op, goal) else '**no**'} |")
     lines += ["", "## How each figure is measured", "", *METHOD.splitlines()]
     lines += ["", "## Details", "", "```json", json.dumps(details, indent=2), "```", ""]
+    if "live" in details:
+        from bench.live import section
+
+        lines += section(details["live"], args.latency_ms)
     DOCS.parent.mkdir(parents=True, exist_ok=True)
     DOCS.write_text("\n".join(lines))
 
@@ -349,6 +355,9 @@ def main(argv: list[str] | None = None) -> int:
     # Long enough for several windows of the throttle (ten seconds each) at its bound:
     # about four requests a product, 50 a second.
     throttle = step("throttle", throttled, 1_000 if args.quick else 3_000, args.latency_ms)
+    from bench.live import live
+
+    pushed = step("live", live, args.quick, args.latency_ms)
     summary = {
         "round_trips_per_record": large_run["round_trips_per_record"],
         "share_of_throttle_bound": throttle["share_of_throttle_bound"],
@@ -360,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_import_ratio": cold["cold_import_ratio"],
         "idle_requests_per_flow": idle_tick["idle_requests_per_flow"],
         "idle_requests_per_flow_and_company": idle_tick["idle_requests_per_flow_and_company"],
+        **{k: v for k, v in pushed.items() if k.startswith("live_")},
         "records_small": small,
         "records_large": large,
     }

@@ -95,6 +95,13 @@ param dynamicsClientSecretName string = ''
 @description('HMAC key for queue messages (P2C_MESSAGE_SIGNING_KEY), written to the vault as p2c-message-signing-key. azd generates it once per environment (infra/hooks). Empty: keep the secret already in the vault.')
 param messageSigningKey string = ''
 
+@description('Live sync (P2C_EVENTS_ENABLED): the event functions take Dataverse webhooks and F&O data events, and the timers run on the push schedule (docs/operations.md, Live sync).')
+param pushEnabled bool = false
+
+@secure()
+@description('The key event sources present (P2C_EVENTS_KEY, at least 32 characters), written to the vault as p2c-events-key and set as the app\'s p2c-events host key. azd generates it once per environment (infra/hooks). Empty: keep the secret already in the vault.')
+param eventsKey string = ''
+
 @description('Timer schedule (NCRONTAB, six fields) per flow; the flows not named keep their default.')
 param schedules object = {}
 
@@ -196,6 +203,8 @@ module resources 'resources.bicep' = {
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: clientSecretName
     messageSigningKey: messageSigningKey
+    pushEnabled: pushEnabled
+    eventsKey: eventsKey
     // union: an override of one flow keeps the defaults of the others.
     schedules: union(defaultSchedules, schedules)
     enabled: union(defaultEnabled, enabled)

@@ -19,6 +19,9 @@ param dynamicsClientId string
 param dynamicsClientSecretName string
 @secure()
 param messageSigningKey string
+param pushEnabled bool
+@secure()
+param eventsKey string
 param schedules object
 param enabled object
 param valueMaps object
@@ -43,6 +46,11 @@ var flows = [
 ]
 var queueNames = [for flow in flows: 'p2c-${flow}']
 var poisonQueueNames = [for flow in flows: 'p2c-${flow}-poison']
+// Live sync: the nudges the event functions enqueue (p2c_core/nudge.py), and their poison queue.
+var eventQueueNames = [
+  'p2c-nudges'
+  'p2c-nudges-poison'
+]
 var tableNames = [
   'p2ccursors'
   'p2ckeymap'
@@ -88,7 +96,7 @@ module storage 'modules/storage.bicep' = {
     location: location
     tags: tags
     name: 'stp2c${token}'
-    queueNames: concat(queueNames, poisonQueueNames)
+    queueNames: concat(queueNames, poisonQueueNames, eventQueueNames)
     tableNames: tableNames
     deploymentContainerName: deploymentContainerName
     vnetEnabled: vnetEnabled
@@ -103,6 +111,7 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     name: keyVaultName
     messageSigningKey: messageSigningKey
+    eventsKey: eventsKey
     workspaceId: monitoring.outputs.workspaceId
   }
 }
@@ -170,6 +179,9 @@ module functionApp 'modules/functionapp.bicep' = {
     appInsightsConnectionString: monitoring.outputs.connectionString
     keyVaultUri: keyVault.outputs.uri
     messageSigningKeySecretName: keyVault.outputs.messageSigningKeySecretName
+    eventsKeySecretName: keyVault.outputs.eventsKeySecretName
+    pushEnabled: pushEnabled
+    eventsKey: eventsKey
     appSubnetId: vnetEnabled ? network.outputs.appSubnetId : ''
     dataverseUrl: dataverseUrl
     fnoUrl: fnoUrl

@@ -113,9 +113,11 @@ console = Console()
 
 
 def _add_subcommands() -> None:
+    from p2c_cli.events import app as events
     from p2c_cli.mappings import app as mappings
 
     app.add_typer(mappings, name="mappings")
+    app.add_typer(events, name="events")
 
 
 _add_subcommands()

@@ -97,7 +97,8 @@ def _apply(rt: Runtime, flow: Flow, body: bytes | str, out: Outcome) -> None:
     elif records:
         _apply_each(rt, flow, records, out)
     if envelope.sent is not None and out.counts.written:
-        telemetry.instruments().lag.record(max(0.0, time.time() - envelope.sent), {"flow": flow.name})
+        out.lag_s = max(0.0, time.time() - envelope.sent)
+        telemetry.instruments().lag.record(out.lag_s, {"flow": flow.name})
     record_run(rt, out, started, None)
 
 

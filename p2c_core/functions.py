@@ -85,3 +85,20 @@ def http_replay(body: bytes) -> dict[str, Any]:
         return _json(exc.status, {"error": str(exc)})
     counts = ops.replay(get_runtime(), request.flow, set(request.keys) if request.keys is not None else None)
     return _json(200, {"replayed": counts})
+
+
+def http_events(service: str, body: bytes, params: dict[str, str], headers: dict[str, str]) -> dict[str, Any]:
+    """A pushed event (Dataverse webhook, F&O data event): nudges enqueued, or why not (events.py)."""
+    from p2c_core import events
+
+    telemetry.configure()
+    return events.receive(get_runtime(), service, body, params, headers)
+
+
+def run_nudge(body: bytes, bind_thread: Callable[[], None] | None = None) -> engine.Outcome | None:
+    """Read the row a nudge names and apply it like a polled change (nudged.py)."""
+    from p2c_core import nudged
+
+    telemetry.configure()
+    with telemetry.invocation(bind_thread):
+        return nudged.handle(get_runtime(), body)

@@ -43,6 +43,9 @@ class Outcome:
     kind: str
     counts: Counts = field(default_factory=Counts)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    # p2c.lag of what this apply wrote (s): from the source change (a pushed event's time) or
+    # from the poll's enqueue; kept in the run as `lag_ms` for `status`.
+    lag_s: float | None = None
 
 
 def log_fields(flow: Flow, out: Outcome, key: str | None = None) -> dict[str, str]:
@@ -69,7 +72,7 @@ def record_run(rt: Runtime, out: Outcome, started: str, error: str | None) -> No
             run_id=out.run_id,
             started=started,
             ended=now().isoformat(),
-            counts=out.counts.as_dict(),
+            counts=out.counts.as_dict() | ({"lag_ms": round(out.lag_s * 1000)} if out.lag_s is not None else {}),
             status="error" if error else "ok",
             error=error,
         )

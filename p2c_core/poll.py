@@ -215,6 +215,11 @@ def _records(
     return records
 
 
+def source_records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
+    """Source rows as the poll makes records of them (the nudge function reads rows too)."""
+    return _records(rt, flow, rows, version_of, out)
+
+
 def fit_message(flow: Flow, record: Record) -> Record:
     """The record, or, when its lines are too many for one queue message, its header
     alone: the queue function reads the lines from the source when it applies it."""

@@ -184,6 +184,17 @@ class Settings(BaseSettings):
     auto_pause_window_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
     auto_pause_min_records: int = Field(default=20, ge=1)
 
+    # Live sync (docs/operations.md, "Live sync"): the event functions take pushes from
+    # Dataverse webhooks and F&O data events when on; they check `events_key` (the function
+    # key: Dataverse sends it as the WebhookKey `code`). A Key Vault reference in Azure.
+    events_enabled: bool = False
+    events_key: SecretStr | None = Field(default=None, min_length=32)
+    # How long a nudge waits before its row is read: a burst of events for one row is one read.
+    events_coalesce_seconds: float = Field(default=1.0, ge=0, le=60)
+    # With push on, the flows' timers (the backstop) run on this schedule instead of their own
+    # (a flow's P2C_FLOWS__<FLOW>__SCHEDULE still wins); null keeps their own.
+    events_poll_schedule: str | None = "0 */30 * * * *"
+
     # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
     flows: dict[str, FlowSettings] = {}
     # A mapping overlay (docs/customizing.md): JSON text, or a file relative to the app root.
@@ -214,6 +225,13 @@ class Settings(BaseSettings):
             raise ValueError(f"give F&O's root URL, without /data: {v.rstrip('/').removesuffix('/data')!r}")
         return v
 
+    @field_validator("events_poll_schedule")
+    @classmethod
+    def _events_schedule(cls, v: str | None) -> str | None:
+        if v is not None and not valid_ncrontab(v):
+            raise ValueError(f"not a 6-field NCRONTAB expression (sec min hour day month dow): {v!r}")
+        return v
+
     @field_validator("fno_company")
     @classmethod
     def _company(cls, v: str) -> str:
@@ -237,6 +255,12 @@ class Settings(BaseSettings):
                     )
         if self.client_secret is not None and not (self.tenant_id and self.client_id):
             raise ValueError("P2C_CLIENT_SECRET needs P2C_TENANT_ID and P2C_CLIENT_ID")
+        return self
+
+    @model_validator(mode="after")
+    def _events(self) -> Settings:
+        if self.events_enabled and self.events_key is None:
+            raise ValueError("P2C_EVENTS_ENABLED needs P2C_EVENTS_KEY (the key the event sources send)")
         return self
 
     @field_validator("flows")

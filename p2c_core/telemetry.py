@@ -118,7 +118,7 @@ class Metrics:
         self.failures = meter.create_counter("p2c.failures", unit="1", description="failed records by flow")
         self.throttles = meter.create_counter("p2c.throttles", unit="1", description="429 answers by service")
         self.lag = meter.create_histogram(
-            "p2c.lag", unit="s", description="seconds from a change being enqueued to it being applied"
+            "p2c.lag", unit="s", description="seconds from a change (its event, or a poll enqueuing it) to its write"
         )
 
 

@@ -100,6 +100,8 @@ class Sandbox:
     def stop(self) -> None:
         for server in self._servers:
             server.stop()
+        self.dataverse_service.push.sender.stop()
+        self.fno_service.push.sender.stop()
         self.dataverse_service.plugins.close()
         self.dataverse_store.close()
         self.fno_store.close()

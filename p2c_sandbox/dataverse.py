@@ -19,12 +19,14 @@ from urllib.parse import quote, unquote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
 
 from p2c_sandbox import lookup_annotations, ownership, reference, solution
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.derived import derived
 from p2c_sandbox.dual_write import layer as dual_write_layer
 from p2c_sandbox.plugins import Plugins
+from p2c_sandbox.push_dataverse import DataversePush
 from p2c_sandbox.query import DATAVERSE as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import DATAVERSE, USER_OWNED, EntitySchema, Prop
@@ -95,6 +97,11 @@ class DataverseService(ODataService):
         self.plugins = Plugins(self, enabled=p2c_solution)
         self.delta_retention = timedelta(days=delta_retention_days)
         self.csdl = build_csdl(NAMESPACE, self.schemas, "System")
+        # Webhook registrations and the pushes after each committed write (p2c_sandbox/push_dataverse.py).
+        self.push = DataversePush(self.schemas)
+
+    def extra_routes(self) -> list[Route]:
+        return self.push.routes()
 
     def add_columns(self, entity_set: str, columns: dict[str, Prop]) -> None:
         """Custom columns (`new_...`) as an org's customizer adds them: stored, served, in `$metadata`."""
@@ -121,7 +128,8 @@ class DataverseService(ODataService):
     def action(self, request: Request, path: str, body: bytes) -> Response | None:
         from p2c_sandbox import actions
 
-        return actions.answer(self, request, path, body)
+        registered = self.push.registrations.answer(request, path, body, self.root(request))
+        return registered if registered is not None else actions.answer(self, request, path, body)
 
     def dispatch(self, request: Request, schema: EntitySchema, address: Address, body: bytes) -> Response:
         # "Impersonate another user using the Web API": MSCRMCallerID names the systemuser the
@@ -467,6 +475,7 @@ class DataverseService(ODataService):
             row = self.plugins.run("Create", "pre-operation", schema, row, None, columns)
             row = self.save(schema, row, created=True)
             self.plugins.run("Create", "post-operation", schema, row, None, columns)
+        self.push.committed("Create", schema, row, None, columns)
         return row
 
     def modify(self, schema: EntitySchema, existing: Row, values: Row) -> Row:
@@ -474,6 +483,7 @@ class DataverseService(ODataService):
             row = self.plugins.run("Update", "pre-operation", schema, {**existing, **values}, existing, set(values))
             row = self.save(schema, row, created=False)
             self.plugins.run("Update", "post-operation", schema, row, existing, set(values))
+        self.push.committed("Update", schema, row, existing, set(values))
         return row
 
     def remove(self, schema: EntitySchema, row: Row) -> None:
@@ -481,6 +491,7 @@ class DataverseService(ODataService):
             self.plugins.run("Delete", "pre-operation", schema, row, row, set())
             self.store.delete(schema.entity_set, row[schema.keys[0]], self.store.next(VERSION))
             self.touch_parent(schema, row)
+        self.push.committed("Delete", schema, row, row, set())
 
     def values(self, schema: EntitySchema, body: Row, *, creating: bool) -> Row:
         """Validated column values of a write body, with @odata.bind lookups resolved."""

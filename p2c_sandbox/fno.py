@@ -19,6 +19,7 @@ from starlette.routing import Route
 from p2c_sandbox import fno_metadata
 from p2c_sandbox.csdl import build_csdl
 from p2c_sandbox.protection import FNO_WORDING
+from p2c_sandbox.push_fno import FnoPush
 from p2c_sandbox.query import FNO as FILTERS
 from p2c_sandbox.query import QueryError, parse_expand
 from p2c_sandbox.schema import EntitySchema, fno_schema
@@ -65,13 +66,16 @@ class FnoService(ODataService):
         # `calculate_sales_totals()` runs it.
         self.calculate_totals = True
         self.csdl = build_csdl(NAMESPACE, self.schemas, "EntityContainer")
+        # Data events after each committed write, once activated (p2c_sandbox/push_fno.py).
+        self.push = FnoPush(store, set(self.schemas))
 
     def response_headers(self) -> dict[str, str]:
         return {"ms-dyn-aid": str(uuid.uuid4()), "OData-Version": "4.0"}
 
     def extra_routes(self) -> list[Route]:
         return [
-            Route(fno_metadata.ROOT + "{path:path}", self.metadata_service, methods=["GET", "POST", "PATCH", "DELETE"])
+            Route(fno_metadata.ROOT + "{path:path}", self.metadata_service, methods=["GET", "POST", "PATCH", "DELETE"]),
+            *self.push.routes(),
         ]
 
     async def metadata_service(self, request: Request) -> Response:

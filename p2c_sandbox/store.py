@@ -11,7 +11,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,9 @@ class Store:
         # Alternate keys compare case-insensitively (str.casefold); indexes on it need it deterministic.
         self.db.create_function("casefold", 1, _casefold, deterministic=True)
         self.lock = threading.RLock()
+        # Called after each write when set (the F&O push, p2c_sandbox/push_fno.py): entity set,
+        # key, the row written (for a delete: the row as it was) and whether it was a create.
+        self.on_write: Callable[[str, str, Row, str], None] | None = None
 
     def close(self) -> None:
         with self.lock:
@@ -76,12 +79,18 @@ class Store:
 
     def put(self, eset: str, pk: str, data: Row, version: int = 0) -> None:
         with self.lock:
+            existed = self.on_write is not None and self.get(eset, pk) is not None
             self.db.execute("INSERT OR REPLACE INTO rows VALUES (?, ?, ?, ?)", (eset, pk, version, json.dumps(data)))
+            if self.on_write is not None:
+                self.on_write(eset, pk, data, "Updated" if existed else "Created")
 
     def delete(self, eset: str, pk: str, version: int = 0) -> None:
         with self.lock:
+            before = self.get(eset, pk) if self.on_write is not None else None
             self.db.execute("DELETE FROM rows WHERE eset = ? AND pk = ?", (eset, pk))
             self.db.execute("INSERT INTO tombstones VALUES (?, ?, ?)", (eset, pk, version))
+            if self.on_write is not None and before is not None:
+                self.on_write(eset, pk, before, "Deleted")
 
     def scan(self, eset: str, *, after_pk: str | None = None, since: int = -1) -> Iterator[tuple[str, Row]]:
         """Rows in primary-key order (stable keyset paging), changed after `since`.

@@ -18,6 +18,10 @@ param deploymentContainerName string
 param appInsightsConnectionString string
 param keyVaultUri string
 param messageSigningKeySecretName string
+param eventsKeySecretName string
+param pushEnabled bool
+@secure()
+param eventsKey string
 param appSubnetId string
 param dataverseUrl string
 param fnoUrl string
@@ -159,6 +163,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_MESSAGE_SIGNING_KEY'
           value: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${messageSigningKeySecretName})'
+        }
+        {
+          name: 'P2C_EVENTS_ENABLED'
+          value: string(pushEnabled)
+        }
+        {
+          name: 'P2C_EVENTS_KEY'
+          value: pushEnabled ? '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${eventsKeySecretName})' : ''
         }
         {
           name: 'P2C_FLOWS__ACCOUNTS__ENABLED'
@@ -310,6 +322,16 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         version: '3.11'
       }
     }
+  }
+}
+
+// Live sync: the host checks a function key before p2c's own check of P2C_EVENTS_KEY, so the
+// same value is the app's `p2c-events` host key (what Dataverse sends as its WebhookKey `code`).
+resource eventsHostKey 'Microsoft.Web/sites/host/functionKeys@2024-04-01' = if (pushEnabled && !empty(eventsKey)) {
+  name: '${site.name}/default/p2c-events'
+  properties: {
+    name: 'p2c-events'
+    value: eventsKey
   }
 }
 

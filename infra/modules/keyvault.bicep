@@ -10,9 +10,12 @@ param tags object
 param name string
 @secure()
 param messageSigningKey string
+@secure()
+param eventsKey string
 param workspaceId string
 
 var messageSigningKeySecretName = 'p2c-message-signing-key'
+var eventsKeySecretName = 'p2c-events-key'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   // checkov:skip=CKV_AZURE_109: public access stays on because App Service resolves Key Vault references over it (see the header); access is RBAC only.
@@ -52,6 +55,18 @@ resource messageSigningKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' 
   }
 }
 
+// The key event sources present (P2C_EVENTS_KEY); as the signing key, written only when given.
+resource eventsKeySecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(eventsKey)) {
+  // checkov:skip=CKV_AZURE_41: rotated by deploying a new value (and registering again), not by expiry.
+  // checkov:skip=CKV_AZURE_114: contentType is set below; checkov does not read the properties of a conditional resource.
+  parent: vault
+  name: eventsKeySecretName
+  properties: {
+    value: eventsKey
+    contentType: 'text/plain'
+  }
+}
+
 resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
   name: 'to-log-analytics'
   scope: vault
@@ -76,3 +91,4 @@ output id string = vault.id
 output name string = vault.name
 output uri string = vault.properties.vaultUri
 output messageSigningKeySecretName string = messageSigningKeySecretName
+output eventsKeySecretName string = eventsKeySecretName

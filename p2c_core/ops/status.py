@@ -38,6 +38,8 @@ class FlowStatus:
     outside_24h: int = 0
     outside_reason: str | None = None
     last_runs: list[dict[str, Any]] = field(default_factory=list)
+    # p2c.lag of the newest apply that wrote (s): source change (pushed) or enqueue (polled) to write.
+    lag_s: float | None = None
 
     @property
     def healthy(self) -> bool:
@@ -66,7 +68,10 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
     def depth(queue: str) -> int:
         return int(rt.storage.queue(queue).get_queue_properties().approximate_message_count or 0)
 
+    recent = rt.state.runs(name, limit=max(runs, 50))
+    lags = [r.counts["lag_ms"] for r in recent if r.counts.get("lag_ms") is not None]
     return FlowStatus(
+        lag_s=lags[0] / 1000 if lags else None,
         flow=name,
         enabled=rt.settings.flow(name).enabled,
         paused=engine.paused(rt, flow),
@@ -83,7 +88,7 @@ def flow_status(rt: Runtime, name: str, runs: int = 5) -> FlowStatus:
         outside_reason=routing.outside_note(rt.companies) if outside else None,
         last_runs=[
             {"kind": r.kind, "started": r.started, "status": r.status, "counts": r.counts, "error": r.error}
-            for r in rt.state.runs(name, limit=runs)
+            for r in recent[:runs]
         ],
     )
 

@@ -48,6 +48,7 @@ class E2E:
 
 SPANS = InMemorySpanExporter()
 READER = InMemoryMetricReader()
+_otel_installed = False
 
 
 @pytest.fixture(scope="session")
@@ -60,11 +61,14 @@ def otel() -> tuple[InMemorySpanExporter, InMemoryMetricReader]:
 
     from p2c_core import telemetry
 
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(SPANS))
-    trace.set_tracer_provider(provider)
-    metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
-    telemetry.reset_for_tests()
+    global _otel_installed
+    if not _otel_installed:  # once: tests/security re-exports this fixture, a session fixture of its own
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(SPANS))
+        trace.set_tracer_provider(provider)
+        metrics.set_meter_provider(MeterProvider(metric_readers=[READER]))
+        telemetry.reset_for_tests()
+        _otel_installed = True
     return SPANS, READER
 
 

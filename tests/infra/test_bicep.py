@@ -25,6 +25,8 @@ OPTIONAL = {
     # Required in Azure (settings refuse P2C_AUTH_MODE=azure without it); its Key Vault
     # reference comes with the infra change (issue 21). Drop this line once Bicep sets it.
     "P2C_MESSAGE_SIGNING_KEY": "set by infra/resources.bicep as a Key Vault reference (issue 21)",
+    "P2C_EVENTS_COALESCE_SECONDS": "default 1 s",
+    "P2C_EVENTS_POLL_SCHEDULE": "default every 30 minutes with push on",
     "P2C_HTTP_TIMEOUT_SECONDS": "default 30 s",
     "P2C_HTTP_MAX_RETRIES": "default 3",
     "P2C_RECORD_MAX_ATTEMPTS": "default 8",
@@ -104,3 +106,16 @@ def test_no_key_or_storage_connection_string_in_the_template():
     storage = parsed("modules/storage.bicep")["resources"]["storage"]["config"]["properties"]
     assert storage["allowSharedKeyAccess"] is False and storage["allowBlobPublicAccess"] is False
     assert storage["minimumTlsVersion"] == "TLS1_2"
+
+
+def test_template_provisions_the_nudge_queues_and_outputs_no_events_key():
+    from p2c_core import nudge
+
+    text = (INFRA / "resources.bicep").read_text()
+    queues = re.search(r"var eventQueueNames = \[(.*?)\]", text, re.S)
+    assert queues is not None
+    assert re.findall(r"'([\w-]+)'", queues.group(1)) == [nudge.QUEUE, nudge.POISON_QUEUE]
+    assert "concat(queueNames, poisonQueueNames, eventQueueNames)" in text
+    for path in BICEP_FILES:
+        outputs = [line for line in path.read_text().splitlines() if line.startswith("output ")]
+        assert not any("eventsKey " in line or "eventsKey\n" in line for line in outputs), path

@@ -99,7 +99,7 @@ def test_key_vault_references_resolve_with_the_user_assigned_identity():
     references = [
         name for name, value in app_settings().items() if any("@Microsoft.KeyVault(" in t for t in texts(value))
     ]
-    assert sorted(references) == ["P2C_CLIENT_SECRET", "P2C_MESSAGE_SIGNING_KEY"]
+    assert sorted(references) == ["P2C_CLIENT_SECRET", "P2C_EVENTS_KEY", "P2C_MESSAGE_SIGNING_KEY"]
 
 
 def test_the_message_signing_key_is_generated_into_the_vault_and_kept():
