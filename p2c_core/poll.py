@@ -22,6 +22,7 @@ from p2c_core.hashing import canonical_hash
 from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
 from p2c_core.sources import MODIFIED_COLUMN, ChangeReader, SourcePage
 from p2c_core.state import Cursor, now
+from p2c_core.state.buckets import bucket
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -44,6 +45,9 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
         _poll(rt, flow, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    # Key map entries still in the form before buckets move a slice a tick (state/legacy.py).
+    if moved := rt.state.keymap.legacy.migrate(flow.name):
+        log.info("flow %s: %d key map entries moved to their bucket partitions", flow.name, moved)
     retention = timedelta(days=rt.settings.failure_retention_days)
     if purged := rt.state.purge_failures(flow.name, now() - retention):
         log.info("flow %s: %d failure entries older than %s forgotten", flow.name, purged, retention)
@@ -73,6 +77,9 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             rows = []
             # Deleted rows: their flow's ON_DELETE says what happens (counted either way).
             records.extend(lifecycle.deleted(rt, flow, page.deleted, out))
+            # By key map partition (stable: a key's versions keep their order), so a message's
+            # leases and commits are one table transaction, not one per partition it touches.
+            records.sort(key=lambda r: bucket(r.key))
             rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
             for envelope in chunk(flow.name, records, rt.settings.chunk_size):
                 envelope.sent = time.time()

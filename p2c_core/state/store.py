@@ -97,6 +97,13 @@ class StateStore:
     def release(self, entry: KeyMapEntry) -> None:
         self.keymap.release(entry)
 
+    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+        """Claim records taken to be new by creating their entries (None where one existed)."""
+        return self.keymap.claim_new(flow, claims, lease)
+
+    def discard(self, entries: list[KeyMapEntry]) -> None:
+        self.keymap.discard(entries)
+
     # --- failures ---------------------------------------------------------------------
 
     def record_failure(self, failure: Failure) -> Failure:
