@@ -77,13 +77,11 @@ def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
             rows = []
             # Deleted rows: their flow's ON_DELETE says what happens (counted either way).
             records.extend(lifecycle.deleted(rt, flow, page.deleted, out))
-            # By key map partition (stable: a key's versions keep their order), so a message's
-            # leases and commits are one table transaction, not one per partition it touches.
-            records.sort(key=lambda r: bucket(r.key))
             rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
-            for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-                envelope.sent = time.time()
-                queue.send_message(signing.seal(envelope, rt.signing_key))
+            for part in by_bucket(records, rt.settings.chunk_size):
+                for envelope in chunk(flow.name, part, rt.settings.chunk_size):
+                    envelope.sent = time.time()
+                    queue.send_message(signing.seal(envelope, rt.signing_key))
             out.counts.enqueued += len(records)
             # Checkpoint only after this page is durably enqueued (invariant 1).
             if cursor.link is None and cursor.scan_started is None:
@@ -180,7 +178,10 @@ def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: An
             )
             out.counts.failed += 1
             continue
-        data = {k: v for k, v in row.items() if not k.startswith("@")}
+        # Without its empty columns (a third of an account's record): every reader takes an
+        # absent column as null, and more records fit a message, so fewer messages, leases
+        # and commits (docs/benchmarks.md, storage).
+        data = {k: v for k, v in row.items() if not k.startswith("@") and v is not None}
         record = fit_message(flow, Record(key=key, version=version_of(row), data=data))
         if _too_large(record):
             record_failure(rt, flow, key, 0, MessageError("record is too large for one queue message"), record=None)
@@ -188,6 +189,19 @@ def _records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: An
             continue
         records.append(record)
     return records
+
+
+def by_bucket(records: list[Record], size: int) -> list[list[Record]]:
+    """The records to send, in groups of one key map partition each where the partition has
+    a message's worth (`size`), the rest together: a message's leases and commits are then
+    one table transaction, not one per partition it touches. Stable: a key's versions keep
+    their order (one key, one bucket)."""
+    groups: dict[int, list[Record]] = {}
+    for r in records:
+        groups.setdefault(bucket(r.key), []).append(r)
+    whole = [g for _, g in sorted(groups.items()) if len(g) >= size]
+    rest = [r for _, g in sorted(groups.items()) if len(g) < size for r in g]
+    return [*whole, rest] if rest else whole
 
 
 def fit_message(flow: Flow, record: Record) -> Record:

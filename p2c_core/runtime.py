@@ -104,7 +104,7 @@ class Runtime:
         if flow.source.service == "dataverse":
             return DataverseChanges(self.dataverse, flow, self.lookups)
         gone = self.settings.flow(flow.name).on_delete == "deactivate"
-        return FnoChanges(self.fno, flow, self.state, find_gone=gone)
+        return FnoChanges(self.fno, flow, self.state, find_gone=gone, window=self.settings.fno_scan_window)
 
     def writer(self, flow: Flow) -> TargetWriter:
         if flow.target.service == "fno":

@@ -326,20 +326,24 @@ class KeyMapStore:
         and 100, with no read before: a create fails when the entry exists ("create; on
         conflict read"). Each gets its claimed entry, or None where its transaction failed
         (one of its records has an entry, or the same record came twice): read those and
-        `claim_many` them. Not while the flow still has entries in the old form (they would
-        be missed): then every result is None."""
+        `claim_many` them. After the first failed transaction the rest are not tried (a
+        message of known records costs one failed transaction, not one per partition).
+        Not while the flow still has entries in the old form (they would be missed): then
+        every result is None."""
         out: list[KeyMapEntry | None] = [None] * len(claims)
         if self.legacy.possible(flow):
             return out
         until = (now() + lease).isoformat()
-        todo = {
-            n: _Write(None, KeyMapEntry(flow=flow, source_key=c.key, lease_version=c.version, lease_until=until))
-            for n, c in enumerate(claims)
-        }
-        failed = set(self._transact(todo))
-        for n, w in todo.items():
-            if n not in failed:
-                out[n] = w.new
+        by_partition: dict[str, dict[int, _Write]] = {}
+        for n, c in enumerate(claims):
+            new = KeyMapEntry(flow=flow, source_key=c.key, lease_version=c.version, lease_until=until)
+            by_partition.setdefault(partition(flow, c.key), {})[n] = _Write(None, new)
+        for writes in by_partition.values():
+            for part in chunks(list(writes.items())):
+                if self._transact(dict(part)):
+                    return out
+                for n, w in part:
+                    out[n] = w.new
         return out
 
     def discard(self, entries: list[KeyMapEntry]) -> None:

@@ -37,6 +37,19 @@ class SeenStore:
         )
         return {source_key(r["RowKey"]): r["digest"] for r in rows}
 
+    def range(self, flow: str, keys: list[str]) -> dict[str, str]:
+        """The digests of the rows from the least to the greatest of `keys` (by row key), one
+        range query: a window's, without reading the whole partition. {} for no keys."""
+        if not keys:
+            return {}
+        rows_keys = sorted(row_key(k) for k in keys)
+        rows = self._table().query_entities(
+            "PartitionKey eq @p and RowKey ge @a and RowKey le @b",
+            parameters={"p": seen_partition(flow), "a": rows_keys[0], "b": rows_keys[-1]},
+            select=["RowKey", "digest"],
+        )
+        return {source_key(r["RowKey"]): r["digest"] for r in rows}
+
     def mark(self, flow: str, digests: dict[str, str]) -> None:
         partition = seen_partition(flow)
         ops = [("upsert", {"PartitionKey": partition, "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]

@@ -17,6 +17,7 @@ from p2c_core.state.failures import Failure, FailureStore
 from p2c_core.state.keymap import Claim, Commit, KeyMapEntry, KeyMapStore
 from p2c_core.state.runs import Run, RunStore
 from p2c_core.state.seen import SeenStore
+from p2c_core.state.windows import WindowStore
 
 if TYPE_CHECKING:
     from p2c_core.errors import RecordBusy
@@ -35,6 +36,7 @@ class StateStore:
         self.cursors = CursorStore(storage)
         self.keymap = KeyMapStore(storage)
         self.seen_digests = SeenStore(storage)
+        self.windows = WindowStore(storage)
         self.failure_entries = FailureStore(storage)
         self.run_history = RunStore(storage)
 
@@ -64,8 +66,13 @@ class StateStore:
     def mark_seen(self, flow: str, digests: dict[str, str]) -> None:
         self.seen_digests.mark(flow, digests)
 
+    def seen_range(self, flow: str, keys: list[str]) -> dict[str, str]:
+        """The digests of `keys` (and of any other key between them): one range query."""
+        return self.seen_digests.range(flow, keys)
+
     def clear_seen(self, flow: str) -> None:
         self.seen_digests.clear(flow)
+        self.windows.clear(flow)
 
     # --- key map ----------------------------------------------------------------------
 
