@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from p2c_core.state.tables import KEYMAP, row_key
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from p2c_core.state.storage import Storage
@@ -38,7 +39,7 @@ def remember(storage: Storage, flow: str, ids: dict[str, str]) -> None:
     ]
     table = storage.table(KEYMAP)
     for i in range(0, len(ops), 100):
-        table.submit_transaction(ops[i : i + 100])
+        submit(table, ops[i : i + 100])
 
 
 def reserve(storage: Storage, flow: str, ids: dict[str, str]) -> set[str]:
@@ -54,7 +55,7 @@ def reserve(storage: Storage, flow: str, ids: dict[str, str]) -> set[str]:
     for i in range(0, len(rows), 100):
         part = rows[i : i + 100]
         try:
-            table.submit_transaction([("create", row) for _, row in part])
+            submit(table, [("create", row) for _, row in part])
         except HttpResponseError:
             continue
         created.update(sid for sid, _ in part)

@@ -16,6 +16,7 @@ from p2c_core.errors import RecordBusy
 from p2c_core.state.buckets import partition, partition_range
 from p2c_core.state.legacy import LegacyPartitions
 from p2c_core.state.tables import KEYMAP, chunks, int64, now, read_int, replace_if_unchanged, row_key, source_key, table
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -301,7 +302,7 @@ class KeyMapStore:
                 for _, w in part
             ]  # fmt: skip
             try:
-                metas = client.submit_transaction(ops)
+                metas = submit(client, ops)
             except HttpResponseError:  # a lost race, or the same record twice in one message
                 redo.extend(n for n, _ in part)
                 continue
@@ -364,7 +365,7 @@ class KeyMapStore:
                     for e in part
                 ]  # fmt: skip
                 try:
-                    client.submit_transaction(ops)
+                    submit(client, ops)
                 except HttpResponseError:  # one was taken over: the rest one by one
                     for e in part:
                         with contextlib.suppress(HttpResponseError):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core.state.buckets import partition
 from p2c_core.state.tables import KEYMAP, chunks, source_key, table
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -81,7 +82,7 @@ class LegacyPartitions:
                 for r, e in part
             ]  # fmt: skip
             try:
-                client.submit_transaction(ops)
+                submit(client, ops)
             except HttpResponseError:  # one gone or changed: the rest one by one
                 for r, e in part:
                     with contextlib.suppress(HttpResponseError):
@@ -115,7 +116,7 @@ class LegacyPartitions:
 
         moved = [{**dict(e), "PartitionKey": target} for e in entities]
         try:
-            client.submit_transaction([("create", m) for m in moved])  # type: ignore[misc]
+            submit(client, [("create", m) for m in moved])
         except HttpResponseError:
             for m in moved:
                 with contextlib.suppress(ResourceExistsError):

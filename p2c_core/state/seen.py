@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from p2c_core.state.tables import KEYMAP, chunks, delete_rows, row_key, source_key, table
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -55,7 +56,7 @@ class SeenStore:
         ops = [("upsert", {"PartitionKey": partition, "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]
         client = self._table()
         for part in chunks(ops):
-            client.submit_transaction(list(part))  # type: ignore[arg-type]
+            submit(client, list(part))
 
     def clear(self, flow: str) -> None:
         partition = seen_partition(flow)
