@@ -188,10 +188,10 @@ def accounts(count: int, latency_ms: float) -> dict[str, Any]:
         resync = run_worker(svc, "accounts")
         out["resync"] = resync
         out["storage_requests_per_record_resync"] = per_record(resync, RESYNC_CHANGES)
-    # Throughput, with and without 5 ms per storage request: each the best of two runs in
+    # Throughput, with and without 5 ms per storage request: each the best of three runs in
     # turn, so another process on the machine slows both alike, not one.
     rates: dict[str, list[float]] = {"0": [], "5": []}
-    for _ in range(2):
+    for _ in range(3):
         for delay in rates:
             with services(count, latency_ms) as svc:
                 run = run_worker(svc, "accounts", **{DELAY_ENV: delay})
