@@ -315,6 +315,13 @@ opaque string); cursors and the pause flag are in `p2ccursors`, runs in `p2cruns
 so other partitions. Entries of the form before (partition = the flow) are read where the
 bucket misses, moved on their next write, and moved 1,000 a poll (state/legacy.py).
 
+Storage latency: each message's path holds about six storage round trips one after another
+(the lease, the id reservation, the commit, the run row, the host's receive and delete),
+so 5 ms each adds about 30 ms to a message whose service round trips take 100 ms or more at
+50 ms an answer. The figure is the best of three runs of each, in turn, on a machine shared
+with other work; the runs spread widely (`records_per_s` in the details), so read it with
+them: the medians of the same runs give a lower ratio.
+
 CPU: the SDK's `submit_transaction` builds each operation as a request, runs policies over it
 on a thread pool and writes and parses the multipart body with the `email` package, about
 0.4 ms of CPU per entity, three entities a record; state/transact.py writes the same `$batch`
