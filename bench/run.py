@@ -89,11 +89,10 @@ def services(accounts: int, latency_ms: float, products: int = 0) -> Iterator[Se
         try:
             urls: dict[str, str] = {}
             assert sandbox.stdout is not None
-            for line in sandbox.stdout:
-                if line.startswith("Dataverse Web API:"):
-                    urls["dataverse"] = line.split(": ", 1)[1].strip().removesuffix("/api/data/v9.2/")
-                elif line.startswith("F&O OData:"):
-                    urls["fno"] = line.split(": ", 1)[1].strip().removesuffix("/data/")
+            for line in sandbox.stdout:  # `P2C_DATAVERSE_URL=http://...  (Web API under ...)`
+                name, _, rest = line.partition("=")
+                if name in ("P2C_DATAVERSE_URL", "P2C_FNO_URL") and rest.strip():
+                    urls["dataverse" if name == "P2C_DATAVERSE_URL" else "fno"] = rest.split()[0]
                 if len(urls) == 2:
                     break
             if len(urls) < 2:
@@ -322,6 +321,11 @@ def write_report(summary: dict[str, Any], details: dict[str, Any], args: argpars
         value = summary[key]
         lines.append(f"| {text} | {value} | {op} {goal:g} | {'yes' if met(value, op, goal) else '**no**'} |")
     lines += ["", "## How each figure is measured", "", *METHOD.splitlines()]
+    if "storage" in details:  # its own section (bench/storage.py)
+        from bench import storage
+
+        lines += ["", *storage.section(details["storage"]["summary"], details["storage"]["details"])]
+        details = {k: v for k, v in details.items() if k != "storage"}
     lines += ["", "## Details", "", "```json", json.dumps(details, indent=2), "```", ""]
     if "live" in details:
         from bench.live import section
@@ -358,7 +362,11 @@ def main(argv: list[str] | None = None) -> int:
     from bench.live import live
 
     pushed = step("live", live, args.quick, args.latency_ms)
+    from bench import storage
+
+    stored = step("storage", storage.run, args.quick, args.latency_ms)
     summary = {
+        **stored["summary"],
         "round_trips_per_record": large_run["round_trips_per_record"],
         "share_of_throttle_bound": throttle["share_of_throttle_bound"],
         "share_429": throttle["share_429"],

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from p2c_core import autopause, lifecycle, routing, signing, telemetry, waiting
+from p2c_core import autopause, claims, lifecycle, routing, signing, telemetry, waiting
 from p2c_core.company_reads import reader_for
 from p2c_core.controls import paused
 from p2c_core.envelope import Record, decode
@@ -175,13 +175,22 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
     written in one `$batch`, committed in one transaction. Each record still succeeds,
     waits or fails alone."""
     state = rt.state
-    entries = routing.entries(rt, flow.name, list(dict.fromkeys(r.key for r in records)))
-    prepared = [_prepare(rt, flow, r, entries.get(r.key), out) for r in records]
-    pending = [p for p in prepared if p is not None]
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
-    claims = state.claim_many(flow.name, [Claim(p.entry, p.record.key, p.record.version) for p in pending], lease)
-    ready: list[_Pending] = []
-    for p, claimed in zip(pending, claims, strict=True):
+    # New records are claimed by creating their entries, with no read first (claims.py);
+    # only those whose transaction found an entry are read, one by one.
+    # A default-company record may have its entry under its key of before several companies
+    # (routing.py): read first, never claimed as new.
+    bare = {id(r) for r in records if routing.may_be_bare(rt, r)}
+    fresh, unclaimed = claims.claim_new(rt, flow, [r for r in records if id(r) not in bare], lease)
+    read = bare | {id(r) for r in unclaimed}
+    known = [r for r in records if id(r) in read]
+    entries = routing.entries(rt, flow.name, list(dict.fromkeys(r.key for r in known)))
+    checked = claims.reserve_ids(rt, flow, [r for r, _ in fresh])
+    prepared = [_prepare(rt, flow, r, None, out, claimed=c, id_checked=r.key in checked) for r, c in fresh]
+    ready = [p for p in prepared if p is not None]
+    pending = [p for p in (_prepare(rt, flow, r, entries.get(r.key), out) for r in known) if p is not None]
+    taken = state.claim_many(flow.name, [Claim(p.entry, p.record.key, p.record.version) for p in pending], lease)
+    for p, claimed in zip(pending, taken, strict=True):
         if isinstance(claimed, P2CError):
             failed_attempt(rt, flow, p.record, claimed, out)
             continue
@@ -214,20 +223,26 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
         if lost is not None:
             failed_attempt(rt, flow, p.record, lost, out)
             continue
-        remember.update(sid)
+        if p.record.key not in checked:  # a reserved id row is written already
+            remember.update(sid)
         out.counts.written += 1
         cleared(rt, flow, p.record, p.entry)
     if remember:
         ids.remember(rt.storage, flow.name, remember)
 
 
-def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome) -> _Pending | None:
-    """Everything before the claim; None when there is nothing to write (or it failed)."""
+def _prepare(
+    rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None, out: Outcome,
+    *, claimed: KeyMapEntry | None = None, id_checked: bool = False,
+) -> _Pending | None:  # fmt: skip
+    """Everything before the claim; None when there is nothing to write (or it failed).
+    `claimed`: the entry `claim_new` created for a new record, discarded if nothing is written."""
     state = rt.state
     waiting.taken(flow.name, record.key)
     try:
         check_record(rt, flow, record)
     except P2CError as exc:
+        claims.discard(rt, claimed)
         failed_attempt(rt, flow, record, exc, out)
         return None
     if entry is not None and entry.version > record.version:
@@ -240,7 +255,8 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         cleared(rt, flow, record, entry)
         return None
     try:
-        lifecycle.check_key(rt, flow, record, entry)
+        if not id_checked:
+            lifecycle.check_key(rt, flow, record, entry)
         data = record.data
         company = routing.company_of(rt, record)
         if record.lines_later:  # read now, into a copy: a retry must travel without them again
@@ -280,10 +296,11 @@ def _prepare(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None,
         payload, create_only = refs.resolve(flow, payload, company), refs.resolve(flow, create_only, company)
         create_only.update(rt.owners.bind(flow, company))  # the company's team (owners.py)
     except P2CError as exc:
+        claims.discard(rt, claimed)
         failed_attempt(rt, flow, record, exc, out)
         return None
     item = WriteItem(routing.natural_key(rt, record), payload, create_only, known=False, lines=resolved_lines)
-    return _Pending(record, entry, item, digest)
+    return _Pending(record, entry, item, digest, claimed)
 
 
 def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2CError, out: Outcome) -> None:

@@ -52,7 +52,8 @@ def reader_for(rt: Runtime, flow: Flow, company: str | None) -> ChangeReader:
         return rt.reader(flow)
     gone = rt.settings.flow(flow.name).on_delete == "deactivate"
     scope = state_scope(rt.companies, company)
-    return FnoChanges(rt.fno_for(company), flow, rt.state, find_gone=gone, scope=scope)
+    window = rt.settings.fno_scan_window
+    return FnoChanges(rt.fno_for(company), flow, rt.state, find_gone=gone, scope=scope, window=window)
 
 
 def owned_here(rt: Runtime, flow: Flow, company: str | None, rows: list[Row]) -> list[Row]:

@@ -156,7 +156,7 @@ def check_key(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None
     if sid is None:
         return
     before = ids.key_of(rt.storage, flow.name, sid)
-    if before is not None and not routing.same_record(rt.companies, before, record.key):
+    if before is not None and not routing.same_record(rt.companies, before, record.key) and _written(rt, flow, before):
         routing.check_company(rt.companies, flow, before, record.key, sid)
         raise KeyChanged(
             f"{flow.source.entity_set} row {sid} was written as {before!r} and now has key {record.key!r}: "
@@ -164,6 +164,13 @@ def check_key(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry | None
             f"Set the old key back, or rename {before!r} in F&O, or replay to write {record.key!r} "
             f"as a new record (docs/lifecycle.md)"
         )
+
+
+def _written(rt: Runtime, flow: Flow, key: str) -> bool:
+    """Whether p2c wrote `key`: an id row is also reserved before a record's first write
+    (claims.py), and stays if that write then failed; only a written key is a rename."""
+    entry = rt.state.get_entry(flow.name, key)
+    return entry is not None and entry.version >= 0
 
 
 def stamp(flow: Flow, record: Record, claimed: KeyMapEntry) -> dict[str, str]:

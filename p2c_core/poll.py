@@ -23,6 +23,7 @@ from p2c_core.hashing import canonical_hash
 from p2c_core.outcome import Outcome, count_metrics, log_fields, record_run
 from p2c_core.sources import MODIFIED_COLUMN, ChangeReader, SourcePage
 from p2c_core.state import Cursor, now
+from p2c_core.state.buckets import bucket
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -45,6 +46,9 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
     with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
         _poll(rt, flow, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
+    # Key map entries still in the form before buckets move a slice a tick (state/legacy.py).
+    if moved := rt.state.keymap.legacy.migrate(flow.name):
+        log.info("flow %s: %d key map entries moved to their bucket partitions", flow.name, moved)
     retention = timedelta(days=rt.settings.failure_retention_days)
     if purged := rt.state.purge_failures(flow.name, now() - retention):
         log.info("flow %s: %d failure entries older than %s forgotten", flow.name, purged, retention)
@@ -92,9 +96,10 @@ def _poll_company(rt: Runtime, flow: Flow, out: Outcome, started: str, company: 
         gone = [record_key(companies, company, k) for k in page.deleted]
         records.extend(r.model_copy(update={"company": company}) for r in lifecycle.deleted(rt, flow, gone, out))
         rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
-        for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-            envelope.sent = time.time()
-            queue.send_message(signing.seal(envelope, rt.signing_key))
+        for part in by_bucket(records, rt.settings.chunk_size):
+            for envelope in chunk(flow.name, part, rt.settings.chunk_size):
+                envelope.sent = time.time()
+                queue.send_message(signing.seal(envelope, rt.signing_key))
         out.counts.enqueued += len(records)
         # Checkpoint only after this page is durably enqueued (invariant 1).
         if cursor.link is None and cursor.scan_started is None:
@@ -202,7 +207,10 @@ def _records(
             )
             out.counts.failed += 1
             continue
-        data = {k: v for k, v in row.items() if not k.startswith("@")}
+        # Without its empty columns (a third of an account's record): every reader takes an
+        # absent column as null, and more records fit a message, so fewer messages, leases
+        # and commits (docs/benchmarks.md, storage).
+        data = {k: v for k, v in row.items() if not k.startswith("@") and v is not None}
         record = Record(key=key, version=version_of(row), data=data)
         if company is not None:
             record = routing.routed(rt.companies, record, company)
@@ -218,6 +226,19 @@ def _records(
 def source_records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_of: Any, out: Outcome) -> list[Record]:
     """Source rows as the poll makes records of them (the nudge function reads rows too)."""
     return _records(rt, flow, rows, version_of, out)
+
+
+def by_bucket(records: list[Record], size: int) -> list[list[Record]]:
+    """The records to send, in groups of one key map partition each where the partition has
+    a message's worth (`size`), the rest together: a message's leases and commits are then
+    one table transaction, not one per partition it touches. Stable: a key's versions keep
+    their order (one key, one bucket)."""
+    groups: dict[int, list[Record]] = {}
+    for r in records:
+        groups.setdefault(bucket(r.key), []).append(r)
+    whole = [g for _, g in sorted(groups.items()) if len(g) >= size]
+    rest = [r for _, g in sorted(groups.items()) if len(g) < size for r in g]
+    return [*whole, rest] if rest else whole
 
 
 def fit_message(flow: Flow, record: Record) -> Record:

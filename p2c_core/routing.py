@@ -138,6 +138,12 @@ def entry(rt: Runtime, flow: str, key: str) -> KeyMapEntry | None:
     return dataclasses.replace(legacy, source_key=key, etag=None, lease_version=None, lease_until=None)
 
 
+def may_be_bare(rt: Runtime, record: Record) -> bool:
+    """Whether the record's key map entry may still be under its bare key (the default
+    company's, written before P2C_COMPANIES was set): such a record is read, not claimed new."""
+    return rt.companies.routing != "single" and company_of(rt, record) == rt.companies.default
+
+
 def entries(rt: Runtime, flow: str, keys: list[str]) -> dict[str, KeyMapEntry]:
     found = rt.state.get_entries(flow, keys)
     if rt.companies.routing != "single":

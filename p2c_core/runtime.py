@@ -152,7 +152,7 @@ class Runtime:
         if flow.source.service == "dataverse":
             return DataverseChanges(self.dataverse, flow, self.lookups, extra=self.company_columns(flow))
         gone = self.settings.flow(flow.name).on_delete == "deactivate"
-        return FnoChanges(self.fno, flow, self.state, find_gone=gone)
+        return FnoChanges(self.fno, flow, self.state, find_gone=gone, window=self.settings.fno_scan_window)
 
     def writer(self, flow: Flow, company: str | None = None) -> TargetWriter:
         """The flow's writer; F&O targets in `company` (None: the default company)."""

@@ -176,6 +176,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=100, ge=1, le=1000)
     # Records of one message applied at once (flows with lines); 1 = one after another.
     record_concurrency: int = Field(default=8, ge=1, le=52)
+    # Rows an F&O scan reads per tick (p2c_core/fno_window.py): idle ticks cost the same at any
+    # size; a full pass takes rows / this many ticks. 0: the whole entity every tick.
+    fno_scan_window: int = Field(default=10_000, ge=0, le=10_000)
 
     # Auto-pause: a flow pauses itself when this share of its records failed (written,
     # skipped and failed counted) in the window, once at least the minimum were tried.

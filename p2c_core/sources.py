@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from cachetools import TTLCache
 
+from p2c_core import fno_window
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.keys import is_guid, literal
 from p2c_core.clients.odata import Row
 from p2c_core.flow import Dataverse, FinOps, Flow, Lookup, id_column
 from p2c_core.hashing import canonical_hash
+from p2c_core.state.windows import Window
 
 if TYPE_CHECKING:
     from p2c_core.state import StateStore
@@ -48,6 +50,8 @@ class SourcePage:
     deleted: list[str] = field(default_factory=list)
     # F&O reads: digests of the rows sent on, recorded once they are enqueued.
     digests: dict[str, str] = field(default_factory=dict)
+    # A windowed F&O scan (fno_window.py): the window's digest, recorded once it is enqueued.
+    window: Window | None = None
 
 
 class ChangeReader(Protocol):
@@ -208,6 +212,7 @@ class FnoChanges:
         *,
         find_gone: bool = False,
         scope: str | None = None,
+        window: int = 0,
     ) -> None:
         assert isinstance(flow.source, FinOps)
         # The company whose seen digests this read compares with (None: the default company's,
@@ -223,6 +228,8 @@ class FnoChanges:
         # Report rows an earlier scan sent and this one no longer finds (their keys, as
         # `deleted`): only for a scan read whole in this poll, never for a date watermark.
         self.find_gone = find_gone and not self.source.since
+        # Rows per tick of a windowed scan (fno_window.py); 0: the whole entity every tick.
+        self.window = window
 
     def select(self) -> list[str]:
         cols = self.flow.source_columns()
@@ -231,6 +238,9 @@ class FnoChanges:
         return list(dict.fromkeys(cols))
 
     def pages(self, link: str | None) -> Iterator[SourcePage]:
+        if fno_window.applies(self, link):
+            yield from fno_window.pages(self, link)
+            return
         since = link[len(SINCE) :] if link and link.startswith(SINCE) else None
         latest = since
         visited: set[str] | None = set() if self.find_gone and not link else None
@@ -269,6 +279,10 @@ class FnoChanges:
             start = datetime.fromisoformat(since.replace("Z", "+00:00")) - timedelta(days=self.source.overlap_days)
             terms.append(f"{self.source.since} ge {start.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         return " and ".join(terms) or None
+
+    def use_seen(self, seen: dict[str, str]) -> None:
+        """Compare with these digests (a window's), not the whole `seen` partition."""
+        self._seen = seen
 
     def changed(self, rows: list[Row]) -> tuple[list[Row], dict[str, str]]:
         if self._seen is None:
@@ -315,6 +329,8 @@ class FnoChanges:
             self.state.mark_seen(self.flow.name, page.digests, self.scope)
             if self._seen is not None:
                 self._seen.update(page.digests)
+        if page.window is not None:
+            self.state.windows.put(self.flow.name, page.window, self.scope)
 
 
 class LookupResolver:

@@ -66,7 +66,10 @@ class FnoClient:
         """Pages from a nextLink a scan stopped at."""
         return self.odata.pages(link)
 
-    def query(self, entity_set: str, *, select: list[str], filter: str | None = None) -> Iterator[Page]:
+    def query(
+        self, entity_set: str, *, select: list[str], filter: str | None = None, orderby: str | None = None,
+        top: int | None = None,
+    ) -> Iterator[Page]:  # fmt: skip
         """Rows of this company (cross-company + dataAreaId filter, as F&O advises)."""
         where = f"dataAreaId eq '{self.company}'"
         params = {
@@ -74,4 +77,8 @@ class FnoClient:
             "$select": ",".join(select),
             "$filter": f"{where} and ({filter})" if filter else where,
         }
+        if orderby:
+            params["$orderby"] = orderby
+        if top is not None:
+            params["$top"] = str(top)
         return self.odata.pages(entity_set, params=params)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from cachetools import TTLCache
 
 from p2c_core.errors import CursorConflict
 from p2c_core.state.tables import CURSORS, now, replace_if_unchanged, table
@@ -14,6 +17,12 @@ if TYPE_CHECKING:
     from p2c_core.state.storage import Storage
 
 _CURSOR, _PAUSED = "cursor", "paused"  # the two rows of a flow's partition
+# How long a process trusts the pause flag it read: every message asks whether its flow is
+# paused, and the answer changes only when an operator (or auto-pause) says so. A pause or
+# resume in this process counts at once; one made elsewhere (`p2c pause`, the console, another
+# instance) within this many seconds. Messages applied meanwhile are applied, as they would
+# be had the pause come a moment later.
+PAUSE_CACHE_S = 5.0
 
 
 def cursor_row(company: str | None) -> str:
@@ -46,6 +55,8 @@ class CursorStore:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self._paused = TTLCache[str, bool](maxsize=1024, ttl=PAUSE_CACHE_S)
+        self._lock = threading.Lock()
 
     def _table(self) -> TableClient:
         return table(self.storage, CURSORS)
@@ -97,6 +108,9 @@ class CursorStore:
     def set_paused(self, flow: str, paused: bool, reason: str | None = None) -> None:
         from azure.data.tables import UpdateMode
 
+        with self._lock:
+            self._paused.pop(flow, None)
+
         self._table().upsert_entity(
             {"PartitionKey": flow, "RowKey": _PAUSED, "paused": paused, "reason": reason,
              "updated_at": now().isoformat()},
@@ -104,7 +118,15 @@ class CursorStore:
         )  # fmt: skip
 
     def is_paused(self, flow: str) -> bool:
-        return bool(self.pause(flow).get("paused"))
+        """The pause flag, read at most once per `PAUSE_CACHE_S` per flow."""
+        with self._lock:
+            known = self._paused.get(flow)
+        if known is not None:
+            return known
+        paused = bool(self.pause(flow).get("paused"))
+        with self._lock:
+            self._paused[flow] = paused
+        return paused
 
     def pause(self, flow: str) -> dict[str, Any]:
         """The pause row: `paused`, `reason` (None for an operator's pause, and in rows

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from p2c_core.state.tables import KEYMAP, row_key
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from p2c_core.state.storage import Storage
@@ -38,4 +39,24 @@ def remember(storage: Storage, flow: str, ids: dict[str, str]) -> None:
     ]
     table = storage.table(KEYMAP)
     for i in range(0, len(ops), 100):
-        table.submit_transaction(ops[i : i + 100])
+        submit(table, ops[i : i + 100])
+
+
+def reserve(storage: Storage, flow: str, ids: dict[str, str]) -> set[str]:
+    """Create `source id -> key` rows for new records before they are written (in transactions
+    of 100): returns the ids created. A transaction fails whole when one of its ids has a row;
+    those records are checked one by one (`lifecycle.check_key`) and remembered after commit."""
+    from azure.core.exceptions import HttpResponseError
+
+    rows = [(sid, {"PartitionKey": _partition(flow), "RowKey": row_key(sid.lower()), "key": key})
+            for sid, key in ids.items()]  # fmt: skip
+    table = storage.table(KEYMAP)
+    created: set[str] = set()
+    for i in range(0, len(rows), 100):
+        part = rows[i : i + 100]
+        try:
+            submit(table, [("create", row) for _, row in part])
+        except HttpResponseError:
+            continue
+        created.update(sid for sid, _ in part)
+    return created

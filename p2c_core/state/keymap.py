@@ -13,7 +13,10 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from p2c_core.errors import RecordBusy
+from p2c_core.state.buckets import partition, partition_range
+from p2c_core.state.legacy import LegacyPartitions
 from p2c_core.state.tables import KEYMAP, chunks, int64, now, read_int, replace_if_unchanged, row_key, source_key, table
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -39,6 +42,8 @@ class KeyMapEntry:
     # before it was kept): see state/ids.py.
     source_id: str | None = None
     etag: str | None = None
+    # Read from the flow's old single partition (state/legacy.py): its next write moves it.
+    legacy: bool = False
 
     def leased(self, at: datetime) -> bool:
         return self.lease_until is not None and datetime.fromisoformat(self.lease_until) > at
@@ -75,7 +80,7 @@ class _Write:
 def _entity(entry: KeyMapEntry) -> dict[str, Any]:
     # `failed` is left out on purpose: applying writes the entry without the failure mark.
     return {
-        "PartitionKey": entry.flow,
+        "PartitionKey": partition(entry.flow, entry.source_key),
         "RowKey": row_key(entry.source_key),
         "target_key": entry.target_key,
         "version": int64(entry.version),
@@ -87,7 +92,7 @@ def _entity(entry: KeyMapEntry) -> dict[str, Any]:
     }
 
 
-def _from_entity(flow: str, e: Any) -> KeyMapEntry:
+def _from_entity(flow: str, e: Any, *, legacy: bool = False) -> KeyMapEntry:
     return KeyMapEntry(
         flow=flow,
         source_key=source_key(e["RowKey"]),
@@ -100,6 +105,7 @@ def _from_entity(flow: str, e: Any) -> KeyMapEntry:
         failed=bool(e.get("failed")),
         source_id=e.get("source_id"),
         etag=e.metadata["etag"],
+        legacy=legacy,
     )
 
 
@@ -108,10 +114,12 @@ def _busy(key: str) -> RecordBusy:
 
 
 class KeyMapStore:
-    """`p2ckeymap`: one partition per flow, one row per source key (see `row_key`)."""
+    """`p2ckeymap`: per flow `BUCKETS` partitions (state/buckets.py), one row per source key
+    (see `row_key`); entries of the form before buckets are read and moved (state/legacy.py)."""
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self.legacy = LegacyPartitions(storage)
 
     def _table(self) -> TableClient:
         return table(self.storage, KEYMAP)
@@ -120,8 +128,10 @@ class KeyMapStore:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            e = self._table().get_entity(flow, row_key(key))
+            e = self._table().get_entity(partition(flow, key), row_key(key))
         except ResourceNotFoundError:
+            if self.legacy.possible(flow) and (old := self.legacy.read(flow, row_key(key))) is not None:
+                return _from_entity(flow, old, legacy=True)
             return None
         return _from_entity(flow, e)
 
@@ -135,18 +145,52 @@ class KeyMapStore:
         return found
 
     def entries(self, flow: str) -> list[KeyMapEntry]:
-        """Every entry of a flow (a partition scan: for reports, not for the apply path)."""
-        rows = self._table().query_entities("PartitionKey eq @f", parameters={"f": flow})
+        """Every entry of a flow (partition scans: for reports, not for the apply path)."""
+        first, last = partition_range(flow)
+        rows = self._table().query_entities(
+            "PartitionKey ge @a and PartitionKey le @b", parameters={"a": first, "b": last}
+        )
+        found = {r["RowKey"]: r for r in rows}
+        if self.legacy.possible(flow):  # not moved yet; a moved entry is the newer one
+            old = self._table().query_entities("PartitionKey eq @f", parameters={"f": flow})
+            found = {r["RowKey"]: r for r in old} | found
         return [replace(_from_entity(flow, r), lease_version=None, lease_until=None, failed=False, etag=None)
-                for r in rows]  # fmt: skip
+                for r in found.values()]  # fmt: skip
 
     def mark_failed(self, flow: str, key: str) -> None:
         """Mark the entry (creating it if need be) so the record's next success clears its failure."""
         from azure.data.tables import UpdateMode
 
+        if self.legacy.possible(flow) and (entry := self.get(flow, key)) is not None and entry.legacy:
+            self._move(entry, failed=True)
+            return
         self._table().upsert_entity(
-            {"PartitionKey": flow, "RowKey": row_key(key), "failed": True}, mode=UpdateMode.MERGE
+            {"PartitionKey": partition(flow, key), "RowKey": row_key(key), "failed": True}, mode=UpdateMode.MERGE
         )
+
+    def _move(self, entry: KeyMapEntry, *, failed: bool) -> None:
+        """An old-form entry into its bucket partition, as it is (and marked failed)."""
+        from azure.core.exceptions import ResourceExistsError
+        from azure.data.tables import UpdateMode
+
+        entity = _entity(entry) | ({"failed": True} if failed or entry.failed else {})
+        try:
+            self._table().create_entity(entity)
+        except ResourceExistsError:  # moved meanwhile: that one is newer; mark it
+            if failed:
+                self._table().upsert_entity(
+                    {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], "failed": True},
+                    mode=UpdateMode.MERGE,
+                )
+        self._drop_legacy([entry])
+
+    def _drop_legacy(self, entries: list[KeyMapEntry]) -> None:
+        by_flow: dict[str, list[tuple[str, str]]] = {}
+        for e in entries:
+            if e.legacy and e.etag is not None:
+                by_flow.setdefault(e.flow, []).append((row_key(e.source_key), e.etag))
+        for flow, rows in by_flow.items():
+            self.legacy.drop(flow, rows)
 
     def claim(self, entry: KeyMapEntry | None, flow: str, key: str, version: int, lease: timedelta) -> KeyMapEntry:
         """Take the apply lease on one record, so two workers never write it at once.
@@ -158,18 +202,24 @@ class KeyMapStore:
         at = now()
         if entry is not None and entry.leased(at):
             raise _busy(key)
+        old = replace(entry) if entry is not None and entry.legacy else None
         claimed = entry or KeyMapEntry(flow=flow, source_key=key)
         claimed.lease_version = version
         claimed.lease_until = (at + lease).isoformat()
+        claimed.legacy = False
         client = self._table()
         try:
-            if entry is None or entry.etag is None:  # no row yet (or one read under its old key)
+            # New, read under its key of before several companies (no ETag), or moving out of
+            # the old single partition: created where it now belongs.
+            if entry is None or entry.etag is None or old is not None:
                 meta = client.create_entity(_entity(claimed))
             else:
                 meta = replace_if_unchanged(client, _entity(claimed), entry.etag)
         except (ResourceExistsError, ResourceModifiedError):
             raise RecordBusy(f"record {key!r} was claimed by another worker") from None
         claimed.etag = meta["etag"]
+        if old is not None:
+            self._drop_legacy([old])
         return claimed
 
     def commit(
@@ -202,6 +252,7 @@ class KeyMapStore:
                 continue
             claimed = replace(c.entry) if c.entry is not None else KeyMapEntry(flow=flow, source_key=c.key)
             claimed.lease_version, claimed.lease_until = c.version, (at + lease).isoformat()
+            claimed.legacy = False
             todo[len(out)] = _Write(c.entry, claimed)
             out.append(claimed)
         for n in self._transact(todo):
@@ -234,27 +285,34 @@ class KeyMapStore:
         return out
 
     def _transact(self, todo: dict[int, _Write]) -> list[int]:
-        """Write each entry in transactions of 100; returns the positions of those in a
-        transaction that failed, to redo one by one (its writes were all undone)."""
+        """Write each entry in transactions of 100 per partition; returns the positions of
+        those in a transaction that failed, to redo one by one (its writes were all undone)."""
         from azure.core import MatchConditions
         from azure.core.exceptions import HttpResponseError
         from azure.data.tables import UpdateMode
 
         client, redo = self._table(), []
-        for part in chunks(list(todo.items())):
+        by_partition: dict[str, list[tuple[int, _Write]]] = {}
+        for n, w in todo.items():
+            by_partition.setdefault(partition(w.new.flow, w.new.source_key), []).append((n, w))
+        moved: list[KeyMapEntry] = []
+        for part in (p for writes in by_partition.values() for p in chunks(writes)):
             ops: list[Any] = [
-                ("create", _entity(w.new)) if w.old is None or w.old.etag is None else
+                ("create", _entity(w.new)) if w.old is None or w.old.etag is None or w.old.legacy else
                 ("update", _entity(w.new),
                  {"mode": UpdateMode.REPLACE, "etag": w.old.etag, "match_condition": MatchConditions.IfNotModified})
                 for _, w in part
             ]  # fmt: skip
             try:
-                metas = client.submit_transaction(ops)
+                metas = submit(client, ops)
             except HttpResponseError:  # a lost race, or the same record twice in one message
                 redo.extend(n for n, _ in part)
                 continue
             for (_, w), meta in zip(part, metas, strict=True):
                 w.new.etag = meta["etag"]
+                if w.old is not None and w.old.legacy:
+                    moved.append(w.old)
+        self._drop_legacy(moved)
         return redo
 
     def release(self, entry: KeyMapEntry) -> None:
@@ -265,3 +323,53 @@ class KeyMapStore:
         # If someone took over after our lease expired, the record is theirs now.
         with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
             replace_if_unchanged(self._table(), _entity(entry), entry.etag)
+
+    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+        """Claim records taken to be new by creating their entries, a transaction per partition
+        and 100, with no read before: a create fails when the entry exists ("create; on
+        conflict read"). Each gets its claimed entry, or None where its transaction failed
+        (one of its records has an entry, or the same record came twice): read those and
+        `claim_many` them. After the first failed transaction the rest are not tried (a
+        message of known records costs one failed transaction, not one per partition).
+        Not while the flow still has entries in the old form (they would be missed): then
+        every result is None."""
+        out: list[KeyMapEntry | None] = [None] * len(claims)
+        if self.legacy.possible(flow):
+            return out
+        until = (now() + lease).isoformat()
+        by_partition: dict[str, dict[int, _Write]] = {}
+        for n, c in enumerate(claims):
+            new = KeyMapEntry(flow=flow, source_key=c.key, lease_version=c.version, lease_until=until)
+            by_partition.setdefault(partition(flow, c.key), {})[n] = _Write(None, new)
+        for writes in by_partition.values():
+            for part in chunks(list(writes.items())):
+                if self._transact(dict(part)):
+                    return out
+                for n, w in part:
+                    out[n] = w.new
+        return out
+
+    def discard(self, entries: list[KeyMapEntry]) -> None:
+        """Delete entries `claim_new` created for records that then wrote nothing (their
+        lease still ours: never committed), so they read as never seen, as before the claim."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import HttpResponseError
+
+        client = self._table()
+        by_partition: dict[str, list[KeyMapEntry]] = {}
+        for e in entries:
+            by_partition.setdefault(partition(e.flow, e.source_key), []).append(e)
+        for name, group in by_partition.items():
+            for part in chunks(group):
+                ops: list[Any] = [
+                    ("delete", {"PartitionKey": name, "RowKey": row_key(e.source_key)},
+                     {"etag": e.etag, "match_condition": MatchConditions.IfNotModified})
+                    for e in part
+                ]  # fmt: skip
+                try:
+                    submit(client, ops)
+                except HttpResponseError:  # one was taken over: the rest one by one
+                    for e in part:
+                        with contextlib.suppress(HttpResponseError):
+                            client.delete_entity(name, row_key(e.source_key), etag=e.etag,
+                                                 match_condition=MatchConditions.IfNotModified)  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from p2c_core.state.tables import KEYMAP, chunks, delete_rows, row_key, source_key, table
+from p2c_core.state.transact import submit
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -39,12 +40,25 @@ class SeenStore:
         )
         return {source_key(r["RowKey"]): r["digest"] for r in rows}
 
+    def range(self, flow: str, keys: list[str], company: str | None = None) -> dict[str, str]:
+        """The digests of the rows from the least to the greatest of `keys` (by row key), one
+        range query: a window's, without reading the whole partition. {} for no keys."""
+        if not keys:
+            return {}
+        rows_keys = sorted(row_key(k) for k in keys)
+        rows = self._table().query_entities(
+            "PartitionKey eq @p and RowKey ge @a and RowKey le @b",
+            parameters={"p": seen_partition(flow, company), "a": rows_keys[0], "b": rows_keys[-1]},
+            select=["RowKey", "digest"],
+        )
+        return {source_key(r["RowKey"]): r["digest"] for r in rows}
+
     def mark(self, flow: str, digests: dict[str, str], company: str | None = None) -> None:
         partition = seen_partition(flow, company)
         ops = [("upsert", {"PartitionKey": partition, "RowKey": row_key(k), "digest": d}) for k, d in digests.items()]
         client = self._table()
         for part in chunks(ops):
-            client.submit_transaction(list(part))  # type: ignore[arg-type]
+            submit(client, list(part))
 
     def clear(self, flow: str, company: str | None = None) -> None:
         partition = seen_partition(flow, company)

@@ -17,6 +17,7 @@ from p2c_core.state.failures import Failure, FailureStore
 from p2c_core.state.keymap import Claim, Commit, KeyMapEntry, KeyMapStore
 from p2c_core.state.runs import Run, RunStore
 from p2c_core.state.seen import SeenStore
+from p2c_core.state.windows import WindowStore
 
 if TYPE_CHECKING:
     from p2c_core.errors import RecordBusy
@@ -35,6 +36,7 @@ class StateStore:
         self.cursors = CursorStore(storage)
         self.keymap = KeyMapStore(storage)
         self.seen_digests = SeenStore(storage)
+        self.windows = WindowStore(storage)
         self.failure_entries = FailureStore(storage)
         self.run_history = RunStore(storage)
 
@@ -65,8 +67,13 @@ class StateStore:
     def mark_seen(self, flow: str, digests: dict[str, str], company: str | None = None) -> None:
         self.seen_digests.mark(flow, digests, company)
 
+    def seen_range(self, flow: str, keys: list[str], company: str | None = None) -> dict[str, str]:
+        """The digests of `keys` (and of any other key between them): one range query."""
+        return self.seen_digests.range(flow, keys, company)
+
     def clear_seen(self, flow: str, company: str | None = None) -> None:
         self.seen_digests.clear(flow, company)
+        self.windows.clear(flow, company)
 
     # --- key map ----------------------------------------------------------------------
 
@@ -97,6 +104,13 @@ class StateStore:
 
     def release(self, entry: KeyMapEntry) -> None:
         self.keymap.release(entry)
+
+    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+        """Claim records taken to be new by creating their entries (None where one existed)."""
+        return self.keymap.claim_new(flow, claims, lease)
+
+    def discard(self, entries: list[KeyMapEntry]) -> None:
+        self.keymap.discard(entries)
 
     # --- failures ---------------------------------------------------------------------
 

@@ -84,5 +84,7 @@ def chunks(items: Sequence[_T], size: int = TRANSACTION_SIZE) -> Iterator[Sequen
 
 def delete_rows(client: TableClient, partition: str, rows: Sequence[str]) -> None:
     """Delete rows of one partition, a transaction per 100."""
+    from p2c_core.state.transact import submit  # transact imports nothing of the state: no cycle
+
     for part in chunks(rows):
-        client.submit_transaction([("delete", {"PartitionKey": partition, "RowKey": r}) for r in part])  # type: ignore[arg-type]
+        submit(client, [("delete", {"PartitionKey": partition, "RowKey": r}) for r in part])

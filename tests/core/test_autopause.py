@@ -60,7 +60,7 @@ def test_a_resume_starts_the_count_again_and_null_turns_it_off(storage):
 
 def test_a_pause_row_written_before_reasons_were_kept_still_reads(storage):
     state = StateStore(storage)
-    state.is_paused("accounts")  # creates the table
+    state.pause("accounts")  # creates the table (and caches nothing, unlike is_paused)
     storage.table(CURSORS).upsert_entity(
         {"PartitionKey": "accounts", "RowKey": "paused", "paused": True, "updated_at": datetime.now(UTC).isoformat()}
     )

@@ -190,11 +190,12 @@ def test_a_renumbered_account_fails_naming_both_keys_and_writes_nothing(e2e: E2E
 
 def test_a_key_map_entry_written_before_row_ids_were_kept_still_reads_and_gains_its_id(e2e: E2E):
     from p2c_core.state import KEYMAP, ids, row_key
+    from p2c_core.state.buckets import partition
 
     account = _synced_account(e2e)
     number, guid = account["accountnumber"], str(account["accountid"]).lower()
     table = e2e.storage.table(KEYMAP)
-    entity = dict(table.get_entity("accounts", row_key(number)))
+    entity = dict(table.get_entity(partition("accounts", number), row_key(number)))
     old = {k: v for k, v in entity.items() if k != "source_id"}  # as the version before wrote it
     table.delete_entity("accounts~id", row_key(guid))
     table.upsert_entity(old, mode=UpdateMode.REPLACE)

@@ -38,6 +38,7 @@ OPTIONAL = {
     "P2C_CHUNK_SIZE": "default 100",
     "P2C_BATCH_SIZE": "default 100",
     "P2C_RECORD_CONCURRENCY": "default 8",
+    "P2C_FNO_SCAN_WINDOW": "default 10000",
     "P2C_CONSOLE__OPERATOR_GROUPS": "default none: the app role P2C.Operator grants the console's actions",
     "P2C_CONSOLE__VIEWER_GROUPS": "default none: the app role P2C.Viewer grants looking",
     "P2C_AUTO_PAUSE_FAILURE_SHARE": "default 0.9",
