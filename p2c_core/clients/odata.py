@@ -196,29 +196,66 @@ class ODataClient:
         """
         if not requests:
             return []
-        for part in requests:  # parts are addressed to the root: say so, as for any request
-            self.origin.check(self.root + part.url, service=self.profile.name, what="batch part")
-        content_type, body = batch.encode(self.root, requests)
-        headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
-        response = self.request("POST", "$batch", content=body, headers=headers)
-        try:
-            answers = batch.decode(response.headers.get("content-type", ""), response.content)
-        except batch.BatchFormatError as exc:
-            raise PermanentError(
-                str(exc), service=self.profile.name, status=response.status_code, request_id=self.request_id(response)
-            ) from None
+        grouped, response = self._send_batch(list(requests))
+        answers = [a for answer in grouped for a in (answer if isinstance(answer, list) else [answer])]
         out: list[httpx.Response | ODataError] = []
         for i in range(len(requests)):
             if i >= len(answers):  # the service stopped early: not an answer, try again later
                 out.append(TransientError("no answer in the batch response", service=self.profile.name))
                 continue
-            answer = answers[i]
-            if not answer.headers.get(self.profile.request_id_headers[0]) and (rid := self.request_id(response)):
-                answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
-            if answer.status_code == 429:
-                self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
-            out.append(answer if answer.status_code < 300 else self.error_from(answer))
+            out.append(self._answer(answers[i], response))
         return out
+
+    def changesets(self, groups: list[list[batch.BatchRequest]]) -> list[list[httpx.Response] | ODataError]:
+        """Send each group as one changeset of one `$batch` (atomic: all its writes or none).
+
+        Each group answers alone: its responses in order, or the typed error of the one
+        request that rolled it back. The caller keeps the batch within MAX_BATCH_REQUESTS.
+        """
+        if not groups:
+            return []
+        answers, response = self._send_batch([batch.ChangeSet(g) for g in groups])
+        out: list[list[httpx.Response] | ODataError] = []
+        for i, group in enumerate(groups):
+            answer = answers[i] if i < len(answers) else None
+            if answer is None:
+                out.append(TransientError("no answer in the batch response", service=self.profile.name))
+            elif isinstance(answer, list) and len(answer) == len(group):
+                for part in answer:  # all succeeded (2xx each): only the request ids to add
+                    self._answer(part, response)
+                out.append(answer)
+            else:
+                failure = answer if isinstance(answer, httpx.Response) else None
+                if failure is None or failure.status_code < 300:  # a part of a changeset is no answer
+                    out.append(PermanentError("a changeset answered in part", service=self.profile.name))
+                    continue
+                error = self._answer(failure, response)
+                assert isinstance(error, ODataError)
+                out.append(error)
+        return out
+
+    def _send_batch(
+        self, items: list[batch.BatchRequest | batch.ChangeSet]
+    ) -> tuple[list[httpx.Response | list[httpx.Response]], httpx.Response]:
+        for item in items:  # parts are addressed to the root: say so, as for any request
+            for part in item.requests if isinstance(item, batch.ChangeSet) else [item]:
+                self.origin.check(self.root + part.url, service=self.profile.name, what="batch part")
+        content_type, body = batch.encode(self.root, items)
+        headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
+        response = self.request("POST", "$batch", content=body, headers=headers)
+        try:
+            return batch.decode_grouped(response.headers.get("content-type", ""), response.content), response
+        except batch.BatchFormatError as exc:
+            raise PermanentError(
+                str(exc), service=self.profile.name, status=response.status_code, request_id=self.request_id(response)
+            ) from None
+
+    def _answer(self, answer: httpx.Response, batch_response: httpx.Response) -> httpx.Response | ODataError:
+        if not answer.headers.get(self.profile.request_id_headers[0]) and (rid := self.request_id(batch_response)):
+            answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
+        if answer.status_code == 429:
+            self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
+        return answer if answer.status_code < 300 else self.error_from(answer)
 
     def get_json(
         self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
