@@ -93,6 +93,9 @@ def services(accounts: int, latency_ms: float, products: int = 0) -> Iterator[Se
                     urls["dataverse"] = line.split(": ", 1)[1].strip().removesuffix("/api/data/v9.2/")
                 elif line.startswith("F&O OData:"):
                     urls["fno"] = line.split(": ", 1)[1].strip().removesuffix("/data/")
+                elif line.startswith(("P2C_DATAVERSE_URL=", "P2C_FNO_URL=")):  # `p2c sandbox` prints these now
+                    name, _, rest = line.partition("=")
+                    urls["dataverse" if name == "P2C_DATAVERSE_URL" else "fno"] = rest.split()[0]
                 if len(urls) == 2:
                     break
             if len(urls) < 2:

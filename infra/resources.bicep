@@ -15,6 +15,7 @@ param fnoUrl string
 param fnoCompany string
 param dynamicsTenantId string
 param dynamicsClientId string
+param dataverseAppUsers string
 param dynamicsClientSecretName string
 @secure()
 param messageSigningKey string
@@ -176,6 +177,7 @@ module functionApp 'modules/functionapp.bicep' = {
     dynamicsTenantId: dynamicsTenantId
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: dynamicsClientSecretName
+    dataverseAppUsers: dataverseAppUsers
     schedules: schedules
     enabled: enabled
     valueMaps: valueMaps

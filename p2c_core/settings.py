@@ -20,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core import catalog
 from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
+from p2c_core.clients.pool import AppUser, check_app_users
 from p2c_core.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -178,6 +179,12 @@ class Settings(BaseSettings):
     auto_pause_window_minutes: float = Field(default=15.0, gt=0, le=7 * 24 * 60)
     auto_pause_min_records: int = Field(default=20, ge=1)
 
+    # Several Dataverse application users, used in turn, each with its own budget
+    # (docs/scaling.md); empty: the one identity above.
+    dataverse_app_users: list[AppUser] = []
+    # Dataverse's service protection window (300 s): the pace is its budgets over it.
+    dataverse_limit_window_seconds: float = Field(default=300.0, gt=0, le=3600)
+
     # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
     flows: dict[str, FlowSettings] = {}
     # A mapping overlay (docs/customizing.md): JSON text, or a file relative to the app root.
@@ -231,6 +238,8 @@ class Settings(BaseSettings):
                     )
         if self.client_secret is not None and not (self.tenant_id and self.client_id):
             raise ValueError("P2C_CLIENT_SECRET needs P2C_TENANT_ID and P2C_CLIENT_ID")
+        if self.auth_mode == "azure":
+            check_app_users(self.dataverse_app_users, self.tenant_id)
         return self
 
     @field_validator("flows")

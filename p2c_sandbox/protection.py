@@ -78,6 +78,7 @@ class ProtectionConfig:
     max_execution_s: float = 1200.0
     max_concurrent: int = 52
     cost_ms: float = 0.0  # execution time one operation spends
+    spend_time: bool = True  # and takes: the answer comes that much later
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProtectionConfig:
