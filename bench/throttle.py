@@ -14,7 +14,8 @@ Figures: the operations Dataverse executed within the whole windows of a run (sa
 each window's end, so a big batch admitted at a window's end counts where it ran) over
 what the budget allowed in them; 429s over every Dataverse request of the run; requests
 per product, four workers against one; the pool's operations per second over one user's
-bound. `requests_per_600_line_order`: a new F&O order of 600 lines synced to Sales.
+bound. In-process at the default settings: `requests_per_product` (2,000 generated
+products) and `requests_per_600_line_order` (a new F&O order of 600 lines synced to Sales).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ COST_MS = 160.0  # per operation: 250 operations per window per user, 25 a secon
 BATCH_SIZE = 20  # records per `$batch`: 3.2 s of execution each
 BOUND_OPS_PER_WINDOW = min(MAX_EXECUTION_S / (COST_MS / 1000), MAX_REQUESTS * BATCH_SIZE)
 POOL = ["p2c-app-1", "p2c-app-2", "p2c-app-3"]
+PRODUCTS_UNTHROTTLED = 2_000
 
 
 def executed(stats: dict[str, Any]) -> int:
@@ -48,6 +50,8 @@ def run(products: int, workers: int, latency_ms: float, pool: list[str] | None =
     with services(0, latency_ms, products=products) as svc:
         settings = {
             "P2C_BATCH_SIZE": str(BATCH_SIZE),
+            # One batch per message: a message is short, well inside its queue lease.
+            "P2C_CHUNK_SIZE": str(BATCH_SIZE),
             "P2C_DATAVERSE_LIMIT_WINDOW_SECONDS": str(WINDOW_S),
             "P2C_DATAVERSE_APP_USERS": json.dumps([{"client_id": c, "managed_identity": True} for c in pool or []]),
         }
@@ -120,10 +124,16 @@ def order_600_lines() -> dict[str, Any]:
 
     from p2c_cli.local import local_environment, sync
     from p2c_core.flows import get_flow
+    from p2c_sandbox.volume import generate_products
 
     flow = get_flow("fno_orders")
     with local_environment(None) as env:
-        sync(env.host, env.runtime, ["accounts", "contact_customers", "products", "fno_orders"])
+        # Products at the default settings, unthrottled: Dataverse requests per product written.
+        generate_products(env.sandbox.fno_service, PRODUCTS_UNTHROTTLED)
+        env.sandbox.dataverse_service.accounting.reset()
+        products = sync(env.host, env.runtime, ["products"]).flows["products"].written
+        product_requests = env.sandbox.dataverse_service.accounting.snapshot()["total"]
+        sync(env.host, env.runtime, ["accounts", "contact_customers", "fno_orders"])
         where = flow.source.where
         template = next(r for r in env.sandbox.fno.rows("CDSSalesOrderHeaders") if where is None or where.matches(r))
         number = "SO-BENCH600"
@@ -148,6 +158,9 @@ def order_600_lines() -> dict[str, Any]:
         "requests": sent["total"],
         "operations": sent["operations_total"],
         "requests_per_600_line_order": sent["total"] if written == 1 else None,
+        "products_written": products,
+        "product_requests": product_requests,
+        "requests_per_product": round(product_requests / max(products, 1), 4),
     }
 
 
@@ -168,7 +181,7 @@ def throttle(quick: bool, latency_ms: float) -> dict[str, Any]:
         "multi_worker_requests_ratio": round(four["requests_per_product"] / max(one["requests_per_product"], 1e-9), 3),
         "pool_speedup": round(pooled["ops_per_s"] / (BOUND_OPS_PER_WINDOW / WINDOW_S), 2),
         "requests_per_600_line_order": order["requests_per_600_line_order"],
-        "requests_per_product": one["requests_per_product"],
+        "requests_per_product": order["requests_per_product"],
     }
 
 
@@ -177,10 +190,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--write", action="store_true", help="write the figures to docs/benchmarks.md")
     args = parser.parse_args(argv)
     result = throttle(args.quick, args.latency_ms)
+    if args.write:
+        write_section(result, args.quick, args.latency_ms)
+    for key, op, goal, text in GOALS:
+        print(f"{text}: {result[key]} ({op} {goal:g}: {'met' if met(result[key], op, goal) else 'NOT met'})")
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
+
+
+GOALS = [
+    ("multi_worker_share_of_bound", ">=", 0.95, "4 workers: operations / the bound, over whole windows"),
+    ("multi_worker_share_429", "<", 0.01, "4 workers: share of Dataverse requests answered 429"),
+    ("multi_worker_requests_ratio", "<=", 1.05, "4 workers: requests per product / one worker's"),
+    ("pool_speedup", ">=", 2.7, "3 application users, 4 workers: operations/s / one user's bound"),
+    ("requests_per_600_line_order", "<=", 10, "requests to Sales for a new 600-line F&O order"),
+    ("requests_per_product", "<=", 0.1, "Dataverse requests per product written (default settings)"),
+]
+BEGIN, END = "<!-- scale-out: written by bench.throttle -->", "<!-- /scale-out -->"
+
+
+def met(value: float | None, op: str, goal: float) -> bool:
+    if value is None:
+        return False
+    return {"<=": value <= goal, ">=": value >= goal, "<": value < goal}[op]
+
+
+def section(result: dict[str, Any], quick: bool, latency_ms: float) -> str:
+    from datetime import UTC, datetime
+
+    lines = [
+        BEGIN,
+        "## Many instances, one budget",
+        "",
+        f"Written by `python -m bench.throttle{' --quick' if quick else ''}` (and `bench.run`) on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; every sandbox answer waits {latency_ms:g} ms. Dataverse's ratio "
+        f"of limits scaled to a {WINDOW_S:g} s window: {MAX_REQUESTS} requests and {MAX_EXECUTION_S:g} s of "
+        f"execution, {MAX_CONCURRENT} at once, {COST_MS:g} ms per operation (taken, not only charged), "
+        f"`$batch` writes of {BATCH_SIZE}: the bound is {BOUND_OPS_PER_WINDOW:g} operations per window per user. "
+        "How it works: docs/scaling.md.",
+        "",
+        "| Goal | Figure | Target | Met |",
+        "|---|---|---|---|",
+    ]
+    for key, op, goal, text in GOALS:
+        value = result[key]
+        lines.append(f"| {text} | {value} | {op} {goal:g} | {'yes' if met(value, op, goal) else '**no**'} |")
+    details = {k: result[k] for k in ("one_worker", "four_workers", "pool", "order_600_lines")}
+    lines += ["", "```json", json.dumps(details, indent=2), "```", END, ""]
+    return "\n".join(lines)
+
+
+def write_section(result: dict[str, Any], quick: bool, latency_ms: float) -> None:
+    from bench.run import DOCS
+
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    new = section(result, quick, latency_ms)
+    if BEGIN in text and END in text:
+        head, _, rest = text.partition(BEGIN)
+        _, _, tail = rest.partition(END)
+        text = head + new.rstrip("\n") + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + new
+    DOCS.write_text(text)
 
 
 if __name__ == "__main__":

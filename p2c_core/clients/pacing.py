@@ -14,9 +14,10 @@ budget / window / N: a request starts when both hold what it will spend. The bud
 most the service has reported (plus what the request it answered spent); what a request
 spends is measured, not guessed: its own duration, per operation (a `$batch` of 20 spends
 about 20 times what one write does). The buckets hold at most a couple of seconds' worth,
-so an instance that idled does not burst; and none may hold more than the service says is
-left (its share of it), so an instance that joined, or a budget spent by someone else,
-slows everyone at once. A 429 empties them. Without budget headers (F&O) nothing is paced.
+so an instance that idled does not burst; and when the service says the budget is spent
+(by anyone: an instance not yet counted, another tool as the same user) they are emptied,
+as by a 429. (Dataverse admits a request while the window is under its limits, so "little
+left" is no reason to wait: the pace keeps the window at the budget.) Without budget headers (F&O) nothing is paced.
 """
 
 from __future__ import annotations
@@ -98,6 +99,7 @@ class Pacer:
         self.answers += 1
         if time_left is None and requests_left is None:
             return  # no budget reported (F&O, a sandbox without limits, a refusal)
+        self._fill()  # what accrued until now, before this answer's news applies
         ops = max(1, operations)
         took = duration_s / ops
         estimate = self.per_operation
@@ -127,8 +129,8 @@ class Pacer:
                 continue
             bucket.rate = whole / self.window_s * share
             bucket.cap = bucket.rate * BURST_S
-            if left is not None:  # never more than this instance's share of what is left
-                bucket.level = min(bucket.level, left * share)
+            if left is not None and left <= 0:  # spent (by anyone): nothing starts until it is back
+                bucket.level = min(bucket.level, 0.0)
 
     def _fill(self) -> None:
         now = self.clock()

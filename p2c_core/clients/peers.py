@@ -5,8 +5,9 @@ Every process that paces requests for an identity keeps one row in table `p2cpac
 service and identity (no client id or secret in the table), RowKey the process's id, and
 the time it last said it is alive. Counting the rows renewed within `ttl_s` gives the
 number of peers that share the identity's budget; each then paces itself to 1/N of it
-(pacing.py). A row is renewed, and the partition read, at most every `refresh_s`: two
-storage requests per process and identity every 10 s. An instance that stops is no longer
+(pacing.py). A row is renewed, and the partition read, every second for the first `ttl_s` (instances
+start together), then at most every `refresh_s`: two storage requests per process and
+identity every 10 s. An instance that stops is no longer
 counted after `ttl_s`. Storage errors keep the last count: pacing never fails a request.
 """
 
@@ -56,12 +57,18 @@ class TablePeers:
         self.refresh_s, self.ttl_s, self.clock = refresh_s, ttl_s, clock
         self._count = 1
         self._checked: float | None = None
+        self._first: float | None = None
         self._lock = threading.Lock()
 
     def count(self) -> int:
         now = self.clock()
         with self._lock:
-            if self._checked is not None and now - self._checked < self.refresh_s:
+            if self._first is None:
+                self._first = now
+            # Soon after start, instances start together: look every second until they all
+            # have said so (one ttl), then every refresh_s.
+            every = 1.0 if now - self._first < self.ttl_s else self.refresh_s
+            if self._checked is not None and now - self._checked < every:
                 return self._count
             self._checked = now
         try:

@@ -36,6 +36,7 @@ def test_instances_of_one_identity_count_each_other_and_a_stopped_one_drops_out(
     assert a.count() == 2  # renewed; b's row is 11 s old
     clock.now += 25
     assert a.count() == 1  # b said nothing for 36 s: stopped
+    assert b.count() == 2  # until it says so again
 
 
 def test_the_count_is_cached_between_refreshes_and_survives_storage_errors():
@@ -52,5 +53,9 @@ def test_the_count_is_cached_between_refreshes_and_survives_storage_errors():
     clock = Clock()
     peers = TablePeers(lambda: Broken(), "https://org", "app-1", instance="a", clock=clock)
     assert peers.count() == 1 and peers.count() == 1
-    assert len(calls) == 1  # within refresh_s, no second storage request
+    assert len(calls) == 1  # within a second, no second storage request
+    clock.now += 40
+    peers.count()
+    clock.now += 5
+    assert peers.count() == 1 and len(calls) == 2  # after the first ttl, every refresh_s (10 s)
     assert "app-1" not in calls[0]["PartitionKey"] and partition("https://org", "app-1") == calls[0]["PartitionKey"]
