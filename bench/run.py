@@ -365,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     from bench import storage
 
     stored = step("storage", storage.run, args.quick, args.latency_ms)
+    from bench import throttle as scale_out  # issue 20: many instances, one budget (its own section)
+
+    shared = step("scale_out", scale_out.throttle, args.quick, args.latency_ms)
     summary = {
         **stored["summary"],
         "round_trips_per_record": large_run["round_trips_per_record"],
@@ -381,7 +384,9 @@ def main(argv: list[str] | None = None) -> int:
         "records_small": small,
         "records_large": large,
     }
-    write_report(summary, details, args)
+    summary.update({key: shared[key] for key, *_ in scale_out.GOALS})
+    write_report(summary, {k: v for k, v in details.items() if k != "scale_out"}, args)
+    scale_out.write_section(shared, args.quick, args.latency_ms)
     for key, op, goal, text in GOALS:
         print(f"{text}: {summary[key]} ({op} {goal:g}: {'met' if met(summary[key], op, goal) else 'NOT met'})")
     print(json.dumps(summary) if args.json else summary)

@@ -1,6 +1,8 @@
 """One p2c worker process for the benchmarks: sync flows through the registered functions.
 
     python -m bench.worker accounts [more flows]
+    python -m bench.worker --poll-only products     # fire the flows' timers once, apply nothing
+    python -m bench.worker --drain-only products    # apply what is queued (several may share the queues)
 
 Settings come from the environment (as in Azure). Runs in its own process so its peak
 memory is p2c's alone, not the sandbox's or Azurite's; prints one JSON line:
@@ -24,12 +26,21 @@ def main(argv: list[str]) -> int:
     from p2c_cli.host import LocalHost
     from p2c_core.runtime import get_runtime
 
+    mode = argv[0] if argv and argv[0] in ("--poll-only", "--drain-only") else None
+    argv = [a for a in argv if a != mode] or ["accounts"]
     runtime = get_runtime()
     host = LocalHost(function_app.app, runtime.storage, lease_seconds=120)
     started = datetime.now(UTC)
     t0 = time.monotonic()
+    by_name = {f.name: f for f in host.functions}
     try:
-        host.run_flows(argv, timeout=4 * 3600)  # 200k records take a quarter of an hour or more
+        if mode == "--poll-only":
+            for name in argv:
+                host.fire(by_name[f"{name}_poll"])
+        elif mode == "--drain-only":
+            host.drain([by_name[f"{name}_apply"] for name in argv], timeout=3600)
+        else:
+            host.run_flows(argv, timeout=4 * 3600)  # 200k records take a quarter of an hour or more
     finally:
         host.close()
     elapsed = time.monotonic() - t0
@@ -45,4 +56,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:] or ["accounts"]))
+    sys.exit(main(sys.argv[1:]))

@@ -91,6 +91,9 @@ param dynamicsClientId string = ''
 @description('Name of the Key Vault secret holding that service principal secret (needs dynamicsClientId). Empty: no secret.')
 param dynamicsClientSecretName string = ''
 
+@description('P2C_DATAVERSE_APP_USERS: a pool of Dataverse application users as JSON (docs/scaling.md); each member\'s secret is named by the app setting holding it, not given here. Empty list: one identity.')
+param dataverseAppUsers string = '[]'
+
 @secure()
 @description('HMAC key for queue messages (P2C_MESSAGE_SIGNING_KEY), written to the vault as p2c-message-signing-key. azd generates it once per environment (infra/hooks). Empty: keep the secret already in the vault.')
 param messageSigningKey string = ''
@@ -202,6 +205,7 @@ module resources 'resources.bicep' = {
     dynamicsTenantId: empty(dynamicsTenantId) ? tenant().tenantId : dynamicsTenantId
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: clientSecretName
+    dataverseAppUsers: dataverseAppUsers
     messageSigningKey: messageSigningKey
     pushEnabled: pushEnabled
     eventsKey: eventsKey

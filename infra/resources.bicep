@@ -16,6 +16,7 @@ param fnoCompany string
 param companies string
 param dynamicsTenantId string
 param dynamicsClientId string
+param dataverseAppUsers string
 param dynamicsClientSecretName string
 @secure()
 param messageSigningKey string
@@ -190,6 +191,7 @@ module functionApp 'modules/functionapp.bicep' = {
     dynamicsTenantId: dynamicsTenantId
     dynamicsClientId: dynamicsClientId
     dynamicsClientSecretName: dynamicsClientSecretName
+    dataverseAppUsers: dataverseAppUsers
     schedules: schedules
     enabled: enabled
     valueMaps: valueMaps

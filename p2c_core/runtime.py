@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from azure.core.credentials import TokenCredential
 
@@ -47,13 +47,29 @@ class Runtime:
         from p2c_core.clients.odata import ServiceProfile
 
         assert isinstance(profile, ServiceProfile)
+        made = auth.make_auth(self.settings, url, self.credential)
+        identities = None
+        if profile.name == DATAVERSE.name:  # paced by its budgets, shared with other instances
+            from p2c_core.clients.pool import dataverse_identities
+
+            identities = dataverse_identities(self.settings, url, made, self._lease_table)
         return ODataClient(
             profile,
             url,
-            auth=auth.make_auth(self.settings, url, self.credential),
+            auth=made,
             timeout=self.settings.http_timeout_seconds,
             retry=RetryPolicy(max_retries=self.settings.http_max_retries),
+            identities=identities,
         )
+
+    def _lease_table(self) -> Any:
+        """The pacing lease table (clients/peers.py), created on first use."""
+        from p2c_core.clients.peers import TABLE
+
+        if TABLE not in self.storage.created_tables:
+            self.storage.tables.create_table_if_not_exists(TABLE)
+            self.storage.created_tables.add(TABLE)
+        return self.storage.table(TABLE)
 
     @cached_property
     def state(self) -> StateStore:

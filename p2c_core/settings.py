@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from p2c_core import catalog
 from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
 from p2c_core.companies import Companies, CompanyEntry, parse_company_map
+from p2c_core.clients.pool import AppUser, check_app_users
 from p2c_core.errors import SettingsError
 
 if TYPE_CHECKING:
@@ -197,6 +198,11 @@ class Settings(BaseSettings):
     # With push on, the flows' timers (the backstop) run on this schedule instead of their own
     # (a flow's P2C_FLOWS__<FLOW>__SCHEDULE still wins); null keeps their own.
     events_poll_schedule: str | None = "0 */30 * * * *"
+    # Several Dataverse application users, used in turn, each with its own budget
+    # (docs/scaling.md); empty: the one identity above.
+    dataverse_app_users: list[AppUser] = []
+    # Dataverse's service protection window (300 s): the pace is its budgets over it.
+    dataverse_limit_window_seconds: float = Field(default=300.0, gt=0, le=3600)
 
     # Per flow, by registered name (P2C_FLOWS__ACCOUNTS__ENABLED -> flows["accounts"].enabled).
     flows: dict[str, FlowSettings] = {}
@@ -258,6 +264,8 @@ class Settings(BaseSettings):
                     )
         if self.client_secret is not None and not (self.tenant_id and self.client_id):
             raise ValueError("P2C_CLIENT_SECRET needs P2C_TENANT_ID and P2C_CLIENT_ID")
+        if self.auth_mode == "azure":
+            check_app_users(self.dataverse_app_users, self.tenant_id)
         return self
 
     @model_validator(mode="after")

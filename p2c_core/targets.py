@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from p2c_core import line_writes
 from p2c_core.clients.batch import BatchRequest
 from p2c_core.clients.dataverse import DataverseClient
 from p2c_core.clients.fno import FnoClient
+from p2c_core.clients.keys import key_segment
 from p2c_core.compare import bound_id, identity, same
 from p2c_core.errors import ConflictError, NotFoundError, P2CError, PermanentError, PreconditionFailedError
 from p2c_core.flow import Flow, Lines, id_column
@@ -78,11 +79,11 @@ class FnoWriter:
         entity = self.flow.target.entity_set
         address = self.address(item.key, item.payload)
         body = {k: v for k, v in item.payload.items() if k not in address}
-        self._header(entity, address, body, item.create_only, item.known)
+        created = self._header(entity, address, body, item.create_only, item.known)
         # Lines too when the header was there already: an earlier attempt may have
         # created it and failed before its lines (create-only flows included).
         if item.lines is not None and self.flow.lines is not None:
-            self._lines(self.flow.lines, item.key, item.lines)
+            self._lines(self.flow.lines, item.key, item.lines, fresh=created)
         return WriteResult(target_key=item.key)
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
@@ -117,49 +118,55 @@ class FnoWriter:
         body: dict[str, Any],
         create_only: Mapping[str, Any],
         known: bool,
-    ) -> None:
-        """Create when missing, else update (a create-only flow leaves an existing record alone)."""
+    ) -> bool:
+        """Create when missing, else update (a create-only flow leaves an existing record alone).
+        True when this call created it (so it has no lines yet)."""
         full = {**{k: v for k, v in address.items() if k != "dataAreaId"}, **body, **create_only}
         if not known and self.client.get(entity, address, select=[self.flow.target.key]) is None:
             try:
                 self.client.create(entity, full)
-                return
+                return True
             except (ConflictError, PermanentError) as exc:
                 if not _already_exists(exc):
                     raise
         if self.flow.create_only:
-            return
+            return False
         try:
             self.client.update(entity, address, body)
         except NotFoundError:
             self.client.create(entity, full)
+            return True
+        return False
 
-    def _lines(self, spec: Lines, number: str, lines: list[LineWrite]) -> None:
+    def _lines(self, spec: Lines, number: str, lines: list[LineWrite], *, fresh: bool = False) -> None:
+        """The differences from the target's lines, in changesets (line_writes.py); a header
+        created just now has none, so they are not read."""
         assert spec.target_key is not None, "F&O lines are matched by their key"
         select = list(dict.fromkeys([spec.target_key, *(c for line in lines for c in line.payload)]))
         current: dict[Any, dict[str, Any]] = {}
-        for page in self.client.query(spec.target, select=select, filter=any_of(spec.target_parent, [number])):
-            for row in page.rows:
-                current[row[spec.target_key]] = row
+        if not fresh:
+            for page in self.client.query(spec.target, select=select, filter=any_of(spec.target_parent, [number])):
+                for row in page.rows:
+                    current[row[spec.target_key]] = row
+        writes: list[BatchRequest] = []
         for line in lines:
             address = self.client.key(**{spec.target_parent: number, spec.target_key: line.key})
             body = {k: v for k, v in line.payload.items() if k not in address}
             now = current.pop(line.key, None)
             if now is None:
-                try:
-                    self.client.create(
-                        spec.target, {spec.target_parent: number, spec.target_key: line.key, **body, **line.create_only}
-                    )
-                    continue
-                except (ConflictError, PermanentError) as exc:
-                    if not _already_exists(exc):
-                        raise
-            changed = {k: v for k, v in body.items() if now is None or not same(now.get(k), v)}
+                full = {spec.target_parent: number, spec.target_key: line.key, **body, **line.create_only}
+                writes.append(self.client.create_request(spec.target, full))
+                continue
+            changed = {k: v for k, v in body.items() if not same(now.get(k), v)}
             if changed:
-                self.client.update(spec.target, address, changed)
-        for gone in current:  # removed at the source
-            with contextlib.suppress(NotFoundError):  # deleted meanwhile
-                self.client.delete(spec.target, self.client.key(**{spec.target_parent: number, spec.target_key: gone}))
+                writes.append(self.client.update_request(spec.target, address, changed))
+        gone = [
+            BatchRequest("DELETE", key_segment(spec.target, self.client.key(**{spec.target_parent: number,
+                                                                              spec.target_key: key})),
+                         {"cross-company": "true"})
+            for key in current
+        ]  # fmt: skip
+        line_writes.send(self.client.odata, writes, gone)
 
 
 def _results(
@@ -227,7 +234,7 @@ class DataverseWriter:
         guid = (written or {}).get(pk) or guid
         if item.lines is not None and self.flow.lines is not None:
             assert guid is not None, "upsert returned no id"
-            self._lines(self.flow.lines, guid, item.lines)
+            self._lines(self.flow.lines, guid, item.lines, fresh=not exists)
         return WriteResult(target_key=item.key)
 
     def write_many(self, items: list[WriteItem]) -> list[WriteResult | P2CError]:
@@ -252,16 +259,18 @@ class DataverseWriter:
 
         return _results(self, items, client.odata.batch(requests), guessed_wrong)
 
-    def _lines(self, spec: Lines, parent: str, lines: list[LineWrite]) -> None:
+    def _lines(self, spec: Lines, parent: str, lines: list[LineWrite], *, fresh: bool = False) -> None:
+        """The lines in changesets (line_writes.py); a header not there before has none to read."""
         pk = id_column(spec.target)
         parent_column = f"_{spec.target_parent}_value"
         match = [spec.target_key] if spec.target_key else [f"_{c}_value" for c in spec.match]
         current: dict[tuple[Any, ...], str] = {}
         mine = f"{parent_column} eq {parent}" + (f" and {spec.owned.odata()}" if spec.owned else "")
-        for page in self.client.query(spec.target, select=[pk, *match], filter=mine):
+        for page in [] if fresh else self.client.query(spec.target, select=[pk, *match], filter=mine):
             for row in page.rows:
                 current[tuple(identity(row.get(c)) for c in match)] = row[pk]
         parent_set = self.flow.target.entity_set
+        writes: list[BatchRequest] = []
         for line in lines:
             if spec.target_key:
                 ident: tuple[Any, ...] = (identity(line.key),)
@@ -273,9 +282,12 @@ class DataverseWriter:
                 # create (lost response) updates the same row instead of adding a second.
                 guid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"p2c:{spec.target}:{parent}:{ident}"))
                 parent_bind = {f"{spec.target_parent}@odata.bind": f"/{parent_set}({parent})"}
-                self.client.upsert_by_id(spec.target, guid, {**line.payload, **line.create_only, **parent_bind})
+                body = {**line.payload, **line.create_only, **parent_bind}
+                writes.append(BatchRequest("PATCH", key_segment(spec.target, guid), json_body=body))
             else:
-                self.client.update(spec.target, guid, line.payload)
-        for gone in current.values():
-            with contextlib.suppress(NotFoundError):  # deleted meanwhile
-                self.client.delete(spec.target, gone)
+                writes.append(
+                    BatchRequest("PATCH", key_segment(spec.target, guid), headers={"If-Match": "*"},
+                                 json_body=dict(line.payload))
+                )  # fmt: skip
+        gone = [BatchRequest("DELETE", key_segment(spec.target, guid)) for guid in current.values()]
+        line_writes.send(self.client.odata, writes, gone)

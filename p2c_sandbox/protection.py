@@ -78,6 +78,7 @@ class ProtectionConfig:
     max_execution_s: float = 1200.0
     max_concurrent: int = 52
     cost_ms: float = 0.0  # execution time one operation spends
+    spend_time: bool = True  # and takes: the answer comes that much later
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProtectionConfig:
@@ -100,11 +101,27 @@ class Refusal:
 
 @dataclass
 class _Caller:
-    requests: deque[tuple[float, float]] = field(default_factory=deque)  # (when, execution seconds)
+    arrivals: deque[float] = field(default_factory=deque)  # when each request came in
+    executions: deque[tuple[float, float]] = field(default_factory=deque)  # (when it ended, execution seconds)
     in_flight: int = 0
 
 
 class ServiceProtection:
+    """Dataverse's user-based limits ("Service protection API limits", How Service
+    Protection API Limits are enforced), per caller over a sliding window:
+
+    - a request counts toward the request limit when it comes in, a `$batch` as one;
+    - its execution time (`cost_ms` per operation, every operation of a `$batch` included)
+      is known when it ends and is charged then;
+    - a request is admitted while neither limit is exceeded over the preceding window, so
+      one that starts inside the budget runs to its end and may spend past it: "you can
+      expect to exceed the number of requests and execution time limits ... before the
+      service protection API limits will take effect". What it overspent is paid back:
+      later requests are refused, with a Retry-After until enough of the window has
+      passed for both measures to be under their limits again;
+    - too many at once is refused at once.
+    """
+
     def __init__(
         self, config: ProtectionConfig | None = None, clock: Any = time.monotonic, wording: Wording = DATAVERSE_WORDING
     ) -> None:
@@ -120,8 +137,15 @@ class ServiceProtection:
             self.config, self.callers, self.refused = config, {}, {}
 
     def _prune(self, caller: _Caller, now: float) -> None:
-        while caller.requests and caller.requests[0][0] <= now - self.config.window_s:
-            caller.requests.popleft()
+        edge = now - self.config.window_s
+        while caller.arrivals and caller.arrivals[0] <= edge:
+            caller.arrivals.popleft()
+        while caller.executions and caller.executions[0][0] <= edge:
+            caller.executions.popleft()
+
+    @staticmethod
+    def _spent(caller: _Caller) -> float:
+        return sum(cost for _, cost in caller.executions)
 
     def admit(self, who: str) -> Refusal | None:
         """Take a slot for one request, or say why not."""
@@ -137,10 +161,10 @@ class ServiceProtection:
             if caller.in_flight >= cfg.max_concurrent:
                 message = words.concurrency_message.format(limit=cfg.max_concurrent)
                 refusal = Refusal("concurrency", words.concurrency_code, message, 1)
-            elif len(caller.requests) >= cfg.max_requests:
+            elif len(caller.arrivals) >= cfg.max_requests:
                 message = words.requests_message.format(limit=cfg.max_requests, window=window)
                 refusal = Refusal("requests", words.requests_code, message, self._wait(caller, now))
-            elif sum(cost for _, cost in caller.requests) >= cfg.max_execution_s:
+            elif self._spent(caller) >= cfg.max_execution_s:
                 message = words.execution_message.format(
                     limit_ms=f"{cfg.max_execution_s * 1000:.0f}", limit_s=f"{cfg.max_execution_s:g}", window=window
                 )
@@ -149,12 +173,24 @@ class ServiceProtection:
                 self.refused[refusal.limit] = self.refused.get(refusal.limit, 0) + 1
                 return refusal
             caller.in_flight += 1
+            caller.arrivals.append(now)
             return None
 
     def _wait(self, caller: _Caller, now: float) -> int:
-        """Whole seconds until the oldest request in the window leaves it."""
-        oldest = caller.requests[0][0] if caller.requests else now
-        return max(1, int(oldest + self.config.window_s - now + 0.999))
+        """Whole seconds until both measures are under their limits again: the requests
+        over the limit, and the execution time spent past it, have left the window."""
+        cfg = self.config
+        until = now
+        over = len(caller.arrivals) - cfg.max_requests
+        if over >= 0:
+            until = max(until, caller.arrivals[over] + cfg.window_s)
+        spent = self._spent(caller)
+        for ended, cost in caller.executions:
+            if spent < cfg.max_execution_s:
+                break
+            spent -= cost
+            until = max(until, ended + cfg.window_s)
+        return max(1, int(until - now + 0.999))
 
     def release(self, who: str) -> None:
         """Give back the slot of a request another limit refused: it never ran, so costs nothing."""
@@ -163,9 +199,11 @@ class ServiceProtection:
         with self.lock:
             caller = self.callers.setdefault(who, _Caller())
             caller.in_flight = max(0, caller.in_flight - 1)
+            if caller.arrivals:
+                caller.arrivals.pop()  # the latest arrival is this one's (or one just like it)
 
     def done(self, who: str, operations: int = 1) -> dict[str, str]:
-        """Release the slot, charge the request; the rate-limit headers to send."""
+        """Release the slot, charge the request's execution time; the rate-limit headers to send."""
         cfg = self.config
         if not cfg.enabled:
             return {}
@@ -173,14 +211,14 @@ class ServiceProtection:
             now = self.clock()
             caller = self.callers.setdefault(who, _Caller())
             caller.in_flight = max(0, caller.in_flight - 1)
-            caller.requests.append((now, operations * cfg.cost_ms / 1000))
+            caller.executions.append((now, operations * cfg.cost_ms / 1000))
             self._prune(caller, now)
             if not self.wording.reports_budget:
                 return {}
-            spent = sum(cost for _, cost in caller.requests)
+            time_left = max(0.0, cfg.max_execution_s - self._spent(caller))
             return {
-                "x-ms-ratelimit-burst-remaining-xrm-requests": str(max(0, cfg.max_requests - len(caller.requests))),
-                "x-ms-ratelimit-time-remaining-xrm-requests": f"{max(0.0, cfg.max_execution_s - spent):,.2f}",
+                "x-ms-ratelimit-burst-remaining-xrm-requests": str(max(0, cfg.max_requests - len(caller.arrivals))),
+                "x-ms-ratelimit-time-remaining-xrm-requests": f"{time_left:,.2f}",
             }
 
     def snapshot(self) -> dict[str, Any]:

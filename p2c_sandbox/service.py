@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 import base64
 import json
 import threading
@@ -516,6 +517,7 @@ class ProtectionMiddleware:
             nonlocal released
             if message["type"] == "http.response.start" and not released:
                 released = True
+                await self.spend(scope)
                 limits = self.done(caller, headers, scope)
                 message = {**message, "headers": [*message.get("headers", []),
                                                   *((k.encode(), v.encode()) for k, v in limits.items())]}  # fmt: skip
@@ -526,6 +528,13 @@ class ProtectionMiddleware:
         finally:
             if not released:
                 self.done(caller, headers, scope)
+
+    async def spend(self, scope: Scope) -> None:
+        """Execution time is time: a request's operations take what they are charged
+        (`cost_ms` each), so a client sees a `$batch` of 20 take 20 times as long."""
+        cfg = self.service.protection.config
+        if cfg.enabled and cfg.cost_ms > 0 and cfg.spend_time:
+            await asyncio.sleep(int(scope.get("sandbox.operations", 1)) * cfg.cost_ms / 1000)
 
     def done(self, caller: str, headers: dict[str, str], scope: Scope) -> dict[str, str]:
         operations = int(scope.get("sandbox.operations", 1))

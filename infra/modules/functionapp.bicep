@@ -30,6 +30,7 @@ param companies string
 param dynamicsTenantId string
 param dynamicsClientId string
 param dynamicsClientSecretName string
+param dataverseAppUsers string
 param schedules object
 param enabled object
 param valueMaps object
@@ -159,6 +160,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'P2C_CLIENT_SECRET'
           value: empty(dynamicsClientSecretName) ? '' : '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${dynamicsClientSecretName})'
+        }
+        {
+          name: 'P2C_DATAVERSE_APP_USERS'
+          value: dataverseAppUsers
         }
         {
           name: 'P2C_MESSAGE_SIGNING_KEY'

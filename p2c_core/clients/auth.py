@@ -59,6 +59,21 @@ class BearerAuth(httpx.Auth):
             yield request
 
 
+class SandboxUser(httpx.Auth):
+    """A pool member's name as the sandbox takes it (an opaque token naming the caller, so
+    each member has a budget of its own): only with P2C_AUTH_MODE=none, which is loopback only."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"SandboxUser({self.name!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = f"Bearer {self.name}"
+        yield request
+
+
 def scope_for(service_url: str) -> str:
     return service_url.rstrip("/") + "/.default"
 

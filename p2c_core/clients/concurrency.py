@@ -11,6 +11,9 @@ is not to be refused: Dataverse reports what is left of its budgets on every ans
 left covers them, the requests in flight and one spare. When it covers none, one request
 goes after a moment to learn how far the window has moved on; its answer lets as many
 start as the budget has regained. A spent budget is not a refusal: the slots stay.
+With a `Pacer` (pacing.py: one share of the identity's budget for each instance that
+talks as it), the pacer decides when a request may start instead, and the first request
+goes alone to learn whether budgets are reported.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from p2c_core.clients.pacing import Pacer
+
 # How long new requests wait when the service's remaining budget is nearly spent.
 BUDGET_HOLD_S = 0.5
 
@@ -28,7 +33,13 @@ BUDGET_HOLD_S = 0.5
 class AdaptiveLimit:
     """Slots for requests to one service; `clock` (monotonic seconds) is injectable for tests."""
 
-    def __init__(self, cap: int, start: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cap: int,
+        start: int | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        pacer: Pacer | None = None,
+    ) -> None:
         if cap < 1:
             raise ValueError("cap must be at least 1")
         self.cap = cap
@@ -40,36 +51,42 @@ class AdaptiveLimit:
         self._time_left: float | None = None  # execution time the service has left for us
         self._cost: float | None = None  # what one request spends of it, as seen lately
         self._room: int | None = None  # new requests the budget covers (None: not told)
+        self.pacer = pacer
         self._cond = threading.Condition()
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
-        """Hold a slot while one request is in flight; waits until one may start."""
+    def slot(self, operations: int = 1) -> Iterator[None]:
+        """Hold a slot while one request (of `operations`) is in flight; waits until one may start."""
         with self._cond:
-            while (delay := self._admit()) > 0:
+            while (delay := self._admit(operations)) > 0:
                 self._cond.wait(None if delay == math.inf else delay)
         try:
             yield
         finally:
             self.release()
 
-    def try_start(self) -> float:
+    def try_start(self, operations: int = 1) -> float:
         """Start a request now if one may (0.0: it holds a slot until `release`), else how many
         seconds until one might (`math.inf`: until a request in flight answers)."""
         with self._cond:
-            return self._admit()
+            return self._admit(operations)
 
     def release(self) -> None:
         with self._cond:
             self.in_use -= 1
             self._cond.notify()
 
-    def _admit(self) -> float:
+    def _admit(self, operations: int = 1) -> float:
         held = self._resume_at - self.clock()
         if held > 0:
             return held
         if self.in_use >= self.limit:
             return math.inf
+        if self.pacer is not None and self.pacer.active:
+            paced = self.pacer.wait(operations)
+            return paced if paced > 0 else self._start()
+        if self.pacer is not None and self.pacer.answers == 0 and self.in_use:
+            return math.inf  # the first request goes alone: its answer says whether budgets are reported
         if self._room is not None and self._room <= 0:
             if self.in_use > 0:
                 return math.inf  # an answer in flight brings news of the budget
@@ -77,15 +94,29 @@ class AdaptiveLimit:
             self._resume_at = self.clock() + BUDGET_HOLD_S
             self._room = 1
             return BUDGET_HOLD_S
-        self.in_use += 1
         if self._room is not None:
             self._room -= 1
+        return self._start()
+
+    def _start(self) -> float:
+        self.in_use += 1
         return 0.0
 
     def held(self) -> float:
         """Seconds until requests may start again (0 when they may now)."""
         with self._cond:
             return max(0.0, self._resume_at - self.clock())
+
+    def answered(
+        self, time_left: float | None, requests_left: int | None, duration_s: float, operations: int = 1
+    ) -> None:
+        """One of our requests answered: what is left of the budgets, and what it took."""
+        if self.pacer is None:
+            self.budget(time_left, requests_left)
+            return
+        with self._cond:
+            self.pacer.answered(time_left, requests_left, duration_s, operations)
+            self._cond.notify_all()
 
     def budget(self, time_left: float | None, requests_left: int | None) -> None:
         """What the service says is left of its budgets, after one of our requests."""
@@ -116,6 +147,8 @@ class AdaptiveLimit:
         with self._cond:
             self.limit = max(1, self.limit // 2)
             self._successes = 0
+            if self.pacer is not None:
+                self.pacer.throttled()
             if retry_after:
                 self._resume_at = max(self._resume_at, self.clock() + retry_after)
 

@@ -19,6 +19,7 @@ import httpx
 from p2c_core import telemetry
 from p2c_core.clients import batch
 from p2c_core.clients.concurrency import AdaptiveLimit
+from p2c_core.clients.identities import Identities, Identity
 from p2c_core.clients.origin import ForeignOriginError, Origin, is_absolute
 from p2c_core.clients.retry import Backoff, parse_retry_after
 from p2c_core.errors import (
@@ -75,13 +76,16 @@ class ODataClient:
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        identities: Identities | None = None,
     ) -> None:
         self.profile = profile
         self.root = base_url.rstrip("/") + profile.root_path
         # Every request, and every link followed, must be of this origin (origin.py).
         self.origin = Origin.of(self.root)
         self.retry = retry or RetryPolicy()
-        self.limit = AdaptiveLimit(profile.max_concurrency)
+        # Who requests go as (one, or a pool used in turn), each with its slots and pace.
+        self.identities = identities or Identities([Identity("default", None, AdaptiveLimit(profile.max_concurrency))])
+        self.limit = self.identities.members[0].limit
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.root,
@@ -146,6 +150,8 @@ class ODataClient:
             if not error.transient or attempt > self.retry.max_retries:
                 raise error
             retry_after = error.retry_after if isinstance(error, ThrottledError) else None
+            if retry_after is not None and len(self.identities.members) > 1 and self.identities.held() == 0:
+                retry_after = None  # Retry-After holds the member that was refused; another may go now
             delay = self.retry.backoff.delay(attempt, retry_after)
             if delay > self.retry.max_inline_wait:
                 raise error
@@ -162,7 +168,7 @@ class ODataClient:
         content: bytes | None = None,
     ) -> tuple[httpx.Response | None, ODataError | None]:
         """One HTTP exchange: the response when it succeeded, else the typed error."""
-        if (held := self.limit.held()) > self.retry.max_inline_wait:
+        if (held := self.identities.held()) > self.retry.max_inline_wait:
             # Throttled for long: give the record back to its queue rather than hold a worker.
             message = f"throttled for another {held:.0f}s (Retry-After) before {method} {_path(url)}"
             return None, ThrottledError(message, retry_after=held, service=self.profile.name, status=429)
@@ -171,22 +177,31 @@ class ODataClient:
             self.origin.check(request.url, service=self.profile.name)  # before the token is added
         except ForeignOriginError as exc:
             return None, exc
+        operations = _operations(content)
         try:
-            with self.limit.slot():
-                response = self._http.send(request)
+            with self.identities.acquire(operations) as identity:
+                started = time.monotonic()
+                response = self._send_as(identity, request)
+                took = time.monotonic() - started
         except httpx.TimeoutException as exc:
             message = f"timed out ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
         except httpx.TransportError as exc:
             message = f"connection failed ({type(exc).__name__}) on {method} {_path(url)}"
             return None, TransientError(message, service=self.profile.name)
-        self.limit.budget(*_budget_left(response))
+        limit = identity.limit
+        limit.answered(*_budget_left(response), took, operations)
         if response.status_code == 429:
-            self.limit.throttled(parse_retry_after(response.headers.get("Retry-After")))
+            limit.throttled(parse_retry_after(response.headers.get("Retry-After")))
         elif response.status_code < 300:
-            self.limit.succeeded()
+            limit.succeeded()
             return response, None
         return response, self.error_from(response)
+
+    def _send_as(self, identity: Identity, request: httpx.Request) -> httpx.Response:
+        if identity.auth is None:
+            return self._http.send(request)
+        return self._http.send(request, auth=identity.auth)
 
     def batch(self, requests: list[batch.BatchRequest]) -> list[httpx.Response | ODataError]:
         """Send requests as one `$batch`: each answer is a response or that request's typed error.
@@ -196,29 +211,66 @@ class ODataClient:
         """
         if not requests:
             return []
-        for part in requests:  # parts are addressed to the root: say so, as for any request
-            self.origin.check(self.root + part.url, service=self.profile.name, what="batch part")
-        content_type, body = batch.encode(self.root, requests)
-        headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
-        response = self.request("POST", "$batch", content=body, headers=headers)
-        try:
-            answers = batch.decode(response.headers.get("content-type", ""), response.content)
-        except batch.BatchFormatError as exc:
-            raise PermanentError(
-                str(exc), service=self.profile.name, status=response.status_code, request_id=self.request_id(response)
-            ) from None
+        grouped, response = self._send_batch(list(requests))
+        answers = [a for answer in grouped for a in (answer if isinstance(answer, list) else [answer])]
         out: list[httpx.Response | ODataError] = []
         for i in range(len(requests)):
             if i >= len(answers):  # the service stopped early: not an answer, try again later
                 out.append(TransientError("no answer in the batch response", service=self.profile.name))
                 continue
-            answer = answers[i]
-            if not answer.headers.get(self.profile.request_id_headers[0]) and (rid := self.request_id(response)):
-                answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
-            if answer.status_code == 429:
-                self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
-            out.append(answer if answer.status_code < 300 else self.error_from(answer))
+            out.append(self._answer(answers[i], response))
         return out
+
+    def changesets(self, groups: list[list[batch.BatchRequest]]) -> list[list[httpx.Response] | ODataError]:
+        """Send each group as one changeset of one `$batch` (atomic: all its writes or none).
+
+        Each group answers alone: its responses in order, or the typed error of the one
+        request that rolled it back. The caller keeps the batch within MAX_BATCH_REQUESTS.
+        """
+        if not groups:
+            return []
+        answers, response = self._send_batch([batch.ChangeSet(g) for g in groups])
+        out: list[list[httpx.Response] | ODataError] = []
+        for i, group in enumerate(groups):
+            answer = answers[i] if i < len(answers) else None
+            if answer is None:
+                out.append(TransientError("no answer in the batch response", service=self.profile.name))
+            elif isinstance(answer, list) and len(answer) == len(group):
+                for part in answer:  # all succeeded (2xx each): only the request ids to add
+                    self._answer(part, response)
+                out.append(answer)
+            else:
+                failure = answer if isinstance(answer, httpx.Response) else None
+                if failure is None or failure.status_code < 300:  # a part of a changeset is no answer
+                    out.append(PermanentError("a changeset answered in part", service=self.profile.name))
+                    continue
+                error = self._answer(failure, response)
+                assert isinstance(error, ODataError)
+                out.append(error)
+        return out
+
+    def _send_batch(
+        self, items: list[batch.BatchRequest | batch.ChangeSet]
+    ) -> tuple[list[httpx.Response | list[httpx.Response]], httpx.Response]:
+        for item in items:  # parts are addressed to the root: say so, as for any request
+            for part in item.requests if isinstance(item, batch.ChangeSet) else [item]:
+                self.origin.check(self.root + part.url, service=self.profile.name, what="batch part")
+        content_type, body = batch.encode(self.root, items)
+        headers = {"Content-Type": content_type, "Prefer": "odata.continue-on-error", "Accept": "multipart/mixed"}
+        response = self.request("POST", "$batch", content=body, headers=headers)
+        try:
+            return batch.decode_grouped(response.headers.get("content-type", ""), response.content), response
+        except batch.BatchFormatError as exc:
+            raise PermanentError(
+                str(exc), service=self.profile.name, status=response.status_code, request_id=self.request_id(response)
+            ) from None
+
+    def _answer(self, answer: httpx.Response, batch_response: httpx.Response) -> httpx.Response | ODataError:
+        if not answer.headers.get(self.profile.request_id_headers[0]) and (rid := self.request_id(batch_response)):
+            answer.headers[self.profile.request_id_headers[0]] = rid  # the batch's id, to find it in logs
+        if answer.status_code == 429:
+            self.limit.throttled(parse_retry_after(answer.headers.get("Retry-After")))
+        return answer if answer.status_code < 300 else self.error_from(answer)
 
     def get_json(
         self, url: str, *, params: Mapping[str, str] | None = None, headers: Mapping[str, str] | None = None
@@ -334,6 +386,13 @@ def _budget_left(response: httpx.Response) -> tuple[float | None, int | None]:
 
     requests = number("x-ms-ratelimit-burst-remaining-xrm-requests")
     return number("x-ms-ratelimit-time-remaining-xrm-requests"), None if requests is None else int(requests)
+
+
+def _operations(content: bytes | None) -> int:
+    """Requests inside a `$batch` body (what it spends of an execution-time budget); 1 otherwise."""
+    if not content:
+        return 1
+    return max(1, content.count(b"\r\nContent-Type: application/http"))
 
 
 def _path(url: str) -> str:

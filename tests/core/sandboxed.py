@@ -32,6 +32,12 @@ class Services:
         snapshot = httpx.get(base + "/_sandbox/stats").json()
         return sorted((r["method"], r["entity_set"]) for r in snapshot["requests"] for _ in range(r["count"]))
 
+    def operations(self, service: str = "dataverse") -> list[tuple[str, str]]:
+        """(method, entity set) of each request inside a `$batch` since the last reset."""
+        base = self.sandbox.dataverse_url if service == "dataverse" else self.sandbox.fno_url
+        snapshot = httpx.get(base + "/_sandbox/stats").json()
+        return sorted((r["method"], r["entity_set"]) for r in snapshot["operations"] for _ in range(r["count"]))
+
     def row(self, entity_set: str, **where: object) -> dict:
         """The one stored Sales row whose columns equal `where` (read beside the API, for checks)."""
         (found,) = [r for r in self.sandbox.dataverse.rows(entity_set) if all(r.get(k) == v for k, v in where.items())]

@@ -109,3 +109,73 @@ def test_records_with_lines_in_one_message_are_applied_several_at_once(
     }
     assert len(carried) > 8 and carried <= in_sales
     assert [f.source_key for f in e2e.runtime.state.failures("fno_orders")] == []
+
+
+# --- documents with lines: header and lines in changesets --------------------------------
+
+DEPENDENCIES = ("accounts", "contact_customers", "products")
+
+
+def _fno_order_in_sales(e2e: E2E, skip: int = 0) -> dict:
+    orders = sorted(
+        (o for o in e2e.sandbox.dataverse.rows("salesorders") if o["msdynce_ismaintainedexternally"]),
+        key=lambda o: o["ordernumber"],
+    )
+    return orders[skip]
+
+
+def _add_fno_lines(e2e: E2E, number: str, count: int, *, description: str = "") -> None:
+    with httpx.Client(base_url=e2e.sandbox.fno_url + "/data/", params={"cross-company": "true"}) as fno:
+        for n in range(count):
+            fno.post("CDSSalesOrderLines", json={
+                "dataAreaId": "usmf", "SalesOrderNumber": number, "LineCreationSequenceNumber": 5000 + n,
+                "ProductNumber": "D0003", "OrderedSalesQuantity": 1.0 + n, "SalesPrice": 10.0,
+                "SalesUnitSymbol": "ea", "LineDescription": description,
+            }).raise_for_status()  # fmt: skip
+        # F&O recalculates the header when lines change: the scan sees the order as changed.
+        address = f"CDSSalesOrderHeaders(dataAreaId='usmf',SalesOrderNumber='{number}')"
+        fno.patch(address, json={"SalesOrderName": f"{count} more lines"}).raise_for_status()
+
+
+def _sales_lines(e2e: E2E, order: dict) -> list[dict]:
+    return [
+        r for r in e2e.sandbox.dataverse.rows("salesorderdetails") if r["_salesorderid_value"] == order["salesorderid"]
+    ]
+
+
+def test_a_600_line_order_is_written_in_a_few_requests(e2e: E2E):
+    e2e.sync(*DEPENDENCIES, "fno_orders")
+    order = _fno_order_in_sales(e2e)
+    _add_fno_lines(e2e, order["ordernumber"], 600)
+    dataverse = e2e.sandbox.dataverse_service.accounting
+    dataverse.reset()
+    assert e2e.sync("fno_orders").flows["fno_orders"].written == 1
+    sent = dataverse.snapshot()
+    # The header's upsert, one read of the order's lines, one changeset of 600 creates;
+    # line by line it was 602 requests.
+    assert sent["total"] <= 10, sent["requests"]
+    assert _requests(e2e, "dataverse").get(("POST", "$batch"), 0) >= 1
+    created = sum(r["count"] for r in sent["operations"] if r["entity_set"] == "salesorderdetails")
+    assert created >= 600
+    assert len({r["sequencenumber"] for r in _sales_lines(e2e, order)} & {5000 + n for n in range(600)}) == 600
+
+
+def test_one_document_whose_lines_are_refused_fails_alone_and_writes_none_of_them(e2e: E2E):
+    e2e.sync(*DEPENDENCIES, "fno_orders")
+    good, bad = _fno_order_in_sales(e2e, 0), _fno_order_in_sales(e2e, 1)
+    _add_fno_lines(e2e, good["ordernumber"], 5)
+    # Sales takes 2,000 characters of a line's description: the last line of this order is refused.
+    _add_fno_lines(e2e, bad["ordernumber"], 4)
+    with httpx.Client(base_url=e2e.sandbox.fno_url + "/data/", params={"cross-company": "true"}) as fno:
+        number = bad["ordernumber"]
+        line = f"CDSSalesOrderLines(dataAreaId='usmf',SalesOrderNumber='{number}',LineCreationSequenceNumber=5003)"
+        fno.patch(line, json={"LineDescription": "x" * 2500}).raise_for_status()
+    before_bad = {r["sequencenumber"] for r in _sales_lines(e2e, bad)}
+    summary = e2e.sync("fno_orders").flows["fno_orders"]
+    assert summary.written == 1 and summary.failed == 1
+    (failure,) = e2e.runtime.state.failures("fno_orders")
+    assert failure.source_key == bad["ordernumber"] and failure.status == 400
+    assert "maximum allowed length" in failure.message
+    # Its changeset was rolled back whole: none of its new lines, not even the three valid ones.
+    assert {r["sequencenumber"] for r in _sales_lines(e2e, bad)} == before_bad
+    assert {5000, 5001, 5002, 5003, 5004} <= {r["sequencenumber"] for r in _sales_lines(e2e, good)}

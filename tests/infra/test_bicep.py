@@ -44,6 +44,7 @@ OPTIONAL = {
     "P2C_AUTO_PAUSE_FAILURE_SHARE": "default 0.9",
     "P2C_AUTO_PAUSE_WINDOW_MINUTES": "default 15 min",
     "P2C_AUTO_PAUSE_MIN_RECORDS": "default 20",
+    "P2C_DATAVERSE_LIMIT_WINDOW_SECONDS": "default 300 s, Dataverse's window; a scaled-down sandbox sets it",
     **{
         f"P2C_FLOWS__{flow}__ON_DELETE": "default ignore (counted); a deployment that chooses hold/deactivate sets it"
         for flow in (f.name.upper() for f in all_flows())
