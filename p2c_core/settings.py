@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core import catalog
 from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
-from p2c_core.companies import Companies, CompanyEntry, parse_company_map
 from p2c_core.clients.pool import AppUser, check_app_users
+from p2c_core.companies import Companies, CompanyEntry, parse_company_map
 from p2c_core.errors import SettingsError
 
 if TYPE_CHECKING:
