@@ -92,6 +92,11 @@ def test_german_sales_rows_are_contoso_de_s(units: Sandbox):
     ]
     assert {(r["dataAreaId"], r["OrderingCustomerIsExternallyMaintained"]) for r in orders} == {("demf", "Yes")}
     assert len(orders) == 2
+    # One of them invoiced: demf's invoice of a customer from Sales.
+    invoiced = [
+        r for r in units.fno.rows("ExternallyMaintainedCustomerSalesInvoiceHeaders") if r["dataAreaId"] == "demf"
+    ]
+    assert [r["InvoiceCustomerAccountNumber"] for r in invoiced] == ["ACC-09002-DE"]
 
 
 def test_dual_write_companies_and_one_account_number_in_two():
