@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from p2c_core import autopause, claims, lifecycle, routing, signing, telemetry, waiting
 from p2c_core.company_reads import reader_for
@@ -22,7 +22,7 @@ from p2c_core.envelope import Record, decode
 from p2c_core.errors import MessageError, P2CError
 from p2c_core.failing import cleared, failed_attempt, record_failure
 from p2c_core.flow import Flow
-from p2c_core.mapping import document_hash
+from p2c_core.mapping import MappedLine, document_hash
 from p2c_core.outcome import Counts, Outcome, count_metrics, record_run
 from p2c_core.poison import copy_of
 from p2c_core.state import Claim, Commit, KeyMapEntry, ids, now
@@ -31,6 +31,8 @@ from p2c_core.trust import check_record, hold_unverified
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
+
+Row = dict[str, Any]
 
 # How often a paused flow's queued messages are looked at again.
 PAUSED_DELAY_S = 60
@@ -237,7 +239,6 @@ def _prepare(
 ) -> _Pending | None:  # fmt: skip
     """Everything before the claim; None when there is nothing to write (or it failed).
     `claimed`: the entry `claim_new` created for a new record, discarded if nothing is written."""
-    state = rt.state
     waiting.taken(flow.name, record.key)
     try:
         check_record(rt, flow, record)
@@ -248,7 +249,6 @@ def _prepare(
     if entry is not None and entry.version > record.version:
         out.counts.skipped += 1  # stale: a newer version is already applied (invariant 3)
         return None
-    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
     if flow.create_only and entry is not None and entry.version >= 0 and not record.force:
         # Written once; the target owns the record now. Later source edits are not carried.
         out.counts.skipped += 1
@@ -268,39 +268,45 @@ def _prepare(
         digest = document_hash(payload, lines)
         if entry is not None and entry.hash == digest and entry.version >= 0 and not record.force:
             if entry.version < record.version:
-                # Source changed in unmapped columns only: remember the version, write nothing.
-                claimed = state.claim(entry, flow.name, record.key, record.version, lease)
-                new_id = lifecycle.stamp(flow, record, claimed)
-                state.commit(
-                    claimed,
-                    version=record.version,
-                    hash=digest,
-                    target_key=entry.target_key,
-                    master=entry.master,
-                )
-                if new_id:  # an entry from before row ids were kept
-                    ids.remember(rt.storage, flow.name, new_id)
+                _remember_version(rt, flow, record, entry, digest)
             out.counts.skipped += 1
             cleared(rt, flow, record, entry)
             return None
         # References first: a missing customer or product waits before anything is written.
-        refs = rt.references
-        resolved_lines = None
-        if lines is not None:
-            resolved_lines = [
-                LineWrite(
-                    line.key, refs.resolve(flow, line.payload, company), refs.resolve(flow, line.create_only, company)
-                )
-                for line in lines
-            ]
-        payload, create_only = refs.resolve(flow, payload, company), refs.resolve(flow, create_only, company)
-        create_only.update(rt.owners.bind(flow, company))  # the company's team (owners.py)
+        payload, create_only, resolved_lines = _resolved(rt, flow, company, payload, create_only, lines)
     except P2CError as exc:
         claims.discard(rt, claimed)
         failed_attempt(rt, flow, record, exc, out)
         return None
     item = WriteItem(routing.natural_key(rt, record), payload, create_only, known=False, lines=resolved_lines)
     return _Pending(record, entry, item, digest, claimed)
+
+
+def _remember_version(rt: Runtime, flow: Flow, record: Record, entry: KeyMapEntry, digest: str) -> None:
+    """The source changed in unmapped columns only: remember the version, write nothing."""
+    lease = timedelta(seconds=rt.settings.apply_lease_seconds)
+    claimed = rt.state.claim(entry, flow.name, record.key, record.version, lease)
+    new_id = lifecycle.stamp(flow, record, claimed)
+    rt.state.commit(claimed, version=record.version, hash=digest, target_key=entry.target_key, master=entry.master)
+    if new_id:  # an entry from before row ids were kept
+        ids.remember(rt.storage, flow.name, new_id)
+
+
+def _resolved(
+    rt: Runtime, flow: Flow, company: str | None, payload: Row, create_only: Row, lines: list[MappedLine] | None
+) -> tuple[Row, Row, list[LineWrite] | None]:
+    """Payload, create-only fields and lines with their references resolved in the record's
+    company, and the company's owner team bound on create (owners.py)."""
+
+    def resolve(values: Row) -> Row:
+        return rt.references.resolve(flow, values, company)
+
+    resolved_lines = (
+        None if lines is None else [LineWrite(ln.key, resolve(ln.payload), resolve(ln.create_only)) for ln in lines]
+    )
+    payload, create_only = resolve(payload), resolve(create_only)
+    create_only.update(rt.owners.bind(flow, company))
+    return payload, create_only, resolved_lines
 
 
 def _finish(rt: Runtime, flow: Flow, pending: _Pending, result: WriteResult | P2CError, out: Outcome) -> None:
