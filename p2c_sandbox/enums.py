@@ -1,7 +1,7 @@
 """F&O enum types and their members, from `data/fno-enums.json` (each with its source).
 
-An enum whose members no public source lists has `None`: it is published without members
-and takes any string (docs/fidelity.md).
+An enum whose members no public source lists would have `None` (today every enum has its
+members): it is published without members and takes any string (docs/fidelity.md).
 """
 
 from __future__ import annotations
