@@ -18,7 +18,7 @@ Url = Annotated[
 
 
 def _runtime() -> Any:
-    from p2c_cli.main import _runtime as runtime
+    from p2c_cli.probe import runtime
 
     return runtime("dataverse")
 

@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from p2c_cli import render
+from p2c_cli.probe import runtime as _runtime
 from p2c_core.flows import all_flows
 
 if TYPE_CHECKING:
@@ -74,19 +75,6 @@ def _flow(name: str) -> str:
 
 def _flows(names: list[str] | None) -> list[str] | None:
     return None if names is None else [_flow(n) for n in names]
-
-
-def _runtime(*services: str) -> Runtime:
-    """Settings validated, storage (and the named services) answering, then the runtime."""
-    from p2c_cli import probe
-    from p2c_core.runtime import get_runtime
-    from p2c_core.settings import get_settings, storage_settings
-
-    settings = get_settings()
-    probe.storage(storage_settings())
-    urls = {"dataverse": settings.dataverse_url, "fno": settings.fno_url}
-    probe.services(set(services), urls)
-    return get_runtime()
 
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts (errors too).")]

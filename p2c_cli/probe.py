@@ -8,13 +8,29 @@ learn in seconds that storage or a service does not answer, and which setting sa
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import httpx
 
 from p2c_cli.errors import OperatorError, storage_endpoint, unreachable
 
+if TYPE_CHECKING:
+    from p2c_core.runtime import Runtime
+
 TIMEOUT_S = 3.0
+
+
+def runtime(*names: str) -> Runtime:
+    """Settings validated, storage (and the named services) answering, then the runtime:
+    what a command that works on a deployment starts with."""
+    from p2c_core.runtime import get_runtime
+    from p2c_core.settings import get_settings, storage_settings
+
+    settings = get_settings()
+    storage(storage_settings())
+    services(set(names), {"dataverse": settings.dataverse_url, "fno": settings.fno_url})
+    return get_runtime()
 
 
 def storage(values: dict[str, str], timeout: float = TIMEOUT_S) -> None:

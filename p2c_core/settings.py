@@ -19,10 +19,17 @@ from pydantic import BaseModel, Field, PrivateAttr, SecretStr, ValidationError, 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from p2c_core.appservice import in_azure, unresolved_message, unresolved_references
-from p2c_core.clients.pool import AppUser, check_app_users
 from p2c_core.companies import Companies, CompanyEntry, parse_company_map
 from p2c_core.errors import SettingsError
-from p2c_core.settings_models import ConsoleSettings, Defaults, FlowSettings, ValueMaps, valid_ncrontab
+from p2c_core.settings_models import (
+    AppUser,
+    ConsoleSettings,
+    Defaults,
+    FlowSettings,
+    ValueMaps,
+    check_app_users,
+    valid_ncrontab,
+)
 
 if TYPE_CHECKING:
     from p2c_core.overlay import Overlay

@@ -6,9 +6,10 @@ short; `settings` re-exports them.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from p2c_core import catalog
 
@@ -98,3 +99,35 @@ class ConsoleSettings(BaseModel):
 
     operator_groups: list[str] = []
     viewer_groups: list[str] = []
+
+
+# A pool of Dataverse application users (P2C_DATAVERSE_APP_USERS): clients/pool.py uses them.
+class AppUser(BaseModel):
+    """One application user of the pool: an Entra application with its secret (by the name of
+    the app setting holding it) or certificate, or a user-assigned managed identity."""
+
+    client_id: str = Field(min_length=1)
+    secret_setting: str | None = None  # the app setting that holds its client secret
+    certificate_path: str | None = None  # a PEM certificate file (with its private key)
+    managed_identity: bool = False  # client_id is a user-assigned managed identity's
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> AppUser:
+        given = [self.secret_setting is not None, self.certificate_path is not None, self.managed_identity]
+        if sum(given) != 1:
+            raise ValueError(
+                f"app user {self.client_id}: give exactly one of secret_setting, certificate_path, managed_identity"
+            )
+        return self
+
+
+def check_app_users(users: list[AppUser], tenant_id: str | None) -> None:
+    """At start: what each member needs is there (naming settings, never showing values)."""
+    for user in users:
+        if (user.secret_setting or user.certificate_path) and not tenant_id:
+            raise ValueError(f"P2C_DATAVERSE_APP_USERS: app user {user.client_id} needs P2C_TENANT_ID")
+        if user.secret_setting and not os.environ.get(user.secret_setting):
+            raise ValueError(
+                f"P2C_DATAVERSE_APP_USERS: app user {user.client_id} names secret setting "
+                f"{user.secret_setting}, which is not set"
+            )

@@ -19,7 +19,7 @@ from p2c_sandbox.service import ServiceError, json_body
 from p2c_sandbox.store import Row
 
 if TYPE_CHECKING:
-    from p2c_sandbox.dataverse import DataverseService
+    from p2c_sandbox.org import Org
 
 ACTIVE, CLOSED = 1, 3
 REVISED = 7  # statuscode "Revised" (state Closed)
@@ -31,7 +31,7 @@ def _bad(message: str) -> ServiceError:
     return ServiceError(400, "0x80060888", message)
 
 
-def answer(service: DataverseService, request: Request, path: str, body: bytes) -> Response | None:
+def answer(service: Org, request: Request, path: str, body: bytes) -> Response | None:
     if path.split("?", 1)[0] != "ReviseQuote":
         return None
     if request.method != "POST":
@@ -47,7 +47,7 @@ def answer(service: DataverseService, request: Request, path: str, body: bytes) 
     return JSONResponse(out)
 
 
-def revise_quote(service: DataverseService, quote_id: str) -> Row:
+def revise_quote(service: Org, quote_id: str) -> Row:
     """Close the active quote as Revised; a new draft revision with its lines; the new quote."""
     quotes, lines = service.schemas["quotes"], service.schemas["quotedetails"]
     with service.store.transaction():

@@ -19,7 +19,7 @@ from p2c_sandbox.schema import EntitySchema
 from p2c_sandbox.store import Row
 
 if TYPE_CHECKING:
-    from p2c_sandbox.dataverse import DataverseService
+    from p2c_sandbox.org import Org
 
 LOGICAL = "Microsoft.Dynamics.CRM.lookuplogicalname"
 NAVIGATION = "Microsoft.Dynamics.CRM.associatednavigationproperty"
@@ -47,7 +47,7 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
     return any(p == "*" or p == name or (p.endswith(".*") and name.startswith(p[:-1])) for p in patterns)
 
 
-def add(service: DataverseService, schema: EntitySchema, row: Row, out: Row, patterns: tuple[str, ...]) -> None:
+def add(service: Org, schema: EntitySchema, row: Row, out: Row, patterns: tuple[str, ...]) -> None:
     """Annotate the lookups in a projected row (`out`) from the stored one (`row`), in place."""
     for prop in list(out):
         if not (prop.startswith("_") and prop.endswith("_value")) or out[prop] is None:
@@ -70,9 +70,7 @@ def add(service: DataverseService, schema: EntitySchema, row: Row, out: Row, pat
             out[f"{prop}@{note}"] = value
 
 
-def _target(
-    service: DataverseService, schema: EntitySchema, column: str, row: Row
-) -> tuple[str, str, str | None] | None:
+def _target(service: Org, schema: EntitySchema, column: str, row: Row) -> tuple[str, str, str | None] | None:
     """(target table, navigation property, target set or None when not served) of a lookup value."""
     if column == "ownerid" and row.get("owneridtype"):
         kind = row["owneridtype"]

@@ -26,7 +26,7 @@ from p2c_sandbox.service import ServiceError
 from p2c_sandbox.store import Row
 
 if TYPE_CHECKING:
-    from p2c_sandbox.dataverse import DataverseService
+    from p2c_sandbox.org import Org
 
 PRINCIPALS = {"systemusers": "systemuser", "teams": "team"}
 # Tables whose updates move or rename something else (after_save compares with the row before).
@@ -49,7 +49,7 @@ def default_team_id(business_unit_id: str) -> str:
     return str(uuid.uuid5(_TEAMS, business_unit_id))
 
 
-def bind_owner(service: DataverseService, ref: str | None) -> tuple[str, str]:
+def bind_owner(service: Org, ref: str | None) -> tuple[str, str]:
     """`ownerid@odata.bind`: a user's or a team's reference -> (id, owneridtype)."""
     if ref is None:
         raise ServiceError(400, "0x80040200", "The owner of a record cannot be empty.")
@@ -61,7 +61,7 @@ def bind_owner(service: DataverseService, ref: str | None) -> tuple[str, str]:
     )
 
 
-def principal(service: DataverseService, owner: str, kind: str | None) -> tuple[Row | None, str]:
+def principal(service: Org, owner: str, kind: str | None) -> tuple[Row | None, str]:
     """The owner's row and table (a user, else a team), looked up when `kind` is not known."""
     kinds = [kind] if kind is not None and kind in PRINCIPALS.values() else list(PRINCIPALS.values())
     for logical in kinds:
@@ -72,7 +72,7 @@ def principal(service: DataverseService, owner: str, kind: str | None) -> tuple[
     return None, kinds[0]
 
 
-def derive(service: DataverseService, schema: EntitySchema, row: Row, *, created: bool) -> Row:
+def derive(service: Org, schema: EntitySchema, row: Row, *, created: bool) -> Row:
     """The owner columns of a row about to be stored, and who created and last modified it
     (createdby, modifiedby: the calling user, on tables that have them)."""
     stamps = {"_modifiedby_value": caller(), **({"_createdby_value": caller()} if created else {})}
@@ -106,7 +106,7 @@ def derive(service: DataverseService, schema: EntitySchema, row: Row, *, created
     }
 
 
-def after_save(service: DataverseService, schema: EntitySchema, row: Row, before: Row | None) -> None:
+def after_save(service: Org, schema: EntitySchema, row: Row, before: Row | None) -> None:
     """What Dataverse does itself after a principal or a business unit is written."""
     if schema.entity_set == "businessunits":
         _default_team(service, row, before)
@@ -116,7 +116,7 @@ def after_save(service: DataverseService, schema: EntitySchema, row: Row, before
             _move_records(service, row[schema.keys[0]], row.get("_businessunitid_value"))
 
 
-def _default_team(service: DataverseService, unit: Row, before: Row | None) -> None:
+def _default_team(service: Org, unit: Row, before: Row | None) -> None:
     teams = service.schemas["teams"]
     team_id = default_team_id(unit["businessunitid"])
     team = service.store.get("teams", team_id)
@@ -131,7 +131,7 @@ def _default_team(service: DataverseService, unit: Row, before: Row | None) -> N
         service.save(teams, {**team, "name": unit.get("name")}, created=False)
 
 
-def _move_records(service: DataverseService, owner: str, unit: str | None) -> None:
+def _move_records(service: Org, owner: str, unit: str | None) -> None:
     """A principal's records follow it to its new business unit."""
     for schema in service.schemas.values():
         if schema.ownership != USER_OWNED:

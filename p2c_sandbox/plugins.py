@@ -38,7 +38,7 @@ from p2c_sandbox.service import ServiceError
 from p2c_sandbox.store import Row
 
 if TYPE_CHECKING:
-    from p2c_sandbox.dataverse import DataverseService
+    from p2c_sandbox.org import Org
 
 MAX_DEPTH = 8  # "Plug-in depth": a chain deeper than 8 fails as an infinite loop
 FREIGHT_TAX = "Freight Tax"
@@ -59,7 +59,7 @@ LINE_FLAG = {
 class Context:
     """One message on one row, as a step sees it."""
 
-    service: DataverseService
+    service: Org
     schema: EntitySchema
     row: Row  # pre-operation: the row about to be stored (a step may change it); post: as stored
     before: Row | None  # update and delete: the stored row before the message
@@ -90,7 +90,7 @@ class Step:
 class Plugins:
     """The registered steps of one Dataverse service, and its asynchronous queue."""
 
-    def __init__(self, service: DataverseService, *, enabled: bool) -> None:
+    def __init__(self, service: Org, *, enabled: bool) -> None:
         self.service = service
         self.steps: list[Step] = steps() if enabled else []
         self.depth = threading.local()

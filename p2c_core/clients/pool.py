@@ -16,7 +16,7 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, Field, model_validator
+from p2c_core.settings_models import AppUser
 
 if TYPE_CHECKING:
     import httpx
@@ -29,37 +29,6 @@ if TYPE_CHECKING:
 # In the sandbox (P2C_AUTH_MODE=none, loopback only) a member is named by an opaque token
 # the sandbox takes as the caller's name: no secret, and a budget of its own.
 SANDBOX_TOKEN_PREFIX = "p2c-sandbox-user."
-
-
-class AppUser(BaseModel):
-    """One application user of the pool: an Entra application with its secret (by the name of
-    the app setting holding it) or certificate, or a user-assigned managed identity."""
-
-    client_id: str = Field(min_length=1)
-    secret_setting: str | None = None  # the app setting that holds its client secret
-    certificate_path: str | None = None  # a PEM certificate file (with its private key)
-    managed_identity: bool = False  # client_id is a user-assigned managed identity's
-
-    @model_validator(mode="after")
-    def _one_credential(self) -> AppUser:
-        given = [self.secret_setting is not None, self.certificate_path is not None, self.managed_identity]
-        if sum(given) != 1:
-            raise ValueError(
-                f"app user {self.client_id}: give exactly one of secret_setting, certificate_path, managed_identity"
-            )
-        return self
-
-
-def check_app_users(users: list[AppUser], tenant_id: str | None) -> None:
-    """At start: what each member needs is there (naming settings, never showing values)."""
-    for user in users:
-        if (user.secret_setting or user.certificate_path) and not tenant_id:
-            raise ValueError(f"P2C_DATAVERSE_APP_USERS: app user {user.client_id} needs P2C_TENANT_ID")
-        if user.secret_setting and not os.environ.get(user.secret_setting):
-            raise ValueError(
-                f"P2C_DATAVERSE_APP_USERS: app user {user.client_id} names secret setting "
-                f"{user.secret_setting}, which is not set"
-            )
 
 
 def credential(user: AppUser, tenant_id: str) -> TokenCredential:

@@ -4,31 +4,17 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from p2c_core.clients.keys import id_column
 from p2c_core.flows import all_flows
+from p2c_core.ops.problems import CheckProblem
 from p2c_core.suggest import nearest
 
 if TYPE_CHECKING:
     from p2c_core.clients.metadata import EntitySet
     from p2c_core.flow import Flow
     from p2c_core.runtime import Runtime
-
-
-@dataclass
-class CheckProblem:
-    flow: str
-    service: str
-    entity_set: str
-    name: str
-    problem: str
-    suggestion: str | None = None
-
-    def __str__(self) -> str:
-        hint = f" (did you mean {self.suggestion!r}?)" if self.suggestion else ""
-        return f"{self.flow}: {self.service} {self.entity_set}.{self.name}: {self.problem}{hint}"
 
 
 def check(rt: Runtime, flows: list[Flow] | None = None) -> list[CheckProblem]:

@@ -18,7 +18,7 @@ from p2c_core.suggest import nearest
 
 if TYPE_CHECKING:
     from p2c_core.clients.odata import Page
-    from p2c_core.ops.check import CheckProblem
+    from p2c_core.ops.problems import CheckProblem
     from p2c_core.runtime import Runtime
 
 WHERE = "P2C_COMPANIES"
@@ -26,7 +26,7 @@ WHERE = "P2C_COMPANIES"
 
 def check_companies(rt: Runtime) -> list[CheckProblem]:
     """The company map against both services (nothing to check with one company)."""
-    from p2c_core.ops.check import CheckProblem
+    from p2c_core.ops.problems import CheckProblem
 
     companies = rt.companies
     if companies.routing == "single":
@@ -74,7 +74,7 @@ def _names(rt: Runtime, entity_set: str, column: str) -> list[str]:
 
 
 def _missing(company: str, entity_set: str, name: str | None, known: list[str], problem: str) -> list[CheckProblem]:
-    from p2c_core.ops.check import CheckProblem
+    from p2c_core.ops.problems import CheckProblem
 
     if name is None or name.strip().casefold() in {k.strip().casefold() for k in known}:
         return []
