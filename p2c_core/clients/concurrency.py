@@ -115,7 +115,7 @@ class AdaptiveLimit:
             self.budget(time_left, requests_left)
             return
         with self._cond:
-            self.pacer.answered(time_left, requests_left, duration_s, operations)
+            self.pacer.answered(time_left, requests_left, duration_s, operations, in_flight=self.in_use)
             self._cond.notify_all()
 
     def budget(self, time_left: float | None, requests_left: int | None) -> None:
