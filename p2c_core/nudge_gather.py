@@ -97,6 +97,9 @@ def _take_due(rt: Runtime, room: int, accept: Accept) -> list[tuple[Nudge, Any]]
             break
         room -= len(messages)
         for message in messages:
+            if (message.dequeue_count or 1) > 1:  # it failed before: its retries and poison are the host's
+                queue.update_message(message, visibility_timeout=0)
+                continue
             n = accept(message.content)
             if n is None:  # bad, coalesced, or its flow is off: handled as the host would
                 queue.delete_message(message)
