@@ -16,16 +16,18 @@ read the row once more, which writes nothing (the key map).
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
 from p2c_core import engine, nudge_gather, signing
 from p2c_core.controls import paused
-from p2c_core.envelope import chunk
+from p2c_core.envelope import Envelope, chunk
 from p2c_core.errors import MessageError
 from p2c_core.flow import Flow
 from p2c_core.nudge import Nudge, open_sealed
@@ -40,6 +42,10 @@ log = logging.getLogger("p2c.nudges")
 # When a read of a row last started in this process (epoch s), by Nudge.row().
 _reads = TTLCache[tuple[str, str], float](maxsize=100_000, ttl=600)
 _reads_lock = threading.Lock()
+# A batch's records are written side by side, as the host's overlapping batches (batchSize 8,
+# newBatchThreshold) would have written them one delivery each.
+WRITERS = 32
+_writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="p2c-nudge-write")
 
 
 def forget_reads() -> None:
@@ -110,8 +116,14 @@ def _apply(rt: Runtime, flow: Flow, nudges: list[Nudge]) -> Outcome:
     rt.versions.note(flow, (r.version for r in records))  # before they are applied, as the poll does
     # p2c.lag: from the earliest source change of the batch (a bound, never under the real lag).
     sent = min(n.changed or n.received for n in nudges)
-    for envelope in chunk(flow.name, records, rt.settings.chunk_size):
+    # Written as the host would have, one delivery a row: an envelope each, WRITERS at once.
+
+    def write(envelope: Envelope) -> Outcome:
         envelope.sent = sent
-        applied = engine.apply(rt, flow, signing.seal(envelope, rt.signing_key))
-        out.counts.add(applied.counts)
+        return engine.apply(rt, flow, signing.seal(envelope, rt.signing_key))
+
+    # Each write in a copy of this thread's context: its spans and logs stay this invocation's.
+    writes = [_writers.submit(contextvars.copy_context().run, write, e) for e in chunk(flow.name, records, 1)]
+    for applied in writes:
+        out.counts.add(applied.result().counts)
     return out
