@@ -2,8 +2,8 @@
 is read in pages, within the service budgets).
 
 Dataverse: `$filter` on the primary id with `or`-joined terms, IDS_PER_QUERY ids a query
-(the poll's own lookup reads do the same; a Web API filter is limited by URL length, which
-50 GUIDs stay far below). F&O: key filters, per company, IDS_PER_QUERY keys a query.
+(the size the poll's own lookup reads already send, sources.py). F&O: key filters, per
+company, IDS_PER_QUERY keys a query.
 N nudges of N distinct rows are about ceil(N / IDS_PER_QUERY) reads, not N. A row the
 source no longer returns is a removal, as the flow's ON_DELETE says (lifecycle.py).
 """
