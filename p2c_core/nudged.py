@@ -9,28 +9,30 @@ ON_DELETE says (lifecycle.py): nothing is taken from the event itself.
 Coalescing: a nudge waits `P2C_EVENTS_COALESCE_SECONDS` in the queue (events.py); when it
 comes due, a read of its row that started after the event was received has seen that
 change already, so the nudge is dropped. 500 events for one row within the wait are one
-read and at most one write. What one process remembers is its own: another instance may
+read and at most one write. Nudges for many rows are read together, about IDS_PER_QUERY
+rows a request (nudge_gather.py, nudge_read.py). What one process remembers is its own: another instance may
 read the row once more, which writes nothing (the key map).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
-from p2c_core import engine, lifecycle, signing
+from p2c_core import engine, nudge_gather, signing
 from p2c_core.controls import paused
-from p2c_core.envelope import Record, chunk
+from p2c_core.envelope import Envelope, chunk
 from p2c_core.errors import MessageError
-from p2c_core.flow import Dataverse, Flow
+from p2c_core.flow import Flow
 from p2c_core.nudge import Nudge, open_sealed
+from p2c_core.nudge_read import read_rows
 from p2c_core.outcome import Outcome
-from p2c_core.poll import source_records
-from p2c_core.sources import DataverseChanges, any_of
 
 if TYPE_CHECKING:
     from p2c_core.runtime import Runtime
@@ -40,6 +42,10 @@ log = logging.getLogger("p2c.nudges")
 # When a read of a row last started in this process (epoch s), by Nudge.row().
 _reads = TTLCache[tuple[str, str], float](maxsize=100_000, ttl=600)
 _reads_lock = threading.Lock()
+# A batch's records are written side by side, as the host's overlapping batches (batchSize 8,
+# newBatchThreshold) would have written them one delivery each.
+WRITERS = 32
+_writers = ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="p2c-nudge-write")
 
 
 def forget_reads() -> None:
@@ -59,7 +65,16 @@ def _claim_read(n: Nudge) -> bool:
 
 
 def handle(rt: Runtime, body: bytes | str) -> Outcome | None:
-    """Apply one nudge; None when nothing was read (bad, coalesced, or its flow is off)."""
+    """Apply one nudge, read together with the nudges around it (nudge_gather.py); None when
+    nothing was read (bad, coalesced, or its flow is off)."""
+    n = _accept(rt, body)
+    if n is None:
+        return None
+    return nudge_gather.together(rt, n, lambda batch: _apply_all(rt, batch), lambda b: _accept(rt, b))
+
+
+def _accept(rt: Runtime, body: bytes | str) -> Nudge | None:
+    """The nudge in a message when its row needs a read, else None (logged why)."""
     try:
         n = open_sealed(body, rt.signing_key)
         flow = rt.flow(n.flow)
@@ -72,11 +87,7 @@ def handle(rt: Runtime, body: bytes | str) -> Outcome | None:
     if not _claim_read(n):
         log.debug("nudge for %s %s coalesced", flow.name, n.row()[1])
         return None
-    try:
-        return _apply(rt, flow, n)
-    except BaseException:
-        _forget_read(n)  # the host delivers the nudge again: that delivery must read
-        raise
+    return n
 
 
 def _forget_read(n: Nudge) -> None:
@@ -84,51 +95,35 @@ def _forget_read(n: Nudge) -> None:
         _reads.pop(n.row(), None)
 
 
-def _apply(rt: Runtime, flow: Flow, n: Nudge) -> Outcome:
+def _apply_all(rt: Runtime, nudges: list[Nudge]) -> dict[str, Outcome]:
+    """Every flow's nudges read together and applied: an outcome per flow."""
+    flows: dict[str, list[Nudge]] = {}
+    for n in nudges:
+        flows.setdefault(n.flow, []).append(n)
+    try:
+        return {name: _apply(rt, rt.flow(name), group) for name, group in flows.items()}
+    except BaseException:
+        for n in nudges:
+            _forget_read(n)  # the nudges come again: those deliveries must read
+        raise
+
+
+def _apply(rt: Runtime, flow: Flow, nudges: list[Nudge]) -> Outcome:
     out = Outcome(flow.name, "nudge")
-    records = _read(rt, flow, n, out)
+    records = read_rows(rt, flow, nudges, out)
     if not records:
         return out
     rt.versions.note(flow, (r.version for r in records))  # before they are applied, as the poll does
-    for envelope in chunk(flow.name, records, rt.settings.chunk_size):
-        envelope.sent = n.changed or n.received  # p2c.lag: from the source change
-        applied = engine.apply(rt, flow, signing.seal(envelope, rt.signing_key))
-        out.counts.add(applied.counts)
+    # p2c.lag: from the earliest source change of the batch (a bound, never under the real lag).
+    sent = min(n.changed or n.received for n in nudges)
+    # Written as the host would have, one delivery a row: an envelope each, WRITERS at once.
+
+    def write(envelope: Envelope) -> Outcome:
+        envelope.sent = sent
+        return engine.apply(rt, flow, signing.seal(envelope, rt.signing_key))
+
+    # Each write in a copy of this thread's context: its spans and logs stay this invocation's.
+    writes = [_writers.submit(contextvars.copy_context().run, write, e) for e in chunk(flow.name, records, 1)]
+    for applied in writes:
+        out.counts.add(applied.result().counts)
     return out
-
-
-def _read(rt: Runtime, flow: Flow, n: Nudge, out: Outcome) -> list[Record]:
-    reader = rt.reader(flow)
-    if isinstance(flow.source, Dataverse):
-        guid = _document_id(rt, flow, n)
-        if guid is None:
-            return []
-        row = rt.dataverse.get(flow.source.entity_set, guid, select=reader.select())
-        if row is None:
-            return lifecycle.deleted(rt, flow, [guid], out)
-        rows: list[dict[str, Any]] = [row]
-        assert isinstance(reader, DataverseChanges)
-        reader.resolve(rows)  # lookups as natural keys, and the document's lines
-    else:
-        if n.key is None:
-            return []
-        rows = [r for page in rt.fno.query(flow.source.entity_set, select=reader.select(),
-                                           filter=any_of(flow.source.key, [n.key])) for r in page.rows]  # fmt: skip
-        rows = [{k: v for k, v in r.items() if not k.startswith("@")} for r in rows]
-        if not rows:
-            return lifecycle.deleted(rt, flow, [n.key], out)
-        reader.add_lines(rows)
-    return source_records(rt, flow, rows, reader.version_of, out)
-
-
-def _document_id(rt: Runtime, flow: Flow, n: Nudge) -> str | None:
-    """The Dataverse row to read: the nudge's, or for a line, its document (read from the line)."""
-    if not n.line:
-        return n.id
-    lines = flow.lines
-    if lines is None or lines.source is None or n.id is None:
-        return None
-    column = f"_{lines.source_parent}_value"
-    line = rt.dataverse.get(lines.source, n.id, select=[column])
-    parent = (line or {}).get(column)
-    return str(parent).lower() if parent else None
