@@ -40,7 +40,7 @@ class MemoryTarget:
 class MemoryRuntime(Runtime):
     target: MemoryTarget
 
-    def writer(self, flow: Flow) -> TargetWriter:
+    def writer(self, flow: Flow, company: str | None = None) -> TargetWriter:
         return self.target
 
 
