@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.ERROR)
     if args.report:
-        from bench.run import DOCS
+        from bench.harness import DOCS
 
         both = live(args.quick, args.latency_ms)
         write_section(DOCS, section(both, args.latency_ms))

@@ -14,26 +14,21 @@ memory figures are p2c's own. The last line printed is one JSON object:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
 import platform
-import secrets
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
-DOCS = REPO / "docs" / "benchmarks.md"
+from bench.harness import DOCS, REPO, Services, count, met, services, total_requests, worker
+
 COMPANY = "usmf"
 
 # The throttle bound of the throttling benchmark: Dataverse's service protection (the
@@ -46,88 +41,6 @@ WINDOW_S = 10.0
 MAX_EXECUTION_S = 10.0
 COST_MS = 20.0
 BOUND_OPS_PER_S = MAX_EXECUTION_S / WINDOW_S / (COST_MS / 1000)
-
-
-@dataclass
-class Services:
-    dataverse_url: str
-    fno_url: str
-    storage: str
-    # One key for every worker process of a run: each must verify what the others signed.
-    signing_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
-
-    def env(self, **extra: str) -> dict[str, str]:
-        from p2c_cli.local import sandbox_env
-
-        local = sandbox_env(self.storage, self.dataverse_url, self.fno_url, self.signing_key)
-        return {**os.environ, **local, **extra}
-
-    def admin(self, service: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        base = self.dataverse_url if service == "dataverse" else self.fno_url
-        with httpx.Client(base_url=base, timeout=60) as client:
-            response = client.get(f"/_sandbox/{path}") if body is None else client.post(f"/_sandbox/{path}", json=body)
-            response.raise_for_status()
-            return response.json() if response.content else {}
-
-    def stats(self) -> dict[str, dict[str, Any]]:
-        return {svc: self.admin(svc, "stats") for svc in ("dataverse", "fno")}
-
-    def reset_stats(self) -> None:
-        for svc in ("dataverse", "fno"):
-            self.admin(svc, "reset-stats", {})
-
-
-@contextlib.contextmanager
-def services(accounts: int, latency_ms: float, products: int = 0) -> Iterator[Services]:
-    """Azurite (in memory) and a sandbox process seeded with `accounts` extra accounts
-    (and `products` extra released products)."""
-    from p2c_cli.azurite import Azurite
-
-    with Azurite() as azurite:
-        args = [sys.executable, "-m", "p2c_cli", "sandbox", "--accounts", str(accounts), "--products", str(products)]
-        sandbox = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True)
-        try:
-            urls: dict[str, str] = {}
-            assert sandbox.stdout is not None
-            for line in sandbox.stdout:  # `P2C_DATAVERSE_URL=http://...  (Web API under ...)`
-                name, _, rest = line.partition("=")
-                if name in ("P2C_DATAVERSE_URL", "P2C_FNO_URL") and rest.strip():
-                    urls["dataverse" if name == "P2C_DATAVERSE_URL" else "fno"] = rest.split()[0]
-                if len(urls) == 2:
-                    break
-            if len(urls) < 2:
-                raise RuntimeError(f"the sandbox did not start (exit code {sandbox.poll()})")
-            found = Services(urls["dataverse"], urls["fno"], azurite.connection_string)
-            for svc in ("dataverse", "fno"):
-                found.admin(svc, "faults", {"latency_ms": latency_ms})
-            yield found
-        finally:
-            sandbox.terminate()
-            try:
-                sandbox.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                sandbox.kill()
-
-
-def worker(svc: Services, *flows: str, **settings: str) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.worker", *flows],
-        cwd=REPO, env=svc.env(**settings), capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        raise RuntimeError(f"bench.worker failed ({done.returncode}): {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def total_requests(stats: dict[str, Any]) -> int:
-    return int(stats["total"])
-
-
-def count(stats: dict[str, Any], status: int) -> int:
-    return sum(r["count"] for r in stats["requests"] if r["status"] == status)
-
-
-# --- 1, 3, 4: bulk initial sync, its memory, and the sequential client beside it ----------
 
 
 def bulk(accounts: int, latency_ms: float, sequential_records: int) -> dict[str, Any]:
@@ -300,10 +213,6 @@ METHOD = """\
   (each for an F&O source; one change-tracking read serves both for a Sales source), the
   most of any flow.\
 """
-
-
-def met(value: float, op: str, goal: float) -> bool:
-    return {"<=": value <= goal, ">=": value >= goal, "<": value < goal}[op]
 
 
 def write_report(summary: dict[str, Any], details: dict[str, Any], args: argparse.Namespace) -> None:

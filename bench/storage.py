@@ -8,7 +8,7 @@ Requests are counted at the storage client: every queue and table client of the 
 built on `CountingTransport`, a wrapper of azure-core's own HTTP transport talking to the
 real Azurite, so a table transaction (`$batch`) counts one, a point read one, a query page
 one. Each run is a worker process of its own (`python -m bench.storage worker FLOW...`)
-against a sandbox process and Azurite (bench.run.services).
+against a sandbox process and Azurite (bench.harness.services).
 """
 
 from __future__ import annotations
@@ -158,7 +158,7 @@ def worker_main(argv: list[str]) -> int:
 
 
 def run_worker(svc: Any, *args: str, **env: str) -> dict[str, Any]:
-    from bench.run import REPO
+    from bench.harness import REPO
 
     done = subprocess.run(
         [sys.executable, "-m", "bench.storage", "worker", *args],
@@ -176,7 +176,7 @@ def per_record(result: dict[str, Any], records: int | None = None) -> float:
 def accounts(count: int, latency_ms: float) -> dict[str, Any]:
     """Initial load of `count` generated accounts, a re-sync of 100 changed ones, and the
     same initial load with 5 ms added to every storage request."""
-    from bench.run import services
+    from bench.harness import services
 
     out: dict[str, Any] = {"accounts": count}
     with services(count, latency_ms) as svc:
@@ -217,7 +217,7 @@ def change_accounts(svc: Any, changes: int) -> None:
 
 
 def products(count: int, latency_ms: float) -> dict[str, Any]:
-    from bench.run import services
+    from bench.harness import services
 
     with services(0, latency_ms, products=count) as svc:
         result = run_worker(svc, "products")
@@ -228,7 +228,7 @@ def idle(small: int, large: int, window: int | None = None) -> dict[str, Any]:
     """An idle products tick with `small` and with `large` F&O released products: every row
     seen by earlier polls (a whole pass of windows; their messages dropped: the tick is what
     is measured), then one more poll with nothing changed. Its service and storage requests."""
-    from bench.run import services, total_requests
+    from bench.harness import services, total_requests
     from p2c_core.settings import Settings
 
     env = {} if window is None else {"P2C_FNO_SCAN_WINDOW": str(window)}
@@ -339,7 +339,7 @@ default 10,000, two and a half hours at the products flow's 15 minutes).
 
 def section(summary: dict[str, Any], details: dict[str, Any]) -> list[str]:
     """The storage section of docs/benchmarks.md."""
-    from bench.run import met
+    from bench.harness import met
 
     lines = [BEGIN, "## Storage (issue 20)", "", "| Goal | Figure | Target | Met |", "|---|---|---|---|"]
     for key, op, goal, text in GOALS:
@@ -352,7 +352,7 @@ def section(summary: dict[str, Any], details: dict[str, Any]) -> list[str]:
 
 def write_section(lines: list[str]) -> None:
     """Put the section into docs/benchmarks.md (replacing the one there), the rest untouched."""
-    from bench.run import DOCS
+    from bench.harness import DOCS
 
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     if BEGIN in text and END in text:

@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-from bench.run import REPO, Services, count, services, total_requests
+from bench.harness import REPO, Services, count, services, total_requests
 
 WINDOW_S = 10.0
 MAX_REQUESTS = 200  # 6,000 per 300 s
@@ -244,7 +244,7 @@ def section(result: dict[str, Any], quick: bool, latency_ms: float) -> str:
 
 
 def write_section(result: dict[str, Any], quick: bool, latency_ms: float) -> None:
-    from bench.run import DOCS
+    from bench.harness import DOCS
 
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
     new = section(result, quick, latency_ms)

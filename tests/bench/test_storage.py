@@ -24,11 +24,11 @@ def test_each_request_counts_once_a_transaction_as_one(azurite):
 
 
 def test_the_section_replaces_its_own_part_of_the_doc_only(tmp_path, monkeypatch):
-    import bench.run
+    import bench.harness
 
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nkept above\n")
-    monkeypatch.setattr(bench.run, "DOCS", doc)
+    monkeypatch.setattr(bench.harness, "DOCS", doc)
     summary = {k: 0.0 for k in ("storage_requests_per_record_initial", "storage_requests_per_record_resync",
                                 "storage_requests_per_record_products", "cpu_ms_per_record",
                                 "storage_latency_throughput_ratio", "idle_cost_ratio_100k_vs_100")}  # fmt: skip
