@@ -104,3 +104,15 @@ def count(stats: dict[str, Any], status: int) -> int:
 
 def met(value: float, op: str, goal: float) -> bool:
     return {"<=": value <= goal, ">=": value >= goal, "<": value < goal}[op]
+
+
+def write_doc_section(begin: str, end: str, section: str) -> None:
+    """Put a section marked by `begin`/`end` (included in `section`) into docs/benchmarks.md,
+    replacing the one there; the rest of the file is left as it is."""
+    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
+    if begin in text and end in text:
+        head, _, rest = text.partition(begin)
+        text = head + section.rstrip("\n") + rest.partition(end)[2]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section.rstrip("\n") + "\n"
+    DOCS.write_text(text)

@@ -352,15 +352,9 @@ def section(summary: dict[str, Any], details: dict[str, Any]) -> list[str]:
 
 def write_section(lines: list[str]) -> None:
     """Put the section into docs/benchmarks.md (replacing the one there), the rest untouched."""
-    from bench.harness import DOCS
+    from bench.harness import write_doc_section
 
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + "\n".join(lines) + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
-    DOCS.write_text(text)
+    write_doc_section(BEGIN, END, "\n".join(lines))
 
 
 def find(details: dict[str, Any], key: str) -> Any:

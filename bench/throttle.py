@@ -244,17 +244,9 @@ def section(result: dict[str, Any], quick: bool, latency_ms: float) -> str:
 
 
 def write_section(result: dict[str, Any], quick: bool, latency_ms: float) -> None:
-    from bench.harness import DOCS
+    from bench.harness import write_doc_section
 
-    text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    new = section(result, quick, latency_ms)
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        _, _, tail = rest.partition(END)
-        text = head + new.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + new
-    DOCS.write_text(text)
+    write_doc_section(BEGIN, END, section(result, quick, latency_ms))
 
 
 if __name__ == "__main__":

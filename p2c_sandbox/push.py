@@ -29,6 +29,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 MAX_DATAVERSE_BYTES = 256 * 1024
 RETRIED_STATUSES = (502, 503, 504)
@@ -225,3 +228,24 @@ def send_fno(sender: Sender, url: str, event: dict[str, Any]) -> None:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+class PushAdmin:
+    """`/_sandbox/push` of either service: GET what was pushed, POST seeded faults
+    (`{"seed": 1, "drop_rate": 0.2, "duplicate_rate": 0.1, "reorder_rate": 0.1, ...}`)."""
+
+    sender: Sender
+
+    def push_routes(self) -> list[Route]:
+        return [Route("/_sandbox/push", self.get_push, methods=["GET"]),
+                Route("/_sandbox/push", self.set_push, methods=["POST"])]  # fmt: skip
+
+    async def get_push(self, request: Request) -> Response:
+        return JSONResponse(self.sender.snapshot())
+
+    async def set_push(self, request: Request) -> Response:
+        try:
+            self.sender.configure(PushFaults.from_json(json.loads(await request.body() or b"{}")))
+        except (ValueError, TypeError) as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(self.sender.snapshot())

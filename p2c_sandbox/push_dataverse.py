@@ -10,16 +10,13 @@ changed), or for a Delete an EntityReference.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from p2c_sandbox.push import PushFaults, Sender, send_dataverse, wcf_date
+from p2c_sandbox.push import PushAdmin, Sender, send_dataverse, wcf_date
 from p2c_sandbox.registration import Registrations, Webhook
 from p2c_sandbox.store import Row
 
@@ -35,7 +32,7 @@ BUSINESS_UNIT = "e2b9dd85-e89e-e711-8122-000d3aa2331c"
 _SYSTEM = {"modifiedon", "versionnumber", "createdon"}
 
 
-class DataversePush:
+class DataversePush(PushAdmin):
     def __init__(self, schemas: dict[str, EntitySchema]) -> None:
         self.schemas = schemas
         self.registrations = Registrations({s.entity_type for s in schemas.values()})
@@ -94,19 +91,7 @@ class DataversePush:
                 "RowVersion": None}  # fmt: skip
 
     def routes(self) -> list[Route]:
-        return [Route("/_sandbox/push", self.get_push, methods=["GET"]),
-                Route("/_sandbox/push", self.set_push, methods=["POST"])]  # fmt: skip
-
-    async def get_push(self, request: Request) -> Response:
-        return JSONResponse(self.sender.snapshot())
-
-    async def set_push(self, request: Request) -> Response:
-        """Seeded faults: {"seed": 1, "drop_rate": 0.2, "duplicate_rate": 0.1, "reorder_rate": 0.1, ...}."""
-        try:
-            self.sender.configure(PushFaults.from_json(json.loads(await request.body() or b"{}")))
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self.sender.snapshot())
+        return self.push_routes()
 
 
 def _attribute(column: str) -> str:

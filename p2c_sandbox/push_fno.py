@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from p2c_sandbox.push import PushFaults, Sender, send_fno, wcf_date
+from p2c_sandbox.push import PushAdmin, Sender, send_fno, wcf_date
 from p2c_sandbox.store import Row, Store
 
 EVENTS = ("Created", "Updated", "Deleted")
@@ -37,7 +37,7 @@ class Activation:
     company: str | None = None
 
 
-class FnoPush:
+class FnoPush(PushAdmin):
     def __init__(self, store: Store, entities: set[str]) -> None:
         self.entities = entities
         self.activations: list[Activation] = []
@@ -81,8 +81,7 @@ class FnoPush:
             Route("/_sandbox/data-events", self.list_activations, methods=["GET"]),
             Route("/_sandbox/data-events", self.activate, methods=["POST"]),
             Route("/_sandbox/data-events", self.deactivate, methods=["DELETE"]),
-            Route("/_sandbox/push", self.get_push, methods=["GET"]),
-            Route("/_sandbox/push", self.set_push, methods=["POST"]),
+            *self.push_routes(),
         ]
 
     async def list_activations(self, request: Request) -> Response:
@@ -111,13 +110,3 @@ class FnoPush:
         with self.lock:
             self.activations.clear()
         return Response(status_code=204)
-
-    async def get_push(self, request: Request) -> Response:
-        return JSONResponse(self.sender.snapshot())
-
-    async def set_push(self, request: Request) -> Response:
-        try:
-            self.sender.configure(PushFaults.from_json(json.loads(await request.body() or b"{}")))
-        except (ValueError, TypeError) as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
-        return JSONResponse(self.sender.snapshot())
