@@ -34,6 +34,10 @@ def write_module(folder: Path, name: str, text: str) -> Path:
 
 
 def test_a_flow_module_is_registered_after_its_dependencies_and_configurable(tmp_path, monkeypatch):
+    # Imported before the registry is extended: function_app builds its module-level app from
+    # the registry when first imported, and that app must stay the standard one for other tests.
+    from function_app import build_app
+
     with flows.extended(write_module(tmp_path, "partners", PARTNERS)) as extended:
         names = list(extended.names)
         assert "partners" in names and names.index("partners") > names.index("accounts")
@@ -45,8 +49,6 @@ def test_a_flow_module_is_registered_after_its_dependencies_and_configurable(tmp
         settings = load_settings(dataverse_url="http://127.0.0.1:1", fno_url="http://127.0.0.1:2",
                                  fno_company="usmf", auth_mode="none")  # fmt: skip
         assert settings.flow("partners").paused is True
-        from function_app import build_app
-
         functions = {f.get_function_name() for f in build_app(extended.flows).get_functions()}
         assert {"partners_poll", "partners_apply"} <= functions
     assert "partners" not in flows.registry().names  # gone with the block
