@@ -7,12 +7,12 @@ import json
 import pytest
 
 from p2c_cli import probe
+from p2c_cli.azurite import ACCOUNT_KEY
 from p2c_cli.entry import hoist_global_flags, run
 from p2c_cli.errors import ExitCode, OperatorError, explain, storage_endpoint
 from p2c_cli.render import duration
 from p2c_cli.syncing import STALL_S, Watchdog
 from p2c_core.errors import MappingError, SettingsError, TransientError
-from p2c_core.state.storage import DEVELOPMENT_STORAGE
 
 
 def test_global_flags_are_read_anywhere_before_a_double_dash():
@@ -58,8 +58,9 @@ def test_an_unreachable_service_names_its_setting(monkeypatch):
 
 def test_storage_endpoints_show_the_address_never_the_key():
     # Azurite's well-known development key, public: the only key the repo may hold.
-    key = DEVELOPMENT_STORAGE.split("AccountKey=")[1].split(";")[0]
-    conn = f"DefaultEndpointsProtocol=https;AccountName=p2cprod;AccountKey={key};EndpointSuffix=core.windows.net"
+    conn = (
+        f"DefaultEndpointsProtocol=https;AccountName=p2cprod;AccountKey={ACCOUNT_KEY};EndpointSuffix=core.windows.net"
+    )
     assert storage_endpoint({"AzureWebJobsStorage": conn}) == "https://p2cprod.queue.core.windows.net"
     assert storage_endpoint({"AzureWebJobsStorage": "UseDevelopmentStorage=true"}).startswith("http://127.0.0.1:10001")
     assert storage_endpoint({"accountName": "p2cprod"}) == "https://p2cprod.queue.core.windows.net"

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from p2c_cli.azurite import free_ports
+from p2c_cli.azurite import ACCOUNT, ACCOUNT_KEY, free_ports
 from p2c_cli.local import sandbox_env
 from p2c_core.settings import setting_names
-from p2c_core.state.storage import DEVELOPMENT_STORAGE
 
 from .conftest import E2E
 
@@ -39,9 +38,7 @@ def nowhere(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
         monkeypatch.delenv(name, raising=False)
     queue, table = free_ports(2)
     conn = (
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey="
-        + DEVELOPMENT_STORAGE.split("AccountKey=")[1].split(";")[0]
-        + ";"  # Azurite's public development key
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={ACCOUNT_KEY};"  # Azurite's public key
         f"QueueEndpoint=http://127.0.0.1:{queue}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{table}/devstoreaccount1;"
     )
     return sandbox_env(conn, closed_port_url(), closed_port_url())
