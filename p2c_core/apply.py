@@ -179,7 +179,7 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
     state = rt.state
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
     # New records are claimed by creating their entries, with no read first (claims.py);
-    # only those whose transaction found an entry are read, one by one.
+    # only those whose transaction found an entry are read, together (state/keyreads.py).
     # A default-company record may have its entry under its key of before several companies
     # (routing.py): read first, never claimed as new.
     bare = {id(r) for r in records if routing.may_be_bare(rt, r)}

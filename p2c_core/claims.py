@@ -3,8 +3,9 @@
 Most records of a bulk load are new: their key map entries are created, leased, in one
 table transaction per partition and 100 (no read before), and their row ids reserved the
 same way (`~id` rows created, not read). A transaction that finds an existing entry (or id
-row) fails whole; its records are then read and claimed one by one as before, so a record
-never goes unread when it has an entry. What each record costs: docs/benchmarks.md.
+row) fails whole; its records are then read (a query per partition and 14 records,
+state/keyreads.py) and claimed, so a record never goes unread when it has an entry. What
+each record costs: docs/benchmarks.md.
 """
 
 from __future__ import annotations
