@@ -307,18 +307,18 @@ partition with one record to read is a point read. Entries of the form before bu
 read the same way in the old partition, for the records their bucket misses. A message of
 scattered changes spans the flow's 4 bucket partitions (state/buckets.py), so the reads are
 about 2 queries per partition, and the lease and the commit a transaction per partition: the
-100 changes cost 11 queries where they cost 100 point reads.
+100 changes cost 11 queries where they cost 100 point reads, about 0.4 requests a record in all.
 
 The trade-off, on real Azure: Table Storage serves a filter that ORs row keys as a partition
 scan, not as point reads
 (https://learn.microsoft.com/azure/storage/tables/table-storage-design-for-query). It is one
 billed request and one round trip instead of up to 14, but the service's time for it grows
-with the partition (a quarter of the flow's entries), and a scan that runs long answers in
-pages with continuation tokens, each page a request of its own (followed to the end). Point
+with the partition (a quarter of the flow's entries), and a scan that runs past five seconds
+answers in pages with continuation tokens, each page a request of its own (followed). Point
 reads cost the same at any size. At the sizes measured here (thousands of entries a flow) the
-query is the cheaper by far; at millions of entries a flow a query may take longer on the
-server than the 14 point reads it replaces would one after another. That was not measured on
-Azure (Azurite's timing says nothing about it); the request count stays the lower either way.
+query is the cheaper by far; at millions of entries a flow one query may take the server
+longer than the 14 point reads it replaces. That was not measured on Azure (Azurite's timing
+says nothing about it); the request count stays the lower either way.
 
 Products take the same path as accounts (leased by create, written in one `$batch`, committed
 in one transaction); an F&O source has no row ids to reserve.

@@ -6,11 +6,12 @@ Table Storage has no multi-get, but one query can name several rows:
 the `PartitionKey eq` among them, so a query names at most 14 rows.
 
 The trade-off, on real Azure: the service serves such a filter as a partition scan, not as
-point reads ("using an or to specify a filter based on RowKey values results in a partition
-scan", https://learn.microsoft.com/azure/storage/tables/table-storage-design-for-query). Each
+point reads nor as a range query
+(https://learn.microsoft.com/azure/storage/tables/table-storage-design-for-query). Each
 query is one billed request (and one round trip) instead of up to 14, but its server time
-grows with the partition; a long scan may answer a page with a continuation token (every
-page is followed, and each is a request of its own). Where a partition has only one row to
+grows with the partition; a query that runs past five seconds answers with a continuation
+token (https://learn.microsoft.com/rest/api/storageservices/query-timeout-and-pagination):
+every page is followed, each a request of its own. Where a partition has only one row to
 read, it is a point read.
 """
 
