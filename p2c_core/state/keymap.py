@@ -121,7 +121,7 @@ def own_claim(entry: KeyMapEntry | None, version: int, until: datetime) -> bool:
 
 
 def _busy(key: str) -> RecordBusy:
-    return RecordBusy(f"record {key!r} is being applied by another worker")
+    return RecordBusy(f"record {key!r} is being applied by another worker", leased=True)
 
 
 class KeyMapStore:

@@ -4,6 +4,7 @@ half way, never leaves leases that make the records fail as "being applied by an
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,17 @@ def test_a_delivery_that_stops_half_way_gives_its_leases_back(
     assert set(raised) - _invalid(e2e) <= _customers(e2e)
     assert {f.error_class for f in e2e.runtime.state.failures("accounts")} == {"MappingError"}
     assert summary.flows["accounts"].written >= len(set(raised) - _invalid(e2e))
+
+
+def test_a_record_leased_by_a_worker_that_stopped_waits_for_the_lease_to_end(e2e: E2E, monkeypatch: pytest.MonkeyPatch):
+    # Few attempts, a lease that outlasts them: before, the record failed "being applied by
+    # another worker" though nobody was; waiting on a lease spends no attempt.
+    monkeypatch.setenv("P2C_RECORD_MAX_ATTEMPTS", "2")
+    e2e.restart_runtime()
+    key = next(r["accountnumber"] for r in e2e.sandbox.dataverse.rows("accounts")
+               if r.get("customertypecode") == 3 and r.get("statecode") == 0 and r.get("accountnumber")
+               and len(r["name"]) <= 100)  # fmt: skip
+    e2e.runtime.state.keymap.claim(None, "accounts", key, 0, timedelta(seconds=12))  # its holder stopped
+    e2e.sync("accounts")
+    assert key in _customers(e2e)
+    assert {f.error_class for f in e2e.runtime.state.failures("accounts")} == {"MappingError"}
