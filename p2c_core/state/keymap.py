@@ -110,8 +110,19 @@ def _from_entity(flow: str, e: Any, *, legacy: bool = False) -> KeyMapEntry:
     )
 
 
+def own_claim(entry: KeyMapEntry | None, version: int, until: datetime) -> bool:
+    """Whether `entry` is the one a `claim_new` leasing until `until` created for this version,
+    read back because the transaction seemed to fail: the storage client retries a request
+    whose answer it lost, and the retry of creates that went through meets them ("already
+    exists"). Never applied and leased to the microsecond of this claim: no other claim's."""
+    return (
+        entry is not None and entry.etag is not None and not entry.legacy and entry.version == -1
+        and entry.target_key is None and entry.lease_version == version and entry.lease_until == until.isoformat()
+    )  # fmt: skip
+
+
 def _busy(key: str) -> RecordBusy:
-    return RecordBusy(f"record {key!r} is being applied by another worker")
+    return RecordBusy(f"record {key!r} is being applied by another worker", leased=True)
 
 
 class KeyMapStore:
@@ -333,7 +344,9 @@ class KeyMapStore:
         with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
             replace_if_unchanged(self._table(), _entity(entry), entry.etag)
 
-    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+    def claim_new(
+        self, flow: str, claims: list[Claim], lease: timedelta, *, at: datetime | None = None
+    ) -> list[KeyMapEntry | None]:
         """Claim records taken to be new by creating their entries, a transaction per partition
         and 100, with no read before: a create fails when the entry exists ("create; on
         conflict read"). Each gets its claimed entry, or None where its transaction failed
@@ -341,11 +354,12 @@ class KeyMapStore:
         `claim_many` them. After the first failed transaction the rest are not tried (a
         message of known records costs one failed transaction, not one per partition).
         Not while the flow still has entries in the old form (they would be missed): then
-        every result is None."""
+        every result is None. The leases run from `at` (now): a caller that keeps it knows
+        its own claims when a transaction's answer is lost (`own_claim`)."""
         out: list[KeyMapEntry | None] = [None] * len(claims)
         if self.legacy.possible(flow):
             return out
-        until = (now() + lease).isoformat()
+        until = ((at or now()) + lease).isoformat()
         by_partition: dict[str, dict[int, _Write]] = {}
         for n, c in enumerate(claims):
             new = KeyMapEntry(flow=flow, source_key=c.key, lease_version=c.version, lease_until=until)
