@@ -241,8 +241,8 @@ class DataverseWriter:
         """One `$batch` of upserts by alternate key, without a look-up first.
 
         A record p2c has not written goes as a create (`If-None-Match: *`) with its
-        create-only fields; one that turns out to exist (412) is redone alone by `write`,
-        which updates it without them.
+        create-only fields. The ones that turn out to exist (412) go together in one more
+        `$batch` as updates (`If-Match: *`) without them; a create-only flow leaves them alone.
         """
         target, client = self.flow.target, self.client
         requests: list[BatchRequest] = []
@@ -254,10 +254,35 @@ class DataverseWriter:
             else:
                 requests.append(client.create_request(target.entity_set, alternate, {**body, **item.create_only}))
 
-        def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
-            return not item.known and isinstance(error, PreconditionFailedError)
+        answers: list[Any] = list(client.odata.batch(requests))
+        existing = [
+            i for i, (item, answer) in enumerate(zip(items, answers, strict=True))
+            if not item.known and isinstance(answer, PreconditionFailedError)
+        ]  # fmt: skip
+        if existing:
+            redone = self._update_existing([items[i] for i in existing])
+            for i, result in zip(existing, redone, strict=True):
+                answers[i] = result
 
-        return _results(self, items, client.odata.batch(requests), guessed_wrong)
+        def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
+            # Deleted between the create and the update: `write` looks and settles it.
+            return not item.known and isinstance(error, PreconditionFailedError | NotFoundError)
+
+        return _results(self, items, answers, guessed_wrong)
+
+    def _update_existing(self, items: list[WriteItem]) -> list[Any]:
+        """Records a batched create found there already: one `$batch` of updates by alternate
+        key (`If-Match: *`: a row deleted meanwhile is a 404, not a row without its create-only
+        fields); a create-only flow leaves them as they are, without a request."""
+        if self.flow.create_only:
+            return [None] * len(items)
+        target = self.flow.target
+        updates = [
+            BatchRequest("PATCH", key_segment(target.entity_set, {target.key: item.key}), headers={"If-Match": "*"},
+                         json_body={k: v for k, v in item.payload.items() if k != target.key})
+            for item in items
+        ]  # fmt: skip
+        return list(self.client.odata.batch(updates))
 
     def _lines(self, spec: Lines, parent: str, lines: list[LineWrite], *, fresh: bool = False) -> None:
         """The lines in changesets (line_writes.py); a header not there before has none to read."""
