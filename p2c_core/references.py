@@ -121,6 +121,18 @@ class References:
             hit = self._found.get(key)
         return (hit[0],) if hit is not None and hit[1] > time.time() else None
 
+    def forget_id(self, guid: str) -> None:
+        """A Sales id a write found missing (a bound row deleted in Sales, targets.py): the
+        references that led to it are looked up afresh, here and in the shared table."""
+        wanted = guid.lower()
+        with self._lock:
+            keys = [k for k, (v, _) in self._found.items() if isinstance(v, str) and v.lower() == wanted]
+            for key in keys:
+                self._found.pop(key, None)
+        for key in keys:
+            if self._shared is not None:
+                self._shared.forget(key)
+
     def is_reference_data(self, entity_set: str) -> bool:
         """Rows no flow reads or writes (currencies, units, unit groups, price lists): the
         org's, not per record, so shared by every instance (shared_refs.py)."""

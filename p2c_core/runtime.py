@@ -184,7 +184,7 @@ class Runtime:
         """The flow's writer; F&O targets in `company` (None: the default company)."""
         if flow.target.service == "fno":
             return FnoWriter(self.fno_for(company), flow)
-        return DataverseWriter(self.dataverse, flow)
+        return DataverseWriter(self.dataverse, flow, gone=self.references.forget_id)
 
     def close(self) -> None:
         client = self.__dict__.get("dataverse")

@@ -96,6 +96,10 @@ class SharedRefs:
         self._quietly(lambda: table.upsert_entity({**row, **state}))
         return found
 
+    def forget(self, natural: Sequence[str]) -> None:
+        """Drop a shared id that turned out wrong (deleted in Sales): the next look-up asks."""
+        self._quietly(lambda: self._table().delete_entity(self.partition, row_key(natural)))
+
     def _settle(self, table: RefTable, key: str) -> Found | None:
         """A fresh answer from the table, or None when this instance is to ask Sales
         (it claimed the key, or waited `wait_s` for the instance that did)."""

@@ -209,11 +209,31 @@ class DataverseWriter:
     (e.g. a Sales-born order coming back from F&O) is updated, never re-marked.
     """
 
-    def __init__(self, client: DataverseClient, flow: Flow) -> None:
+    def __init__(self, client: DataverseClient, flow: Flow, gone: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.flow = flow
+        # Told the id of a bound row a write found missing (deleted in Sales): a cached
+        # reference to forget (references.py), so the next look-up asks again.
+        self.gone = gone
 
     def write(self, item: WriteItem) -> WriteResult:
+        try:
+            return self._write(item)
+        except NotFoundError as exc:
+            self._dangling(item, exc)
+            raise
+
+    def _dangling(self, item: WriteItem, error: P2CError) -> None:
+        """A 404 naming a row the item binds (`uom With Id = <id> Does Not Exist`): that id is gone."""
+        if self.gone is None or not isinstance(error, NotFoundError):
+            return
+        text = str(error).lower()
+        for name, value in {**item.payload, **item.create_only}.items():
+            guid = bound_id(value) if name.endswith("@odata.bind") else None
+            if guid and guid in text:
+                self.gone(guid)
+
+    def _write(self, item: WriteItem) -> WriteResult:
         target = self.flow.target
         pk = id_column(target.entity_set)
         alternate = {target.key: item.key}
@@ -262,12 +282,16 @@ class DataverseWriter:
         if existing:
             redone = self._update_existing([items[i] for i in existing])
             for i, result in zip(existing, redone, strict=True):
-                answers[i] = result
+                # Deleted between the create and the update (404): the 412 stands, and `write`
+                # looks and settles it.
+                if not isinstance(result, NotFoundError):
+                    answers[i] = result
 
         def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
-            # Deleted between the create and the update: `write` looks and settles it.
-            return not item.known and isinstance(error, PreconditionFailedError | NotFoundError)
+            return not item.known and isinstance(error, PreconditionFailedError)
 
+        for item, answer in zip(items, answers, strict=True):
+            self._dangling(item, answer)
         return _results(self, items, answers, guessed_wrong)
 
     def _update_existing(self, items: list[WriteItem]) -> list[Any]:
