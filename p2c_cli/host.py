@@ -118,7 +118,7 @@ class LocalHost:
         # Per queue function, as the host runs each function's messages apart (drain).
         self._pools: dict[str, ThreadPoolExecutor] = {}
         # The host's listeners, one per queue function, poll side by side.
-        self._listeners = ThreadPoolExecutor(max_workers=8, thread_name_prefix="p2c-host-listen")
+        self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="p2c-host-listen")
         # One storage for every invocation, as the worker keeps one per process.
         self.thread_local_storage = threading.local()
 

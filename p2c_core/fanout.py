@@ -20,7 +20,7 @@ from typing import Any
 
 # Requests in flight at once for one caller; Azure Storage takes far more than one
 # process sends, and each waiting request costs a thread here, not CPU.
-WIDTH = 8
+WIDTH = 16
 # Threads for every caller together (the host runs several messages at once).
 _POOL_SIZE = 32
 
