@@ -24,6 +24,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from p2c_cli.host_messages import Renewal, settle
 from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_settings, timespan_seconds
 from p2c_core.state.storage import Storage
 from p2c_core.waiting import Watch
@@ -175,18 +176,20 @@ class LocalHost:
         if fn.wants_context:
             args["context"] = LocalContext(str(uuid.uuid4()), self.thread_local_storage)
         try:
-            fn.call(**args)
+            with Renewal(client, message, self.lease_seconds):
+                fn.call(**args)
         except Exception as exc:
             if (message.dequeue_count or 1) >= self.max_dequeue:
                 poison = f"{fn.queue}-poison"
                 self.storage.queue(poison).send_message(message.content)
-                client.delete_message(message)
+                settle(lambda: client.delete_message(message), message.id)
                 log.warning("%s: message %s moved to %s: %s", fn.name, message.id, poison, exc)
             else:
-                client.update_message(message, visibility_timeout=int(self.visibility_timeout))
+                release = partial(client.update_message, message, visibility_timeout=int(self.visibility_timeout))
+                settle(release, message.id)
                 log.info("%s: message %s failed, retried later: %s", fn.name, message.id, exc)
             return
-        client.delete_message(message)
+        settle(lambda: client.delete_message(message), message.id)
 
     def depth(self, queue: str) -> int:
         """Messages in the queue, visible or not (approximate, as Azure reports it)."""
