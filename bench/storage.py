@@ -324,7 +324,7 @@ moves), then wrote its run row, purged failures and moved its legacy slice one a
 another; and the local host fetched the next batch only when the whole batch of 8 had
 ended, so at each batch's turn the sandbox idled through the last message's commit, run row
 and delete, the receive, and the next messages' lease and id reservation; at the end it
-looked at the 9 queues one at a time. Now the poll sends 16 messages at once and writes
+looked at the 9 queues one at a time. Now the poll sends 8 messages at once and writes
 the tick's three rows at once (p2c_core/fanout.py; the cursor still moves only once every
 send of its page ended), and the local host does what the Functions host does: the next
 batch is fetched when `newBatchThreshold` or fewer messages still run (up to batchSize +

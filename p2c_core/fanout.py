@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
-# Requests in flight at once for one caller; Azure Storage takes far more than one
-# process sends, and each waiting request costs a thread here, not CPU.
-WIDTH = 16
+# Requests in flight at once for one caller: below the 10 connections azure-core's
+# requests transport keeps per host (requests.adapters.DEFAULT_POOLSIZE), so no request
+# opens a connection (a TLS handshake, on Azure) only to drop it afterwards.
+WIDTH = 8
 # Threads for every caller together (the host runs several messages at once).
 _POOL_SIZE = 32
 
