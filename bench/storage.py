@@ -334,7 +334,10 @@ order (lease, id reservation, `$batch` write, commit, run row, delete: a commit 
 follow its write), but with 12 messages in flight they overlap the other messages' writes.
 What is left on the path: the poll's reads before its first page (pause flag, cursor,
 pacing lease), the per-process creation of queues and tables, and a message's first lease
-and last delete. The figure is the median of three runs of each, in turn (0 ms, 5 ms,
+and last delete. Measured on the shared 2-core machine, that did not move the ratio: both
+runs got faster (the 0 ms run as much as the 5 ms one), and the 5 ms still costs the run
+more (0.3 to 1.3 s) than the round trips left on its path add up to; not explained yet.
+The figure is the median of three runs of each, in turn (0 ms, 5 ms,
 then 5 ms, 0 ms, ...), not the best of each: on a machine shared with other work the runs
 spread widely (`records_per_s` in the details) and a best-of pairs two outliers.
 
