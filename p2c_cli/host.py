@@ -12,8 +12,9 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -23,6 +24,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from p2c_cli.host_messages import Renewal, settle
 from p2c_core.hostconfig import DEFAULT_MAX_DEQUEUE_COUNT, HOST_JSON, queue_settings, timespan_seconds
 from p2c_core.state.storage import Storage
 from p2c_core.waiting import Watch
@@ -107,13 +109,25 @@ class LocalHost:
         self.max_dequeue = int(queues.get("maxDequeueCount", DEFAULT_MAX_DEQUEUE_COUNT))
         self.visibility_timeout = timespan_seconds(str(queues.get("visibilityTimeout", "00:00:00")))
         self.batch_size = int(queues.get("batchSize", 16))
+        # The host fetches the next batch once the messages still running are this few or
+        # fewer, so up to batchSize + newBatchThreshold run at once per function (QueuesOptions:
+        # https://learn.microsoft.com/dotnet/api/microsoft.azure.webjobs.host.queuesoptions).
+        self.new_batch_threshold = int(queues.get("newBatchThreshold", self.batch_size // 2))
         self.lease_seconds = lease_seconds
+        self.concurrency = concurrency or self.batch_size + self.new_batch_threshold
         self._pool = ThreadPoolExecutor(max_workers=concurrency or self.batch_size)
+        # Per queue function, as the host runs each function's messages apart (drain).
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        # The host's listeners, one per queue function, poll side by side.
+        self._listeners = ThreadPoolExecutor(max_workers=16, thread_name_prefix="p2c-host-listen")
         # One storage for every invocation, as the worker keeps one per process.
         self.thread_local_storage = threading.local()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        self._listeners.shutdown(wait=True)
 
     def timers(self) -> list[Registered]:
         return [f for f in self.functions if f.kind == "timer"]
@@ -132,19 +146,20 @@ class LocalHost:
 
     def pump(self, fn: Registered) -> int:
         """One batch from fn's queue, like one host poll; returns messages handled."""
-        assert fn.queue is not None
-        client = self.storage.queue(fn.queue)
-        batch = list(
-            client.receive_messages(
-                messages_per_page=min(32, self.batch_size),
-                max_messages=self.batch_size,
-                visibility_timeout=int(self.lease_seconds),
-            )
-        )
+        batch = self._receive(fn, self.batch_size)
         if not batch:
             return 0
         list(self._pool.map(lambda m: self._deliver(fn, m), batch))
         return len(batch)
+
+    def _receive(self, fn: Registered, count: int) -> list[Any]:
+        assert fn.queue is not None
+        client = self.storage.queue(fn.queue)
+        return list(
+            client.receive_messages(
+                messages_per_page=min(32, count), max_messages=count, visibility_timeout=int(self.lease_seconds)
+            )
+        )
 
     def _deliver(self, fn: Registered, message: Any) -> None:
         assert fn.queue is not None
@@ -161,18 +176,20 @@ class LocalHost:
         if fn.wants_context:
             args["context"] = LocalContext(str(uuid.uuid4()), self.thread_local_storage)
         try:
-            fn.call(**args)
+            with Renewal(client, message, self.lease_seconds):
+                fn.call(**args)
         except Exception as exc:
             if (message.dequeue_count or 1) >= self.max_dequeue:
                 poison = f"{fn.queue}-poison"
                 self.storage.queue(poison).send_message(message.content)
-                client.delete_message(message)
+                settle(lambda: client.delete_message(message), message.id)
                 log.warning("%s: message %s moved to %s: %s", fn.name, message.id, poison, exc)
             else:
-                client.update_message(message, visibility_timeout=int(self.visibility_timeout))
+                release = partial(client.update_message, message, visibility_timeout=int(self.visibility_timeout))
+                settle(release, message.id)
                 log.info("%s: message %s failed, retried later: %s", fn.name, message.id, exc)
             return
-        client.delete_message(message)
+        settle(lambda: client.delete_message(message), message.id)
 
     def depth(self, queue: str) -> int:
         """Messages in the queue, visible or not (approximate, as Azure reports it)."""
@@ -201,32 +218,80 @@ class LocalHost:
         fns = list(functions) if functions is not None else self.queue_functions()
         flows = {fn.name.removesuffix("_apply") for fn in fns}
         deadline = time.monotonic() + timeout
+        running: dict[Future[None], Registered] = {}
         done = 0
         busy = time.monotonic()
-        while True:
-            handled = sum(self.pump(fn) for fn in fns)
-            done += handled
-            if handled:
-                busy = time.monotonic()
-            # Checked while busy too: records that keep coming back (waiting for another
-            # flow's records) must not hold the caller here forever.
-            late = time.monotonic() > deadline
-            if handled and progress is None and not late:
-                continue
-            queued = sum(self.depth(fn.queue or "") for fn in fns)
-            if progress is not None:
-                progress(done, queued)
-            if queued == 0:
-                return 0
-            parked_only = watch is not None and queued <= len(watch.parked(flows))
-            if not handled and watch is not None and (parked_only or time.monotonic() - busy > settle):
-                return queued
-            if late:
-                if raise_on_timeout:
-                    raise TimeoutError(f"queues not drained within {timeout:.0f}s")
-                return queued
-            if not handled:
-                time.sleep(idle_sleep)
+        try:
+            while True:
+                received = self._listen(fns, running)
+                handled = self._ended(running, block=not received)
+                done += handled
+                if received or handled:
+                    busy = time.monotonic()
+                # Checked while busy too: records that keep coming back (waiting for another
+                # flow's records) must not hold the caller here forever.
+                late = time.monotonic() > deadline
+                if running and not late:
+                    if handled and progress is not None:
+                        progress(done, self._queued(fns))
+                    continue
+                if running:  # late: what runs ends first
+                    last = self._ended(running, block=True, every=True)
+                    handled, done = handled + last, done + last
+                if (received or handled) and progress is None and not late:
+                    continue
+                queued = self._queued(fns)
+                if progress is not None:
+                    progress(done, queued)
+                if queued == 0:
+                    return 0
+                parked_only = watch is not None and queued <= len(watch.parked(flows))
+                idle = not received and not handled
+                if idle and watch is not None and (parked_only or time.monotonic() - busy > settle):
+                    return queued
+                if late:
+                    if raise_on_timeout:
+                        raise TimeoutError(f"queues not drained within {timeout:.0f}s")
+                    return queued
+                if idle:
+                    time.sleep(idle_sleep)
+        finally:
+            wait(running)  # after an error too: nothing of this drain runs on behind the caller
+
+    def _listen(self, fns: list[Registered], running: dict[Future[None], Registered]) -> int:
+        """Like the host's listeners, side by side: a batch for each function whose running
+        messages are `newBatchThreshold` or fewer, each message started as it comes;
+        returns how many were received."""
+        inflight = Counter(fn.name for fn in running.values())
+        due = [(fn, room) for fn in fns if inflight[fn.name] <= self.new_batch_threshold
+               and (room := min(self.batch_size, self.concurrency - inflight[fn.name])) > 0]  # fmt: skip
+        if len(due) == 1:
+            batches = [self._receive(*due[0])]
+        else:
+            batches = list(self._listeners.map(lambda d: self._receive(*d), due))
+        for (fn, _), batch in zip(due, batches, strict=True):
+            pool = self._pools.get(fn.name)
+            if pool is None:
+                pool = self._pools[fn.name] = ThreadPoolExecutor(max_workers=self.concurrency)
+            for message in batch:
+                running[pool.submit(self._deliver, fn, message)] = fn
+        return sum(len(b) for b in batches)
+
+    @staticmethod
+    def _ended(running: dict[Future[None], Registered], *, block: bool, every: bool = False) -> int:
+        """Messages of `running` that ended (waiting for one, or all, with `block`); an error
+        of the host's own (a delete that failed) is raised as `pump` raises it."""
+        if block and running:
+            wait(running, return_when=ALL_COMPLETED if every else FIRST_COMPLETED)
+        ended = [f for f in running if f.done()]
+        for f in ended:
+            del running[f]
+        for f in ended:
+            f.result()
+        return len(ended)
+
+    def _queued(self, fns: list[Registered]) -> int:
+        return sum(self._listeners.map(lambda fn: self.depth(fn.queue or ""), fns))
 
     def run_flows(
         self,

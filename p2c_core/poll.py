@@ -8,11 +8,11 @@ from __future__ import annotations
 import gc
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from p2c_core import lifecycle, routing, signing, telemetry
+from p2c_core import fanout, lifecycle, routing, signing, telemetry
 from p2c_core.company_reads import owned_here, read_companies, reader_for, record_key, state_scope
 from p2c_core.controls import paused
 from p2c_core.envelope import MAX_JSON_BYTES, Record, chunk
@@ -44,30 +44,37 @@ def poll(rt: Runtime, flow: Flow) -> Outcome:
         log.info("flow %s is paused; poll skipped", flow.name)
         return out
     with telemetry.span("p2c poll", **{"p2c.flow": flow.name, "p2c.run_id": out.run_id}) as span:
-        _poll(rt, flow, out)
+        started = _poll(rt, flow, out)
         span.set_attributes({f"p2c.{k}": v for k, v in out.counts.as_dict().items()})
-    # Key map entries still in the form before buckets move a slice a tick (state/legacy.py).
-    if moved := rt.state.keymap.legacy.migrate(flow.name):
-        log.info("flow %s: %d key map entries moved to their bucket partitions", flow.name, moved)
     retention = timedelta(days=rt.settings.failure_retention_days)
-    if purged := rt.state.purge_failures(flow.name, now() - retention):
+    # The run row, the key map entries still in the form before buckets (a slice a tick,
+    # state/legacy.py) and the failure purge: other tables, none waits on another's answer.
+    _, moved, purged = fanout.together(
+        lambda: record_run(rt, out, started, None),
+        lambda: rt.state.keymap.legacy.migrate(flow.name),
+        lambda: rt.state.purge_failures(flow.name, now() - retention),
+    )
+    if moved:
+        log.info("flow %s: %d key map entries moved to their bucket partitions", flow.name, moved)
+    if purged:
         log.info("flow %s: %d failure entries older than %s forgotten", flow.name, purged, retention)
     count_metrics(flow, out)
     log.info("poll %s: %s", flow.name, out.counts.as_dict(), extra=log_fields(flow, out))
     return out
 
 
-def _poll(rt: Runtime, flow: Flow, out: Outcome) -> None:
+def _poll(rt: Runtime, flow: Flow, out: Outcome) -> str:
+    """The companies' changes enqueued; returns when it started (its run row is written
+    here only when it failed: `poll` writes it beside the tick's other writes)."""
     started = now().isoformat()
-    error: str | None = None
     try:
         for company in read_companies(rt.companies, flow):
             _poll_company(rt, flow, out, started, company)
-    except Exception as exc:
+    except BaseException as exc:
         error = f"{exc.error_class}: {exc}" if isinstance(exc, P2CError) else f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
         record_run(rt, out, started, error)
+        raise
+    return started
 
 
 def _poll_company(rt: Runtime, flow: Flow, out: Outcome, started: str, company: str | None) -> None:
@@ -96,10 +103,10 @@ def _poll_company(rt: Runtime, flow: Flow, out: Outcome, started: str, company: 
         gone = [record_key(companies, company, k) for k in page.deleted]
         records.extend(r.model_copy(update={"company": company}) for r in lifecycle.deleted(rt, flow, gone, out))
         rt.versions.note(flow, (r.version for r in records))  # before they are enqueued
-        for part in by_bucket(records, rt.settings.chunk_size):
-            for envelope in chunk(flow.name, part, rt.settings.chunk_size):
-                envelope.sent = time.time()
-                queue.send_message(signing.seal(envelope, rt.signing_key))
+        # Side by side: each send is a round trip, and nothing orders a page's messages (the
+        # queue does not keep order; invariants 2 and 3 hold in any order). All are sent
+        # before the cursor moves below (fanout.each returns once every send ended).
+        fanout.each(_sends(rt, flow, queue, records))
         out.counts.enqueued += len(records)
         # Checkpoint only after this page is durably enqueued (invariant 1).
         if cursor.link is None and cursor.scan_started is None:
@@ -117,6 +124,18 @@ def _poll_company(rt: Runtime, flow: Flow, out: Outcome, started: str, company: 
         # every few pages. Collected here, one page's answer is held at a time, not several;
         # a collection costs tens of ms beside the second or so a page takes.
         gc.collect()
+
+
+def _sends(rt: Runtime, flow: Flow, queue: Any, records: list[Record]) -> Iterator[Callable[[], Any]]:
+    """One call per message of the records, each sealing its message when it is sent."""
+    for part in by_bucket(records, rt.settings.chunk_size):
+        for envelope in chunk(flow.name, part, rt.settings.chunk_size):
+
+            def send(envelope: Any = envelope) -> Any:
+                envelope.sent = time.time()
+                return queue.send_message(signing.seal(envelope, rt.signing_key))
+
+            yield send
 
 
 def _pages(flow: Flow, cursor: Cursor, reader: ChangeReader, out: Outcome) -> Iterator[SourcePage]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import azure.functions as func
@@ -82,5 +85,79 @@ def test_drain_reports_progress_until_the_queue_is_empty(storage, tmp_path):
         assert reports[-1] == (10, 0)
         assert [d for d, _ in reports] == sorted(d for d, _ in reports)
         assert len(calls) == 10
+    finally:
+        host.close()
+
+
+def pipeline_json(tmp_path: Path) -> Path:
+    path = tmp_path / "host.json"
+    path.write_text(json.dumps({"version": "2.0", "extensions": {"queues": {
+        "visibilityTimeout": "00:00:00", "batchSize": 4, "newBatchThreshold": 2}}}))  # fmt: skip
+    return path
+
+
+def counting_app(on_start: Callable[[int], None]) -> func.FunctionApp:
+    """A queue function `work` on `t-pipe` calling `on_start(n)`, n its place in start order."""
+    app = func.FunctionApp()
+    lock = threading.Lock()
+    started = [0]
+
+    @app.function_name(name="work")
+    @app.queue_trigger(arg_name="msg", queue_name="t-pipe", connection="AzureWebJobsStorage")
+    def work(msg: func.QueueMessage) -> None:
+        with lock:
+            started[0] += 1
+            n = started[0]
+        on_start(n)
+
+    return app
+
+
+def test_the_next_batch_starts_once_new_batch_threshold_or_fewer_still_run(storage, tmp_path):
+    # batchSize 4, newBatchThreshold 2: when two of the first batch ended, the next batch
+    # runs beside the two still running, as the Functions host does. A host that waited for
+    # the whole batch would leave the 3rd and 4th waiting for the 5th and 6th for ever.
+    sixth = threading.Event()
+    stuck: list[int] = []
+
+    def on_start(n: int) -> None:
+        if n == 6:
+            sixth.set()
+        if n in (3, 4) and not sixth.wait(20):  # a guard, not a timing: it fails, not hangs
+            stuck.append(n)
+
+    host = LocalHost(counting_app(on_start), storage, host_json=pipeline_json(tmp_path))
+    try:
+        queue = storage.queue("t-pipe")
+        for i in range(6):
+            queue.send_message(json.dumps({"n": i}).encode())
+        host.drain(timeout=60, idle_sleep=0.05)
+        assert stuck == []
+        assert sixth.is_set()
+        assert host.depth("t-pipe") == 0
+    finally:
+        host.close()
+
+
+def test_no_more_than_batch_size_plus_new_batch_threshold_run_at_once(storage, tmp_path):
+    lock = threading.Lock()
+    running = [0, 0]  # now, peak
+
+    def on_start(n: int) -> None:
+        with lock:
+            running[0] += 1
+            running[1] = max(running[1], running[0])
+        time.sleep(0.01)  # long enough to overlap; the assertion holds at any speed
+        with lock:
+            running[0] -= 1
+
+    host = LocalHost(counting_app(on_start), storage, host_json=pipeline_json(tmp_path))
+    try:
+        queue = storage.queue("t-pipe")
+        for i in range(20):
+            queue.send_message(json.dumps({"n": i}).encode())
+        host.drain(timeout=60, idle_sleep=0.05)
+        assert 1 <= running[1] <= 6
+        assert host.depth("t-pipe") == 0
     finally:
         host.close()
