@@ -7,6 +7,7 @@ go together: leases and commits in table transactions, writes in one `$batch`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import time
@@ -175,18 +176,44 @@ def apply_record(rt: Runtime, flow: Flow, record: Record, out: Outcome) -> None:
 def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Record], out: Outcome) -> None:
     """The records of one message in few round trips: leased in one table transaction,
     written in one `$batch`, committed in one transaction. Each record still succeeds,
-    waits or fails alone."""
+    waits or fails alone. A delivery that stops half way (a storage or service error that
+    raises) gives back the leases it took: held, they would keep its records busy on the
+    message's next delivery until they expired."""
+    held: list[KeyMapEntry] = []
+    try:
+        ready, checked = _claim_batch(rt, flow, records, out, held)
+        if ready:
+            _write_batch(rt, flow, writer, ready, checked, out)
+    except BaseException:
+        for entry in held:  # a no-op for those committed, released or discarded meanwhile
+            with contextlib.suppress(Exception):
+                rt.state.release(entry)
+        raise
+
+
+def _claim_batch(
+    rt: Runtime, flow: Flow, records: list[Record], out: Outcome, held: list[KeyMapEntry]
+) -> tuple[list[_Pending], set[str]]:
+    """The message's records leased and ready to write (each lease also in `held`), and the
+    keys whose row id is reserved."""
     state = rt.state
     lease = timedelta(seconds=rt.settings.apply_lease_seconds)
     # New records are claimed by creating their entries, with no read first (claims.py);
-    # only those whose transaction found an entry are read, one by one.
+    # only those whose transaction found an entry are read, together (state/keyreads.py).
     # A default-company record may have its entry under its key of before several companies
     # (routing.py): read first, never claimed as new.
     bare = {id(r) for r in records if routing.may_be_bare(rt, r)}
-    fresh, unclaimed = claims.claim_new(rt, flow, [r for r in records if id(r) not in bare], lease)
+    at = now()
+    fresh, unclaimed = claims.claim_new(rt, flow, [r for r in records if id(r) not in bare], lease, at)
+    held.extend(e for _, e in fresh)
     read = bare | {id(r) for r in unclaimed}
     known = [r for r in records if id(r) in read]
     entries = routing.entries(rt, flow.name, list(dict.fromkeys(r.key for r in known)))
+    if len(fresh) < len(records) - len(bare):  # a transaction seemed to fail: it may be ours
+        ours = claims.own(fresh, unclaimed, entries, at + lease)
+        held.extend(e for _, e in ours)
+        fresh += ours
+        known = [r for r in known if id(r) not in {id(o) for o, _ in ours}]
     checked = claims.reserve_ids(rt, flow, [r for r, _ in fresh])
     prepared = [_prepare(rt, flow, r, None, out, claimed=c, id_checked=r.key in checked) for r, c in fresh]
     ready = [p for p in prepared if p is not None]
@@ -196,19 +223,21 @@ def _apply_batch(rt: Runtime, flow: Flow, writer: BatchWriter, records: list[Rec
         if isinstance(claimed, P2CError):
             failed_attempt(rt, flow, p.record, claimed, out)
             continue
+        held.append(claimed)
         p.claimed, p.item.known = claimed, claimed.version >= 0
         ready.append(p)
-    if not ready:
-        return
+    return ready, checked
+
+
+def _write_batch(
+    rt: Runtime, flow: Flow, writer: BatchWriter, ready: list[_Pending], checked: set[str], out: Outcome
+) -> None:
+    """Write the leased records in one `$batch`, then commit those written in one transaction."""
+    state = rt.state
     try:
         results = writer.write_many([p.item for p in ready])
     except P2CError as exc:  # the batch as a whole failed (after its retries)
         results = [exc] * len(ready)
-    except BaseException:
-        for p in ready:
-            assert p.claimed is not None
-            state.release(p.claimed)
-        raise
     written: list[_Pending] = []
     new_ids: list[dict[str, str]] = []
     commits: list[Commit] = []

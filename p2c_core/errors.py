@@ -42,9 +42,14 @@ class DependencyMissing(P2CError):
 
 
 class RecordBusy(P2CError):
-    """Another worker is applying the same record right now; retried shortly."""
+    """Another worker is applying the same record right now; retried shortly. `leased`: a lease
+    was seen unexpired (a waiting that spends no attempt: it ends with the lease)."""
 
     transient = True
+
+    def __init__(self, message: str, *, leased: bool = False) -> None:
+        super().__init__(message)
+        self.leased = leased
 
 
 class ODataError(P2CError):

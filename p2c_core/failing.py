@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from p2c_core import signing, waiting
 from p2c_core.clients.retry import Backoff
 from p2c_core.envelope import Envelope, Record
-from p2c_core.errors import DependencyMissing, P2CError, ThrottledError
+from p2c_core.errors import DependencyMissing, P2CError, RecordBusy, ThrottledError
 from p2c_core.flow import Flow
 from p2c_core.outcome import Outcome, log_fields
 from p2c_core.state import Failure, KeyMapEntry
@@ -29,8 +29,11 @@ RECORD_BACKOFF = Backoff(base=5.0, cap=900.0)
 
 def failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: Outcome) -> None:
     # A throttle says "later", not "wrong": it waits Retry-After and spends no attempt,
-    # so a long throttle makes progress instead of pushing records into poison.
-    attempt = record.attempt if isinstance(exc, ThrottledError) else record.attempt + 1
+    # so a long throttle makes progress instead of pushing records into poison. So does an
+    # unexpired lease: it ends by itself (apply_lease_seconds), and a holder that is gone
+    # (a worker stopped mid-message) must not make its records fail before it ends.
+    waits = isinstance(exc, ThrottledError) or (isinstance(exc, RecordBusy) and exc.leased)
+    attempt = record.attempt if waits else record.attempt + 1
     backoff = Backoff(base=rt.settings.record_retry_base_seconds, cap=RECORD_BACKOFF.cap)
     if isinstance(exc, DependencyMissing):
         # Waiting for another flow is measured in time, not attempts: the parent flow may
@@ -45,7 +48,7 @@ def failed_attempt(rt: Runtime, flow: Flow, record: Record, exc: P2CError, out: 
             return
         prefix = f"gave up after waiting {budget / 60:g} minutes: "
     else:
-        if exc.transient and (attempt < rt.settings.record_max_attempts or isinstance(exc, ThrottledError)):
+        if exc.transient and (attempt < rt.settings.record_max_attempts or waits):
             retry_after = exc.retry_after if isinstance(exc, ThrottledError) else None
             delay = BUSY_DELAY_S if exc.error_class == "RecordBusy" else backoff.delay(max(attempt, 1), retry_after)
             retry_later(rt, flow, record.model_copy(update={"attempt": attempt}), delay, exc, out)

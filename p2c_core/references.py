@@ -9,6 +9,7 @@ A reference not there yet raises DependencyMissing from the rule: the record wai
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,11 +21,14 @@ from p2c_core.clients.fno import FnoClient
 from p2c_core.clients.keys import id_column, literal
 from p2c_core.company_refs import scoped_row_id
 from p2c_core.errors import DependencyMissing, MappingError
-from p2c_core.flow import Endpoint, FinOps, Flow
+from p2c_core.flights import SingleFlight
+from p2c_core.flow import Dataverse, Endpoint, FinOps, Flow
 from p2c_core.rules import Reference, Resolver
+from p2c_core.shared_refs import SharedRefs
 from p2c_core.state import KeyMapEntry
 
-# Found references are remembered this long per process; missing ones never are.
+# Found references are remembered this long (per process, and in the shared table of
+# shared_refs.py for reference data); missing ones never are.
 TTL_SECONDS = 900.0
 MAX_REMEMBERED = 100_000
 
@@ -55,6 +59,7 @@ class References:
         price_lists: Callable[[], Mapping[str, str] | None],
         ttl_seconds: float = TTL_SECONDS,
         scope: Callable[[str], CompanyScope] | None = None,
+        shared: SharedRefs | None = None,
     ) -> None:
         self.dataverse = dataverse
         self.fno = fno
@@ -62,8 +67,13 @@ class References:
         self._flow = flow
         self._price_lists = price_lists
         self._scope = scope
-        self._found = TTLCache[tuple[str, ...], Any](maxsize=MAX_REMEMBERED, ttl=ttl_seconds)
+        self._ttl = ttl_seconds
+        # key -> (what was found, until when: wall clock, as the shared table's times)
+        self._found = TTLCache[tuple[str, ...], tuple[Any, float]](maxsize=MAX_REMEMBERED, ttl=ttl_seconds)
         self._lock = threading.Lock()
+        self._flights = SingleFlight()
+        self._shared = shared
+        self._reference_data: dict[str, bool] = {}
 
     def resolve(self, flow: Flow, payload: Mapping[str, Any], company: str | None = None) -> dict[str, Any]:
         """The payload with every Reference replaced by what the target takes, looked up
@@ -82,16 +92,57 @@ class References:
         """The Resolver of one company's records (None: the default company's, as with one)."""
         return self if company is None or self._scope is None else _Scoped(self, self._scope(company))
 
-    def _cached(self, key: tuple[str, ...], find: Callable[[], Any]) -> Any:
-        """`find()` once per TTL; a None (not there) is asked again next time."""
+    def _cached(self, key: tuple[str, ...], find: Callable[[], Any], *, shared: bool = False) -> Any:
+        """`find()` once per TTL, once for concurrent callers of one key (flights.py); a None
+        (not there) is asked again next time. `shared`: a Sales id other instances may have
+        found (shared_refs.py)."""
+        hit = self._remembered(key)
+        if hit is not None:
+            return hit[0]
+
+        def once() -> Any:
+            hit = self._remembered(key)  # found by a flight that ended just before this one
+            if hit is not None:
+                return hit[0]
+            if shared and self._shared is not None:
+                found = self._shared.lookup(key, find)
+                value, at = found.id, found.at
+            else:
+                value, at = find(), time.time()
+            if value is not None:
+                with self._lock:
+                    self._found[key] = (value, at + self._ttl)
+            return value
+
+        return self._flights.run(key, once)
+
+    def _remembered(self, key: tuple[str, ...]) -> tuple[Any] | None:
         with self._lock:
-            if key in self._found:
-                return self._found[key]
-        value = find()
-        if value is not None:
-            with self._lock:
-                self._found[key] = value
-        return value
+            hit = self._found.get(key)
+        return (hit[0],) if hit is not None and hit[1] > time.time() else None
+
+    def forget_id(self, guid: str) -> None:
+        """A Sales id a write found missing (a bound row deleted in Sales, targets.py): the
+        references that led to it are looked up afresh, here and in the shared table."""
+        wanted = guid.lower()
+        with self._lock:
+            keys = [k for k, (v, _) in self._found.items() if isinstance(v, str) and v.lower() == wanted]
+            for key in keys:
+                self._found.pop(key, None)
+        for key in keys:
+            if self._shared is not None:
+                self._shared.forget(key)
+
+    def is_reference_data(self, entity_set: str) -> bool:
+        """Rows no flow reads or writes (currencies, units, unit groups, price lists): the
+        org's, not per record, so shared by every instance (shared_refs.py)."""
+        known = self._reference_data.get(entity_set)
+        if known is None:
+            from p2c_core.flows import all_flows
+
+            synced = {e.entity_set for f in all_flows() for e in (f.source, f.target) if isinstance(e, Dataverse)}
+            known = self._reference_data[entity_set] = entity_set not in synced
+        return known
 
     # --- the Resolver protocol (p2c_core.rules) -------------------------------------
 
@@ -132,7 +183,9 @@ class References:
 
     def row_id(self, entity_set: str, column: str, value: Any) -> str | None:
         return self._cached(
-            ("dataverse", entity_set, column, str(value)), lambda: self._row_id(entity_set, column, value)
+            ("dataverse", entity_set, column, str(value)),
+            lambda: self._row_id(entity_set, column, value),
+            shared=self.is_reference_data(entity_set),
         )
 
     def _row_id(self, entity_set: str, column: str, value: Any) -> str | None:
@@ -153,7 +206,7 @@ class References:
             if guid is None:
                 raise DependencyMissing(f"price list {name!r} (price_list map, currency {currency}) is not in Sales")
             return guid
-        guid = self._cached(("pricelist", currency), lambda: self._first_price_list(currency))
+        guid = self._cached(("pricelist", currency), lambda: self._first_price_list(currency), shared=True)
         if guid is None:
             # Price lists are set up by people, not synced: waiting would not bring one (FLOWS.md).
             raise MappingError(

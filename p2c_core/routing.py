@@ -127,14 +127,21 @@ def entry(rt: Runtime, flow: str, key: str) -> KeyMapEntry | None:
     an entry under the default company's bare key is read for its qualified key, as a new
     entry (no ETag), so the record is claimed and committed under the qualified key."""
     found = rt.state.get_entry(flow, key)
-    if found is not None or rt.companies.routing == "single":
+    if found is not None or (bare := _bare(rt, key)) is None:
         return found
-    company, bare = rt.companies.split(key)
-    if company != rt.companies.default or bare == key:
-        return None
     legacy = rt.state.get_entry(flow, bare)
-    if legacy is None:
+    return None if legacy is None else _as_qualified(legacy, key)
+
+
+def _bare(rt: Runtime, key: str) -> str | None:
+    """The key a default-company record had before the company map, if it may have one."""
+    if rt.companies.routing == "single":
         return None
+    company, bare = rt.companies.split(key)
+    return bare if company == rt.companies.default and bare != key else None
+
+
+def _as_qualified(legacy: KeyMapEntry, key: str) -> KeyMapEntry:
     return dataclasses.replace(legacy, source_key=key, etag=None, lease_version=None, lease_until=None)
 
 
@@ -145,11 +152,12 @@ def may_be_bare(rt: Runtime, record: Record) -> bool:
 
 
 def entries(rt: Runtime, flow: str, keys: list[str]) -> dict[str, KeyMapEntry]:
+    """`entry` of many keys in few requests: those not found under their key are read under
+    their bare key together (a batched read each, state/keyreads.py)."""
     found = rt.state.get_entries(flow, keys)
-    if rt.companies.routing != "single":
-        for key in keys:
-            if key not in found and (legacy := entry(rt, flow, key)) is not None:
-                found[key] = legacy
+    bare = {b: key for key in keys if key not in found and (b := _bare(rt, key)) is not None}
+    if bare:
+        found |= {bare[b]: _as_qualified(e, bare[b]) for b, e in rt.state.get_entries(flow, list(bare)).items()}
     return found
 
 

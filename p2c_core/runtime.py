@@ -26,6 +26,8 @@ from p2c_core.mapping import Mapper
 from p2c_core.owners import OwnerTeams
 from p2c_core.references import CompanyScope, References
 from p2c_core.settings import Settings, get_settings
+from p2c_core.shared_refs import TABLE as REFS_TABLE
+from p2c_core.shared_refs import SharedRefs
 from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
 from p2c_core.state import StateStore
 from p2c_core.state.storage import Storage, connect
@@ -133,7 +135,15 @@ class Runtime:
             flow=self.flow,
             price_lists=lambda: self.mapper.table("price_list"),
             scope=self.company_scope,
+            shared=self.shared_refs,
         )
+
+    @cached_property
+    def shared_refs(self) -> SharedRefs:
+        """Reference ids found in Sales, shared with the other instances (shared_refs.py)."""
+        from p2c_core.state.tables import table
+
+        return SharedRefs(lambda: table(self.storage, REFS_TABLE), self.settings.dataverse_url)
 
     def company_scope(self, company: str) -> CompanyScope:
         """Where references of one company's records are found (references.py)."""
@@ -174,7 +184,7 @@ class Runtime:
         """The flow's writer; F&O targets in `company` (None: the default company)."""
         if flow.target.service == "fno":
             return FnoWriter(self.fno_for(company), flow)
-        return DataverseWriter(self.dataverse, flow)
+        return DataverseWriter(self.dataverse, flow, gone=self.references.forget_id)
 
     def close(self) -> None:
         client = self.__dict__.get("dataverse")

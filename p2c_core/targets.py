@@ -209,11 +209,31 @@ class DataverseWriter:
     (e.g. a Sales-born order coming back from F&O) is updated, never re-marked.
     """
 
-    def __init__(self, client: DataverseClient, flow: Flow) -> None:
+    def __init__(self, client: DataverseClient, flow: Flow, gone: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.flow = flow
+        # Told the id of a bound row a write found missing (deleted in Sales): a cached
+        # reference to forget (references.py), so the next look-up asks again.
+        self.gone = gone
 
     def write(self, item: WriteItem) -> WriteResult:
+        try:
+            return self._write(item)
+        except NotFoundError as exc:
+            self._dangling(item, exc)
+            raise
+
+    def _dangling(self, item: WriteItem, error: P2CError) -> None:
+        """A 404 naming a row the item binds (`uom With Id = <id> Does Not Exist`): that id is gone."""
+        if self.gone is None or not isinstance(error, NotFoundError):
+            return
+        text = str(error).lower()
+        for name, value in {**item.payload, **item.create_only}.items():
+            guid = bound_id(value) if name.endswith("@odata.bind") else None
+            if guid and guid in text:
+                self.gone(guid)
+
+    def _write(self, item: WriteItem) -> WriteResult:
         target = self.flow.target
         pk = id_column(target.entity_set)
         alternate = {target.key: item.key}
@@ -241,8 +261,8 @@ class DataverseWriter:
         """One `$batch` of upserts by alternate key, without a look-up first.
 
         A record p2c has not written goes as a create (`If-None-Match: *`) with its
-        create-only fields; one that turns out to exist (412) is redone alone by `write`,
-        which updates it without them.
+        create-only fields. The ones that turn out to exist (412) go together in one more
+        `$batch` as updates (`If-Match: *`) without them; a create-only flow leaves them alone.
         """
         target, client = self.flow.target, self.client
         requests: list[BatchRequest] = []
@@ -254,10 +274,39 @@ class DataverseWriter:
             else:
                 requests.append(client.create_request(target.entity_set, alternate, {**body, **item.create_only}))
 
+        answers: list[Any] = list(client.odata.batch(requests))
+        existing = [
+            i for i, (item, answer) in enumerate(zip(items, answers, strict=True))
+            if not item.known and isinstance(answer, PreconditionFailedError)
+        ]  # fmt: skip
+        if existing:
+            redone = self._update_existing([items[i] for i in existing])
+            for i, result in zip(existing, redone, strict=True):
+                # Deleted between the create and the update (404): the 412 stands, and `write`
+                # looks and settles it.
+                if not isinstance(result, NotFoundError):
+                    answers[i] = result
+
         def guessed_wrong(item: WriteItem, error: P2CError) -> bool:
             return not item.known and isinstance(error, PreconditionFailedError)
 
-        return _results(self, items, client.odata.batch(requests), guessed_wrong)
+        for item, answer in zip(items, answers, strict=True):
+            self._dangling(item, answer)
+        return _results(self, items, answers, guessed_wrong)
+
+    def _update_existing(self, items: list[WriteItem]) -> list[Any]:
+        """Records a batched create found there already: one `$batch` of updates by alternate
+        key (`If-Match: *`: a row deleted meanwhile is a 404, not a row without its create-only
+        fields); a create-only flow leaves them as they are, without a request."""
+        if self.flow.create_only:
+            return [None] * len(items)
+        target = self.flow.target
+        updates = [
+            BatchRequest("PATCH", key_segment(target.entity_set, {target.key: item.key}), headers={"If-Match": "*"},
+                         json_body={k: v for k, v in item.payload.items() if k != target.key})
+            for item in items
+        ]  # fmt: skip
+        return list(self.client.odata.batch(updates))
 
     def _lines(self, spec: Lines, parent: str, lines: list[LineWrite], *, fresh: bool = False) -> None:
         """The lines in changesets (line_writes.py); a header not there before has none to read."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from p2c_cli.azurite import Azurite
+from p2c_core.shared_refs import TABLE as REFS_TABLE
 from p2c_core.state import TABLES
 from p2c_core.state.storage import Storage, connect
 
@@ -22,7 +23,7 @@ def storage(azurite: Azurite) -> Iterator[Storage]:
     """A clean storage account: every p2c table emptied and every queue deleted before the test,
     so a test that needs a queue must create it (as the code under test does), whatever ran before."""
     st = connect({"AzureWebJobsStorage": azurite.connection_string})
-    for table in TABLES:
+    for table in (*TABLES, REFS_TABLE):  # found ids of another test's sandbox would be wrong in this one
         client = st.tables.get_table_client(table)
         try:
             for e in client.list_entities(select=["PartitionKey", "RowKey"]):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from p2c_core.errors import RecordBusy
 from p2c_core.state.buckets import partition, partition_range
+from p2c_core.state.keyreads import read_rows
 from p2c_core.state.legacy import LegacyPartitions
 from p2c_core.state.tables import KEYMAP, chunks, int64, now, read_int, replace_if_unchanged, row_key, source_key, table
 from p2c_core.state.transact import submit
@@ -109,8 +110,19 @@ def _from_entity(flow: str, e: Any, *, legacy: bool = False) -> KeyMapEntry:
     )
 
 
+def own_claim(entry: KeyMapEntry | None, version: int, until: datetime) -> bool:
+    """Whether `entry` is the one a `claim_new` leasing until `until` created for this version,
+    read back because the transaction seemed to fail: the storage client retries a request
+    whose answer it lost, and the retry of creates that went through meets them ("already
+    exists"). Never applied and leased to the microsecond of this claim: no other claim's."""
+    return (
+        entry is not None and entry.etag is not None and not entry.legacy and entry.version == -1
+        and entry.target_key is None and entry.lease_version == version and entry.lease_until == until.isoformat()
+    )  # fmt: skip
+
+
 def _busy(key: str) -> RecordBusy:
-    return RecordBusy(f"record {key!r} is being applied by another worker")
+    return RecordBusy(f"record {key!r} is being applied by another worker", leased=True)
 
 
 class KeyMapStore:
@@ -136,12 +148,20 @@ class KeyMapStore:
         return _from_entity(flow, e)
 
     def get_many(self, flow: str, keys: list[str]) -> dict[str, KeyMapEntry]:
-        """The entries of many records, by point reads: a filter that ORs row keys is a
-        partition scan in Table Storage, which grows with the key map."""
-        found: dict[str, KeyMapEntry] = {}
-        for key in keys:
-            if (entry := self.get(flow, key)) is not None:
-                found[key] = entry
+        """The entries of many records, each as `get` reads it (a key with none is absent),
+        in few requests: per bucket partition a query per 14 keys, or a point read where a
+        partition has one (state/keyreads.py); the old single partition likewise for those
+        its bucket misses."""
+        rows = {row_key(k): k for k in keys}
+        by_partition: dict[str, list[str]] = {}
+        for row, key in rows.items():
+            by_partition.setdefault(partition(flow, key), []).append(row)
+        client, found = self._table(), {}
+        for name, wanted in by_partition.items():
+            found |= {rows[r]: _from_entity(flow, e) for r, e in read_rows(client, name, wanted).items()}
+        missing = [r for r, k in rows.items() if k not in found]
+        if missing and self.legacy.possible(flow):
+            found |= {rows[r]: _from_entity(flow, e, legacy=True) for r, e in read_rows(client, flow, missing).items()}
         return found
 
     def entries(self, flow: str) -> list[KeyMapEntry]:
@@ -324,7 +344,9 @@ class KeyMapStore:
         with contextlib.suppress(ResourceModifiedError, ResourceNotFoundError):
             replace_if_unchanged(self._table(), _entity(entry), entry.etag)
 
-    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+    def claim_new(
+        self, flow: str, claims: list[Claim], lease: timedelta, *, at: datetime | None = None
+    ) -> list[KeyMapEntry | None]:
         """Claim records taken to be new by creating their entries, a transaction per partition
         and 100, with no read before: a create fails when the entry exists ("create; on
         conflict read"). Each gets its claimed entry, or None where its transaction failed
@@ -332,11 +354,12 @@ class KeyMapStore:
         `claim_many` them. After the first failed transaction the rest are not tried (a
         message of known records costs one failed transaction, not one per partition).
         Not while the flow still has entries in the old form (they would be missed): then
-        every result is None."""
+        every result is None. The leases run from `at` (now): a caller that keeps it knows
+        its own claims when a transaction's answer is lost (`own_claim`)."""
         out: list[KeyMapEntry | None] = [None] * len(claims)
         if self.legacy.possible(flow):
             return out
-        until = (now() + lease).isoformat()
+        until = ((at or now()) + lease).isoformat()
         by_partition: dict[str, dict[int, _Write]] = {}
         for n, c in enumerate(claims):
             new = KeyMapEntry(flow=flow, source_key=c.key, lease_version=c.version, lease_until=until)

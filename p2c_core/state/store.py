@@ -105,9 +105,11 @@ class StateStore:
     def release(self, entry: KeyMapEntry) -> None:
         self.keymap.release(entry)
 
-    def claim_new(self, flow: str, claims: list[Claim], lease: timedelta) -> list[KeyMapEntry | None]:
+    def claim_new(
+        self, flow: str, claims: list[Claim], lease: timedelta, *, at: datetime | None = None
+    ) -> list[KeyMapEntry | None]:
         """Claim records taken to be new by creating their entries (None where one existed)."""
-        return self.keymap.claim_new(flow, claims, lease)
+        return self.keymap.claim_new(flow, claims, lease, at=at)
 
     def discard(self, entries: list[KeyMapEntry]) -> None:
         self.keymap.discard(entries)

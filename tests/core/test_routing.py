@@ -1,3 +1,5 @@
+from typing import Any
+
 import pytest
 
 from p2c_core import routing
@@ -63,3 +65,23 @@ def test_the_change_tracking_read_selects_the_company_column():
     reader = DataverseChanges(None, routing.reading(get_flow("quotes"), BY_UNIT), None)  # type: ignore[arg-type]
     assert "_owningbusinessunit_value" in reader.select()
     assert "_owningbusinessunit_value" not in DataverseChanges(None, get_flow("quotes"), None).select()  # type: ignore[arg-type]
+
+
+def test_many_entries_are_read_as_one_by_one_also_under_the_bare_keys_of_before_the_company_map(storage):
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from p2c_core.state import StateStore
+
+    state = StateStore(storage)
+    # What routing reads of a Runtime: its state and its company map.
+    rt: Any = SimpleNamespace(state=state, companies=BY_UNIT)
+    for key in ["B-1", "B-2", "B-3", "usmf|Q-1", "usmf|B-2"]:  # bare: written with one company
+        claimed = state.claim(None, "accounts", key, 1, timedelta(seconds=30))
+        state.commit(claimed, version=1 if "|" not in key else 5, hash="h", target_key=key, master="dataverse")
+    keys = ["usmf|B-1", "usmf|B-2", "usmf|Q-1", "demf|B-3", "usmf|NONE"]
+    found = routing.entries(rt, "accounts", keys)
+    assert found == {k: e for k in keys if (e := routing.entry(rt, "accounts", k)) is not None}
+    assert sorted(found) == ["usmf|B-1", "usmf|B-2", "usmf|Q-1"]  # demf's bare key is not its own
+    assert (found["usmf|B-1"].source_key, found["usmf|B-1"].etag, found["usmf|B-1"].version) == ("usmf|B-1", None, 1)
+    assert found["usmf|B-2"].version == 5 and found["usmf|B-2"].etag  # the qualified entry first

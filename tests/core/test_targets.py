@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -299,5 +300,38 @@ def test_dataverse_write_many_updates_without_create_only_fields_what_it_took_fo
     assert sx.row("accounts", accountnumber="FO-B1")["description"] == "created by p2c"
     again = sx.row("accounts", accountnumber=existing["accountnumber"])
     assert (again["name"], again["description"]) == ("Renamed", existing["description"])
-    # One batch; the existing one (412) redone alone: looked up, then upserted.
-    assert sx.requests() == [("GET", "accounts"), ("PATCH", "accounts"), ("POST", "$batch")]
+    # One batch of creates; the existing one (412) in one more batch, as an update only.
+    assert sx.requests() == [("POST", "$batch"), ("POST", "$batch")]
+
+
+def test_dataverse_write_many_leaves_existing_records_of_a_create_only_flow_alone(sx: Services):
+    existing = sx.sandbox.dataverse.rows("accounts")[0]
+    writer = DataverseWriter(sx.dataverse, dataclasses.replace(SALES_ACCOUNTS, create_only=True))
+    sx.reset_counts()
+    items = [account_item("FO-C1", "Batch New", known=False), account_item(existing["accountnumber"], "X", known=False)]
+    assert writer.write_many(items) == [WriteResult("FO-C1"), WriteResult(existing["accountnumber"])]
+    assert sx.row("accounts", accountnumber=existing["accountnumber"])["name"] == existing["name"]
+    assert sx.requests() == [("POST", "$batch")]  # no updates: nothing else sent
+
+
+def test_dataverse_write_many_creates_alone_what_was_deleted_between_its_batches(
+    sx: Services, monkeypatch: pytest.MonkeyPatch
+):
+    existing = sx.sandbox.dataverse.rows("accounts")[0]
+    number, guid = existing["accountnumber"], existing["accountid"]
+    odata = sx.dataverse.odata
+    sent = odata.batch
+    calls: list[int] = []
+
+    def batch(requests):  # the record is deleted in Sales after the creates, before the updates
+        calls.append(len(requests))
+        if len(calls) == 2:
+            sx.dataverse.delete("accounts", guid)
+        return sent(requests)
+
+    monkeypatch.setattr(odata, "batch", batch)
+    writer = DataverseWriter(sx.dataverse, SALES_ACCOUNTS)
+    assert writer.write_many([account_item(number, "Back again", known=False)]) == [WriteResult(number)]
+    assert calls == [1, 1]  # the update met nothing (If-Match: *, a 404): `write` created it
+    again = sx.row("accounts", accountnumber=number)
+    assert (again["name"], again["description"]) == ("Back again", "created by p2c")

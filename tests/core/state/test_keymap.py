@@ -139,3 +139,69 @@ def test_claims_beyond_one_transaction_all_go_through(storage):
     commits = [Commit(c, 1, "h", k, "x") for c, k in zip(claims, keys, strict=True) if isinstance(c, KeyMapEntry)]
     assert keymap.commit_many(commits) == [None] * 230
     assert len(keymap.entries("accounts")) == 230
+
+
+def counted(azurite, storage) -> tuple[KeyMapStore, list[str]]:
+    """A key map store whose table requests are noted (method each), on the same account."""
+    from azure.data.tables import TableServiceClient
+
+    from p2c_core.state.storage import Storage
+
+    seen: list[str] = []
+    tables = TableServiceClient.from_connection_string(
+        azurite.connection_string, raw_request_hook=lambda r: seen.append(r.http_request.method)
+    )
+    return KeyMapStore(Storage(queues=storage.queues, tables=tables)), seen
+
+
+def test_many_entries_are_read_in_few_queries_exactly_as_one_by_one(azurite, storage):
+    keymap, seen = counted(azurite, storage)
+    keys = [f"R-{n:02d}" for n in range(60)] + ["O'Brien", "''", "demf|C 001", "100% \\ back", "東京商事", "a/b#?"]
+    for n, key in enumerate(keys[:50]):  # fifty applied, some leased now, two marked failed
+        keymap.commit(keymap.claim(None, "accounts", key, n, LEASE), version=n, hash=f"h{n}", target_key=key,
+                      master="dataverse")  # fmt: skip
+    for key in keys[:5]:
+        keymap.claim(keymap.get("accounts", key), "accounts", key, 99, LEASE)
+    keymap.mark_failed("accounts", keys[7])
+    keymap.mark_failed("accounts", keys[-1])  # an entry made by the mark alone
+    one_by_one = {k: e for k in keys if (e := keymap.get("accounts", k)) is not None}
+    assert len(one_by_one) == 51
+    seen.clear()
+    wanted = [*keys, "never", *keys[:3]]
+    assert keymap.get_many("accounts", wanted) == one_by_one  # the same entries, ETags and all
+    # 67 distinct keys over the 4 bucket partitions: at most 14 a query, a few queries each
+    assert set(seen) == {"GET"} and len(seen) <= 4 * 2 + 1
+    seen.clear()
+    assert keymap.get_many("accounts", ["never"]) == {} and seen == ["GET"]  # one key: a point read
+
+
+def write_old_form(storage, flow: str, key: str, version: int, target: str) -> None:
+    """An entry as written before buckets: partition = the flow (state/legacy.py)."""
+    from p2c_core.state.tables import KEYMAP, int64, row_key, table
+
+    entity = {"PartitionKey": flow, "RowKey": row_key(key), "target_key": target, "version": int64(version),
+              "hash": f"h{version}", "master": "dataverse"}  # fmt: skip
+    table(storage, KEYMAP).create_entity(entity)
+
+
+def test_entries_of_the_old_form_are_read_where_their_bucket_misses_and_move_when_claimed(storage):
+    keymap = KeyMapStore(storage)
+    old = [f"OLD-{n:02d}" for n in range(20)] + ["O'Old"]
+    for key in old:
+        write_old_form(storage, "accounts", key, 3, f"T-{key}")
+    keymap.commit(keymap.claim(None, "accounts", "MOVED", 1, LEASE), version=7, hash="h7", target_key="new",
+                  master="dataverse")  # fmt: skip
+    write_old_form(storage, "accounts", "MOVED", 2, "stale")  # both forms: the bucket's is the newer
+    keys = [*old, "MOVED", "NONE"]
+    got = keymap.get_many("accounts", keys)
+    assert got == {k: e for k in keys if (e := keymap.get("accounts", k)) is not None}
+    assert sorted(got) == sorted([*old, "MOVED"]) and all(got[k].legacy and got[k].version == 3 for k in old)
+    assert not got["MOVED"].legacy and got["MOVED"].target_key == "new"
+    claims = keymap.claim_many("accounts", [Claim(got.get(k), k, 4) for k in keys], LEASE)
+    commits = [Commit(c, 4, "h4", k, "dataverse") for c, k in zip(claims, keys, strict=True)
+               if isinstance(c, KeyMapEntry)]  # fmt: skip
+    assert len(commits) == len(keys) and keymap.commit_many(commits) == [None] * len(keys)
+    after = keymap.get_many("accounts", keys)
+    assert sorted(after) == sorted(keys) and not any(e.legacy for e in after.values())
+    assert after["O'Old"].target_key == "O'Old" and after["MOVED"].version == 4
+    assert sorted(e.source_key for e in keymap.entries("accounts")) == sorted(keys)  # no duplicate
