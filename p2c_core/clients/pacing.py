@@ -23,9 +23,8 @@ What an operation spends: alone, what the service charged, as the time header sa
 left of the window, so the window holds the budget less that, spent by this instance's
 operations charged within it); with other instances, whose part of the window is a guess
 that may be too low, what one more operation adds to a request's duration (no request is
-charged more than it lasts), so it never books more than the window holds. Large requests
-that do not fit a share whole would leave each share's remainder unused: what no share fits
-goes to the first instance in the lease table's order. Until every instance has counted
+charged more than it lasts), so it never books more than the window holds, and books all of
+its share rather than TARGET of it (large requests fill a share in few steps). Until every instance has counted
 itself, one may think it is alone: each books its share no faster than over RAMP_S, and no
 more than what the others left of the window at its last answer (their charges, and in the
 first window their requests counted on arrival).
@@ -36,7 +35,6 @@ Retry-After holds the identity (concurrency.py). Without budget headers (F&O) no
 
 from __future__ import annotations
 
-import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,8 +47,6 @@ DEFAULT_WINDOW_S = 300.0
 # window would otherwise take what is left for the whole, and keep to a share of too little.
 SECONDS_PER_WINDOW_S = 1200 / 300
 REQUESTS_PER_WINDOW_S = 6000 / 300
-# How much of each answer's sample of what a request takes besides its operations moves the estimate.
-SMOOTHING = 0.5
 # What an operation costs: from this many answers' samples.
 SAMPLES = 10
 # The share of the budgets paced to: estimates of cost and landing time are estimates.
@@ -58,8 +54,8 @@ TARGET = 0.98
 # A request arrives a moment after it starts here, so it leaves the window that much later.
 ARRIVAL_SLACK_S = 0.5
 # How much sooner (and later) than expected a request may land: at least this share of its
-# duration, or the most that answers have landed off lately.
-LANDING_SLACK = 0.05
+# duration, or how far off answers have landed lately, up to MAX_SLACK of it.
+LANDING_SLACK, MAX_SLACK = 0.05, 0.25
 # How long after its first answer an instance takes to book its whole share.
 RAMP_S = 4.0
 # A request unanswered this long (timed out) no longer holds a place in flight.
@@ -86,13 +82,11 @@ class Pacer:
         *,
         window_s: float = DEFAULT_WINDOW_S,
         peers: Callable[[], int] = lambda: 1,
-        rank: Callable[[], int] = lambda: 0,
         clock: Callable[[], float] = time.monotonic,
         documented: bool = True,
     ) -> None:
         self.window_s = window_s
         self.peers = peers
-        self.rank = rank
         self.clock = clock
         self.max_requests: float | None = None  # the whole budgets, as reported
         self.max_seconds: float | None = None
@@ -101,6 +95,7 @@ class Pacer:
         self.per_operation: float | None = None  # execution seconds one operation spends
         self.fixed_s = 0.0  # what a request takes besides its operations' time (latency)
         self._errors: deque[float] = deque(maxlen=2 * SAMPLES)  # how far off answers landed lately
+        self._fixed: deque[float] = deque(maxlen=SAMPLES)  # what answers took besides their operations
         self.ledger: list[Charge] = []
         self._samples: deque[tuple[float, int]] = deque(maxlen=SAMPLES)
         self._small: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # (duration, operations) of small requests
@@ -143,15 +138,14 @@ class Pacer:
         return 0.0
 
     def _time_share(self, now: float, share: float, cost: float) -> float:
-        """This instance's share of the time budget, in whole requests of `cost`: what no
-        share fits of the budget goes to the first instance (peers.py's order), so N shares
-        of a few large requests each still fill the window. No more than what the others
-        leave of it at the last answer (instances not yet counted, another tool as the same user)."""
-        whole = (self.max_seconds or 0.0) * TARGET
-        peers = max(1, round(1 / share))
-        fits = math.floor(whole * share / cost + 1e-9) * cost if cost > 0 else whole * share
-        allowed = fits + (whole - peers * fits if self.rank() == 0 else 0.0)
-        left = whole - self._others if self._others is not None else whole
+        """This instance's share of the time budget: TARGET of it alone (what an operation costs
+        is then what the service charged, an estimate), all of it with others (an operation's
+        cost is then guessed from durations, which are never less than what was charged); no
+        more than what the others leave of it at the last answer (instances not yet counted,
+        another tool as the same user)."""
+        whole = self.max_seconds or 0.0
+        allowed = whole * share * (TARGET if share >= 1.0 else 1.0)
+        left = whole * TARGET - self._others if self._others is not None else whole
         return max(0.0, min(allowed, left))
 
     def _ramp_wait(self, now: float, share: float, took: float, cost: float) -> float:
@@ -193,7 +187,7 @@ class Pacer:
         over the whole window it stays in."""
         allowed = max(allowed, cost)  # one dearer than the share goes alone
         # It may land a little sooner and leave a little later than expected.
-        slack = max(LANDING_SLACK * took, max(self._errors, default=0.0))
+        slack = max(LANDING_SLACK * took, min(MAX_SLACK * took, self._usual_error()))
         land = now + took - slack
         if self._fits(land, cost, allowed, 2 * slack):
             return 0.0
@@ -202,11 +196,22 @@ class Pacer:
                 return out - (took - slack) - now
         return self.window_s
 
+    def _usual_error(self) -> float:
+        """How far off answers have landed lately: the most (_time_wait caps it at MAX_SLACK of
+        a request's duration: a loaded machine makes a few very late)."""
+        return max(self._errors, default=0.0)
+
     def _fits(self, land: float, cost: float, allowed: float, slack: float) -> bool:
-        w = self.window_s
-        marks = [land] + [c.lands for c in self.ledger if land < c.lands < land + w + slack]
+        """A charge of `cost` held from `land` for a window and `slack` fits `allowed` at every
+        moment, with this instance's others: landed ones for their window, ones in flight from
+        as soon as they may land to as late as they may leave (slack either side)."""
+        w, spans = self.window_s, []
+        for c in self.ledger:
+            early = 0.0 if c.answered else slack / 2
+            spans.append((c.lands - early, c.lands + w + early, c.cost))
+        marks = [land] + [start for start, _, _ in spans if land < start < land + w + slack]
         for mark in marks:
-            held = sum(c.cost for c in self.ledger if c.lands <= mark < c.lands + w)
+            held = sum(cost_ for start, end, cost_ in spans if start <= mark < end)
             if held + cost > allowed + 1e-9:
                 return False
         return True
@@ -268,8 +273,8 @@ class Pacer:
             # mostly latency (no more than it took), a batch's mostly what was charged.
             total = sum(n for _, n in self._samples)
             self.per_operation = sum(c * n for c, n in self._samples) / total
-        fixed = max(0.0, duration_s - self.cost(ops))
-        self.fixed_s = fixed if self.answers == 1 else (1 - SMOOTHING) * self.fixed_s + SMOOTHING * fixed
+        self._fixed.append(max(0.0, duration_s - self.cost(ops)))
+        self.fixed_s = sorted(self._fixed)[len(self._fixed) // 2]  # the median: one slow answer moves it little
         self._settle(now, duration_s, operations, charged=True)
         if self._first_at is None:
             self._first_at = now

@@ -56,7 +56,6 @@ class TablePeers:
         self.instance = instance
         self.refresh_s, self.ttl_s, self.clock = refresh_s, ttl_s, clock
         self._count = 1
-        self._rank = 0
         self._checked: float | None = None
         self._first: float | None = None
         self._lock = threading.Lock()
@@ -76,17 +75,11 @@ class TablePeers:
             table = self._table()
             table.upsert_entity({"PartitionKey": self.partition, "RowKey": self.instance, "seen": now})
             rows = table.query_entities(f"PartitionKey eq '{self.partition}'", select=["RowKey", "seen"])
-            live = {r["RowKey"] for r in rows if float(r.get("seen", 0)) >= now - self.ttl_s} | {self.instance}
+            live = {r["RowKey"] for r in rows if float(r.get("seen", 0)) >= now - self.ttl_s}
+            counted = max(1, len(live | {self.instance}))
         except Exception as exc:  # pacing goes on with what it knew
             log.info("pacing lease table not reachable, keeping %d peer(s): %s", self._count, type(exc).__name__)
             return self._count
         with self._lock:
-            self._count = len(live)
-            self._rank = sorted(live).index(self.instance)
-        return self._count
-
-    def rank(self) -> int:
-        """This instance's place among the live ones (0: the first by id), as last counted:
-        the same order for every instance, so one of them can be given what is left over."""
-        with self._lock:
-            return self._rank
+            self._count = counted
+        return counted
