@@ -5,28 +5,32 @@ execution time; "Service protection API limits", How Service Protection API Limi
 enforced) and reports what is left on every answer
 (`x-ms-ratelimit-burst-remaining-xrm-requests`, `x-ms-ratelimit-time-remaining-xrm-requests`:
 the time budget is "the remaining combined duration for all connections using the same
-user account"). A window's budget comes back as the window slides, so the rate a user can
-keep up is the budget over the window. N instances sharing a user keep it by each spending
-1/N of that rate; N comes from a small lease table in Table Storage (peers.py).
+user account"). A request's execution time counts from when it ends, for one window. N
+instances sharing a user keep under it by each keeping its own charges within 1/N of the
+budget; N comes from a small lease table in Table Storage (peers.py).
 
-So a `Pacer` is two token buckets, requests and execution seconds, that fill at
-budget / window / N (the time bucket at TIME_HEADROOM of it): a request starts when both hold
-what it will spend. The budget is the most the service has reported left (plus what that
-answer's request spent). What an operation spends is what the service charged, not how long
-the request took as seen here (that adds latency and this machine's own time: paced on it,
-the benchmark reached 0.6 of the bound). The time header says what is left of the window, so
-the window holds the budget less that, spent by the operations charged within it: this
-instance's own (answered within the window) and the other instances' (their requests in the
-window, from the request header, in this instance's proportion of operations to requests).
-Per operation (a `$batch` of 20 spends about 20 times what one write does), smoothed.
-Differences between two answers would not do: in a steady window what is charged and what
-slides out balance, and the drop says nothing. Without a time header, duration it is.
-The buckets hold at most a couple of seconds' worth, so an instance that idled does not
-burst. Dataverse admits a request while the window is under its limits, so an answer that
-leaves some time lets the next request go; one that leaves none (spent by anyone: an instance
-not yet counted, another tool as the same user) holds requests until this instance's oldest
-charge slides out of the window; a spent request budget, or a 429, empties the buckets.
-Without budget headers (F&O) nothing is paced.
+So a `Pacer` keeps a ledger of its own requests: when each started, when its charge lands
+in the window (answered: when it did; in flight: when a request of its size is expected to
+end) and what it spends (its operations times what one operation is charged). A request
+starts when, over the whole window its charge will stay in (from when it is expected to
+land), this instance's charges plus it stay within TARGET of its share, and its requests
+within the window within its share of the request budget. So a request may start before an
+earlier one slides out if it lands after: the window stays full, never over. A token bucket
+at the same rate does worse (one worker reached 0.8 of the bound): it knows no landing times,
+so it lets charges bunch and must hold when the window touches its limit.
+
+What an operation spends: alone, what the service charged, as the time header says (what is
+left of the window, so the window holds the budget less that, spent by this instance's
+operations charged within it); with other instances, whose part of the window is a guess
+that may be too low, what one more operation adds to a request's duration (no request is
+charged more than it lasts), so it never books more than the window holds, and books all of
+its share rather than TARGET of it (large requests fill a share in few steps). Until every instance has counted
+itself, one may think it is alone: each books its share no faster than over RAMP_S, and no
+more than what the others left of the window at its last answer (their charges, and in the
+first window their requests counted on arrival).
+An answer that leaves no time (spent by someone not counted: another tool as the same user)
+holds requests until this instance's oldest charge slides out of the window; a 429's
+Retry-After holds the identity (concurrency.py). Without budget headers (F&O) nothing is paced.
 """
 
 from __future__ import annotations
@@ -38,23 +42,36 @@ from dataclasses import dataclass
 
 # Dataverse's window (the limits above); settable for a sandbox whose window is scaled down.
 DEFAULT_WINDOW_S = 300.0
-# The most a bucket holds, in seconds of its rate: enough for requests to overlap, no burst.
-BURST_S = 2.0
-# How much of each answer's sample of an operation's cost moves the estimate.
-SMOOTHING = 0.2
-# The share of the time budget paced to: what is charged reaches the window a request's length
-# after it was admitted, so pacing to all of it lets the window touch its limit (and refuse).
-TIME_HEADROOM = 0.97
+# Dataverse's documented budgets per second of its window (1,200 s and 6,000 requests per 300 s):
+# the budgets assumed until answers report more. An instance that first answers in a busy
+# window would otherwise take what is left for the whole, and keep to a share of too little.
+SECONDS_PER_WINDOW_S = 1200 / 300
+REQUESTS_PER_WINDOW_S = 6000 / 300
+# What an operation costs: from this many answers' samples.
+SAMPLES = 10
+# The share of the budgets paced to: estimates of cost and landing time are estimates.
+TARGET = 0.98
+# A request arrives a moment after it starts here, so it leaves the window that much later.
+ARRIVAL_SLACK_S = 0.5
+# How much sooner (and later) than expected a request may land: at least this share of its
+# duration, or how far off answers have landed lately, up to MAX_SLACK of it.
+LANDING_SLACK, MAX_SLACK = 0.05, 0.25
+# How long after its first answer an instance takes to book its whole share.
+RAMP_S = 4.0
+# A request unanswered this long (timed out) no longer holds a place in flight.
+STALE_S = 120.0
 
 
 @dataclass
-class Bucket:
-    level: float = 0.0
-    rate: float = 0.0  # per second
-    cap: float = 0.0
+class Charge:
+    """One request of this instance: its place in the window."""
 
-    def fill(self, dt: float) -> None:
-        self.level = min(self.cap, self.level + self.rate * dt)
+    started: float
+    lands: float  # when its charge reaches the window (expected, until answered)
+    cost: float  # execution seconds
+    operations: int
+    answered: bool = False
+    expected: float = 0.0  # when it was expected to land, when it started
 
 
 class Pacer:
@@ -66,21 +83,27 @@ class Pacer:
         window_s: float = DEFAULT_WINDOW_S,
         peers: Callable[[], int] = lambda: 1,
         clock: Callable[[], float] = time.monotonic,
+        documented: bool = True,
     ) -> None:
         self.window_s = window_s
         self.peers = peers
         self.clock = clock
-        self.requests = Bucket()
-        self.seconds = Bucket()
         self.max_requests: float | None = None  # the whole budgets, as reported
         self.max_seconds: float | None = None
+        # The documented budgets for this window, once an answer says budgets are reported.
+        self._documented = (window_s * SECONDS_PER_WINDOW_S, window_s * REQUESTS_PER_WINDOW_S) if documented else None
         self.per_operation: float | None = None  # execution seconds one operation spends
-        self._time_left: float | None = None
-        self._requests_left: float | None = None
-        self._filled_at = clock()
+        self.fixed_s = 0.0  # what a request takes besides its operations' time (latency)
+        self._errors: deque[float] = deque(maxlen=2 * SAMPLES)  # how far off answers landed lately
+        self._fixed: deque[float] = deque(maxlen=SAMPLES)  # what answers took besides their operations
+        self.ledger: list[Charge] = []
+        self._samples: deque[tuple[float, int]] = deque(maxlen=SAMPLES)
+        self._small: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # (duration, operations) of small requests
+        self._large: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # and of batches
+        self._first_at: float | None = None  # the first answer with budgets
+        self._others: float | None = None  # what the other instances held of the window, at the last answer
         self._answered: deque[tuple[float, float, int]] = deque()  # (when, started, operations), in the window
         self._spent_until = -float("inf")  # no request starts before: the time budget is spent
-        self._everyone_per_mine = float(max(1, peers()))  # the window's operations per one of this one's
         self._most_left: tuple[float, int] | None = None  # the most time left reported, by an answer of n ops
         self.answers = 0  # answers seen: before the first, nobody knows whether budgets are reported
 
@@ -91,25 +114,135 @@ class Pacer:
     def cost(self, operations: int) -> float:
         return (self.per_operation or 0.0) * max(1, operations)
 
+    def duration(self, operations: int) -> float:
+        """How long a request of `operations` is expected to take, start to answer."""
+        return self.fixed_s + self.cost(operations)
+
     def wait(self, operations: int = 1) -> float:
-        """0.0: a request of `operations` may start now (and is charged); else seconds to wait."""
+        """0.0: a request of `operations` may start now (and is booked); else seconds to wait."""
         if not self.active:
             return 0.0
-        self._fill()
-        cost = self.cost(operations)
-        waits = [self._spent_until - self.clock()]
-        if self.max_requests is not None and self.requests.level < 1.0:
-            waits.append((1.0 - self.requests.level) / max(self.requests.rate, 1e-9))
-        if self.max_seconds is not None and self.seconds.level < cost:
-            # A request dearer than a bucket holds goes when the bucket is full.
-            need = min(cost, self.seconds.cap) - self.seconds.level
-            if need > 1e-9:
-                waits.append(need / max(self.seconds.rate, 1e-9))
+        now = self.clock()
+        self._prune(now)
+        share = 1.0 / max(1, self.peers())
+        cost, took = self.cost(operations), self.duration(operations)
+        waits = [self._spent_until - now]
+        if self.max_requests is not None:
+            waits.append(self._request_wait(now, max(1.0, self.max_requests * share * TARGET)))
+        if self.max_seconds is not None and cost > 0:
+            waits.append(self._time_wait(now, took, cost, self._time_share(now, share, cost)))
+            waits.append(self._ramp_wait(now, share, took, cost))
         if max(waits) > 0:
             return max(0.001, max(waits))
-        self.requests.level -= 1.0
-        self.seconds.level -= cost
+        self.ledger.append(Charge(now, now + took, cost, max(1, operations), expected=now + took))
         return 0.0
+
+    def _time_share(self, now: float, share: float, cost: float) -> float:
+        """This instance's share of the time budget: TARGET of it alone (what an operation costs
+        is then what the service charged, an estimate), all of it with others (an operation's
+        cost is then guessed from durations, which are never less than what was charged); no
+        more than what the others leave of it at the last answer (instances not yet counted,
+        another tool as the same user)."""
+        whole = self.max_seconds or 0.0
+        allowed = whole * share * (TARGET if share >= 1.0 else 1.0)
+        left = whole * TARGET - self._others if self._others is not None else whole
+        return max(0.0, min(allowed, left))
+
+    def _ramp_wait(self, now: float, share: float, took: float, cost: float) -> float:
+        """For RAMP_S after the first answer, the share is booked no faster than over RAMP_S:
+        until the instances starting together have all counted themselves (peers.py looks
+        every second then), each may think it is alone."""
+        ramp_s = min(self.window_s, RAMP_S)
+        if self._first_at is None or now + took - self._first_at >= ramp_s:
+            return 0.0
+        rate = (self.max_seconds or 0.0) * TARGET * share / ramp_s
+        booked = sum(c.cost for c in self.ledger if c.started >= self._first_at) + cost
+        return max(0.0, booked / max(rate, 1e-9) - (now + took - self._first_at))
+
+    def _others_hold(self, now: float, time_left: float | None, requests_left: int | None) -> float | None:
+        """What the other instances hold of the window, as this answer says: their charges
+        (the time spent less this instance's), or, in the first window, where more, their
+        requests that arrived within it (the request header counts them on arrival, before
+        they are charged: instances starting together) at what this instance's cost on average."""
+        held: list[float] = []
+        if time_left is not None and self.max_seconds is not None:
+            mine = sum(c.cost for c in self.ledger if c.answered and c.lands + self.window_s > now)
+            held.append(self.max_seconds - time_left - mine)
+        first_window = self._first_at is None or now - self._first_at < self.window_s
+        if first_window and requests_left is not None and self.max_requests is not None:
+            recent = [c for c in self.ledger if c.started > now - self.window_s]
+            if recent:
+                average = sum(c.cost for c in recent) / len(recent)
+                held.append((self.max_requests - requests_left - len(recent)) * average)
+        return max(0.0, *held) if held else None
+
+    def _request_wait(self, now: float, allowed: float) -> float:
+        edge = now - self.window_s - ARRIVAL_SLACK_S
+        starts = sorted(c.started for c in self.ledger if c.started > edge)
+        over = len(starts) + 1 - int(allowed)
+        return 0.0 if over <= 0 else starts[over - 1] - edge
+
+    def _time_wait(self, now: float, took: float, cost: float, allowed: float) -> float:
+        """Seconds until a charge of `cost`, landing `took` after it starts, fits the share
+        over the whole window it stays in."""
+        allowed = max(allowed, cost)  # one dearer than the share goes alone
+        # It may land a little sooner and leave a little later than expected.
+        slack = max(LANDING_SLACK * took, min(MAX_SLACK * took, self._usual_error()))
+        land = now + took - slack
+        if self._fits(land, cost, allowed, 2 * slack):
+            return 0.0
+        for out in sorted(c.lands + self.window_s for c in self.ledger if c.lands + self.window_s > land):
+            if self._fits(out, cost, allowed, 2 * slack):
+                return out - (took - slack) - now
+        return self.window_s
+
+    def _usual_error(self) -> float:
+        """How far off answers have landed lately: the most (_time_wait caps it at MAX_SLACK of
+        a request's duration: a loaded machine makes a few very late)."""
+        return max(self._errors, default=0.0)
+
+    def _fits(self, land: float, cost: float, allowed: float, slack: float) -> bool:
+        """A charge of `cost` held from `land` for a window and `slack` fits `allowed` at every
+        moment, with this instance's others: landed ones for their window, ones in flight from
+        as soon as they may land to as late as they may leave (slack either side)."""
+        w, spans = self.window_s, []
+        for c in self.ledger:
+            early = 0.0 if c.answered else slack / 2
+            spans.append((c.lands - early, c.lands + w + early, c.cost))
+        marks = [land] + [start for start, _, _ in spans if land < start < land + w + slack]
+        for mark in marks:
+            held = sum(cost_ for start, end, cost_ in spans if start <= mark < end)
+            if held + cost > allowed + 1e-9:
+                return False
+        return True
+
+    def _prune(self, now: float) -> None:
+        kept: list[Charge] = []
+        for c in self.ledger:
+            if c.answered and c.lands + self.window_s <= now:
+                continue  # slid out of the window
+            if not c.answered:
+                if now - c.started > STALE_S:
+                    continue  # timed out, never answered
+                c.lands = max(c.lands, now)  # late: it lands no earlier than now
+            kept.append(c)
+        self.ledger = kept
+
+    def _settle(self, now: float, duration_s: float, operations: int, charged: bool) -> None:
+        """The ledger's entry of the request just answered: landed now, or (refused) gone."""
+        started = now - duration_s
+        flying = [c for c in self.ledger if not c.answered]
+        same = [c for c in flying if c.operations == max(1, operations)] or flying
+        if not same:
+            if charged:  # sent before budgets were known (the first request): booked now
+                self.ledger.append(Charge(started, now, self.cost(operations), max(1, operations), answered=True))
+            return
+        entry = min(same, key=lambda c: abs(c.started - started))
+        if not charged:
+            self.ledger.remove(entry)
+            return
+        self._errors.append(abs(now - entry.expected))  # how far off its landing was expected
+        entry.answered, entry.lands, entry.cost = True, now, self.cost(operations)
 
     def answered(
         self,
@@ -122,48 +255,67 @@ class Pacer:
         """One answer: what the service says is left, what the request took, and how many others
         of this instance's are still in flight."""
         self.answers += 1
+        now = self.clock()
         if time_left is None and requests_left is None:
-            return  # no budget reported (F&O, a sandbox without limits, a refusal)
-        self._fill()  # what accrued until now, before this answer's news applies
+            # No budget reported (F&O, a sandbox without limits, a refusal): nothing charged.
+            self._settle(now, duration_s, operations, charged=False)
+            return
         ops = max(1, operations)
-        estimate = self.per_operation
-        took = self._charged(time_left, requests_left, ops, duration_s / ops, in_flight)
-        self.per_operation = took if estimate is None else (1 - SMOOTHING) * estimate + SMOOTHING * took
-        if estimate is not None:
-            self.seconds.level -= (took - estimate) * ops  # settle what was charged on a guess
+        sample = self._charged(time_left, requests_left, ops, duration_s / ops, in_flight)
+        self._samples.append((sample, ops))
+        (self._small if ops <= 2 else self._large).append((duration_s, ops))
+        if self.peers() > 1:
+            # The others' part of the window is a guess, and a guess too low books more than
+            # the window holds: what a request took, less what every request takes (latency).
+            self.per_operation = self._from_durations()
+        else:
+            # Over the last few answers, weighed by their operations: a lone read's sample is
+            # mostly latency (no more than it took), a batch's mostly what was charged.
+            total = sum(n for _, n in self._samples)
+            self.per_operation = sum(c * n for c, n in self._samples) / total
+        self._fixed.append(max(0.0, duration_s - self.cost(ops)))
+        self.fixed_s = sorted(self._fixed)[len(self._fixed) // 2]  # the median: one slow answer moves it little
+        self._settle(now, duration_s, operations, charged=True)
+        if self._first_at is None:
+            self._first_at = now
+        self._others = self._others_hold(now, time_left, requests_left)
         if time_left is not None:
             if self._most_left is None or time_left > self._most_left[0]:
                 self._most_left = (time_left, ops)
             most, most_ops = self._most_left
-            self.max_seconds = most + self.cost(most_ops)
-            self._time_left = time_left
-            self._hold(time_left)
+            self.max_seconds = max(most + self.cost(most_ops), self._documented[0] if self._documented else 0.0)
+            self._hold(now, time_left)
         if requests_left is not None:
-            self.max_requests = max(self.max_requests or 0.0, requests_left + 1.0)
-            self._requests_left = float(requests_left)
-        self._rates()
+            documented = self._documented[1] if self._documented else 0.0
+            self.max_requests = max(self.max_requests or 0.0, requests_left + 1.0, documented)
+            if requests_left <= 0:  # spent (by anyone): hold until this instance's oldest request is out
+                oldest = min((c.started for c in self.ledger), default=now)
+                self._spent_until = max(self._spent_until, oldest + self.window_s + ARRIVAL_SLACK_S)
 
-    def _hold(self, time_left: float) -> None:
-        """Dataverse admits a request while the window is under its limits: after an answer that
-        leaves some time, the next request is admitted (alone, the window only slides on until
-        another answer). With other instances, whose answers land meanwhile, it must leave about
-        one request's worth for each of them. Else every request holds until enough of what this instance was
-        charged (and the others, in proportion) has slid out of the window to leave that."""
-        mine = self._answered
-        per_op = (self.per_operation or 0.0) * self._everyone_per_mine
-        margin = 0.0
-        if self.peers() > 1 and mine:  # room for each other instance's request to land meanwhile
-            margin = (self.per_operation or 0.0) * sum(n for _, _, n in mine) / len(mine) * (self.peers() - 1)
-        if time_left > margin:
+    def _from_durations(self) -> float:
+        """What one more operation adds to a request's duration (between the quickest small and
+        the quickest large request lately: a loaded machine only lengthens them), else what the
+        quickest large one took per operation. Never below what was charged: no request is
+        charged more than it lasts."""
+        small, large = self._small, self._large
+        if not large:
+            return min(d / n for d, n in small)
+        large_d, large_n = min(large, key=lambda x: x[0] / x[1])
+        if not small:
+            return large_d / large_n
+        small_d, small_n = min(small, key=lambda x: x[0] / x[1])
+        slope = (large_d - small_d) / max(large_n - small_n, 1e-9)
+        return min(max(slope, 0.0), large_d / large_n)
+
+    def _hold(self, now: float, time_left: float) -> None:
+        """Dataverse admits a request while the window is under its limits. An answer that
+        leaves no time (the ledger keeps this instance within its share, so someone else spent
+        it) holds every request until this instance's oldest charge has slid out of the window."""
+        if time_left > 0:
             self._spent_until = -float("inf")
             return
-        budget = self.max_seconds or 0.0
-        in_window = max(budget - time_left, per_op * sum(n for _, _, n in mine))
-        for answered_at, _, n in mine:
-            self._spent_until = answered_at + self.window_s  # when this charge slides out
-            in_window -= per_op * n
-            if in_window < budget - margin:
-                break
+        landed = [c.lands for c in self.ledger if c.answered]
+        self._spent_until = min(landed, default=now) + self.window_s
 
     def _charged(
         self, time_left: float | None, requests_left: int | None, ops: int, took: float, in_flight: int
@@ -191,30 +343,9 @@ class Pacer:
             everyone = my_ops + others * (my_ops - ops / 2) / max(1, arrived)
         else:
             everyone = float(my_ops * max(1, self.peers()))
-        self._everyone_per_mine = everyone / max(1, my_ops)
         # No more than it took: the service does not charge more than the request lasted.
-        return min(took, spent / everyone)
+        return min(took, spent / max(everyone, 1e-9))
 
     def throttled(self) -> None:
-        """A 429: spent, whatever the buckets said."""
-        self.requests.level = min(self.requests.level, 0.0)
-        self.seconds.level = min(self.seconds.level, 0.0)
-
-    def _rates(self) -> None:
-        share = 1.0 / max(1, self.peers())
-        for bucket, whole, left in (
-            (self.requests, self.max_requests, self._requests_left),
-            (self.seconds, self.max_seconds, None),  # a spent time budget holds (_hold), not empties
-        ):
-            if whole is None:
-                continue
-            bucket.rate = whole / self.window_s * share * (TIME_HEADROOM if bucket is self.seconds else 1.0)
-            bucket.cap = bucket.rate * BURST_S
-            if left is not None and left <= 0:  # spent (by anyone): nothing starts until it is back
-                bucket.level = min(bucket.level, 0.0)
-
-    def _fill(self) -> None:
-        now = self.clock()
-        dt, self._filled_at = max(0.0, now - self._filled_at), now
-        self.requests.fill(dt)
-        self.seconds.fill(dt)
+        """A 429: the service's Retry-After holds the identity (AdaptiveLimit); the refused
+        request was charged nothing (its answer, without budgets, took it off the ledger)."""

@@ -77,6 +77,7 @@ def dataverse_identities(
     out: list[Identity] = []
     for name, member_auth in members:
         peers = TablePeers(lease_table, service_url, name)
+        peers.count()  # says so at once: instances starting together count each other before they pace
         pacer = Pacer(window_s=settings.dataverse_limit_window_seconds, peers=peers.count)
         out.append(Identity(name, member_auth, AdaptiveLimit(PROFILE.max_concurrency, pacer=pacer)))
     return Identities(out)

@@ -8,7 +8,7 @@ import random
 import pytest
 
 from p2c_core.clients.concurrency import AdaptiveLimit
-from p2c_core.clients.pacing import BURST_S, Pacer
+from p2c_core.clients.pacing import Pacer
 
 # Dataverse's budgets scaled to a 10 s window: 200 requests and 40 s of execution time.
 WINDOW_S, REQUESTS, SECONDS = 10.0, 200, 40.0
@@ -37,7 +37,13 @@ class Window:
         self.refused = 0  # requests that started while the window was spent: Dataverse would answer 429
 
     def spent(self) -> float:
-        return sum(c for t, c in self.charges if t > self.clock.now - WINDOW_S)
+        return self.held(self.clock.now)
+
+    def held(self, at: float) -> float:
+        return sum(c for t, c in self.charges if at - WINDOW_S < t <= at)
+
+    def ends(self) -> list[float]:
+        return [t for t, _ in self.charges]
 
     def start(self) -> bool:
         """Admitted, or refused (429): the window had spent its time budget."""
@@ -107,8 +113,12 @@ def test_one_instance_spends_the_execution_budget_over_the_window_though_request
     window = run([p], clock, cost=0.16, took=0.25, operations=20, until=start + 100)
     spent = sum(c for t, c in window.charges if t > start + WINDOW_S)  # past the first window
     # 90 s at 40 s of execution per 10 s window is 360 s; paced on how long requests took, 230 s.
-    assert 360 * 0.95 <= spent <= 360 + BURST_S * 4 + 3.2
-    assert window.refused <= 0.01 * (len(window.arrivals) + window.refused)
+    # Hardly over: answers land up to a fifth sooner or later than expected (each booking leaves
+    # room for how far off they have been lately), so a window may hold a few batches over the
+    # budget for a moment, and hardly a request is refused.
+    assert 360 * 0.85 <= spent <= 360
+    assert window.refused <= 0.02 * (len(window.arrivals) + window.refused)
+    assert max(window.held(t) for t in window.ends()) <= SECONDS + 3 * 3.2
 
 
 def test_what_an_operation_costs_comes_from_the_time_budget_not_from_how_long_it_took():
@@ -118,25 +128,45 @@ def test_what_an_operation_costs_comes_from_the_time_budget_not_from_how_long_it
     assert p.cost(20) == pytest.approx(3.2, rel=0.1)
 
 
-def test_four_instances_together_spend_more_of_the_budget_than_paced_on_duration_and_no_more():
+def test_a_request_starts_before_an_earlier_charge_slides_out_when_it_lands_after():
+    p, clock = pacer()
+    first_answer(p, 0.16)  # a lone look-up, answered at 100
+    clock.now = 101.0
+    for _ in range(12):  # 12 batches of 3.2 s: 38.4 s, as much as the share holds (0.98 of 40)
+        assert p.wait(20) == 0.0
+    assert p.wait(20) > 0
+    clock.now = 104.2
+    for _ in range(12):
+        p.answered(40 - 0.16 - 3.2 * (_ + 1), REQUESTS - 14, 3.2, operations=20)
+    # They slide out at 114.2; a batch started at 111 lands at about 114.2: it may start then,
+    # three seconds before the window has room, and not much sooner.
+    clock.now = 110.0
+    assert p.wait(20) > 0
+    clock.now = 111.3
+    assert p.wait(20) == 0.0
+
+
+def test_four_instances_together_fill_the_window_and_never_overfill_it():
     clock = Clock()
-    pacers = [pacer(peers=4, clock=clock)[0] for _ in range(4)]
+    pacers = [Pacer(window_s=WINDOW_S, peers=lambda: 4, clock=clock) for _ in range(4)]
     for p in pacers:
         first_answer(p, 0.16)
     start = clock.now
-    window = run(pacers, clock, cost=0.16, took=0.25, operations=20, until=start + 100)
+    # Answered a little later than charged (latency, a loaded machine): what an operation costs
+    # comes from how long requests take, with others about (their part of the window is a guess).
+    window = run(pacers, clock, cost=0.16, took=0.175, operations=20, until=start + 100)
     spent = sum(c for t, c in window.charges if t > start + WINDOW_S)
-    # Paced on how long requests took they would spend 0.16 / 0.25 of it, 230 s. Each leaves room
-    # for the others' requests to land, so together they stay short of the whole (docs/scaling.md).
-    assert 360 * 0.72 <= spent <= 360 + 4 * (BURST_S * 4 + 3.2)
-    assert window.refused <= 0.03 * (len(window.arrivals) + window.refused)
+    assert 360 * 0.8 <= spent <= 360
+    assert window.refused <= 0.02 * (len(window.arrivals) + window.refused)
 
 
 def test_the_request_budget_binds_when_requests_are_cheap():
     p, clock = pacer()
     first_answer(p, 0.001)
     window = run([p], clock, cost=0.001, took=0.002, until=clock.now + 100)
-    assert 1900 <= len(window.arrivals) <= 2000 + REQUESTS * BURST_S / WINDOW_S + 1  # 200 requests per 10 s
+    # 200 requests per 10 s, paced to 0.98 of them: no window holds more than 200.
+    assert 1900 <= len(window.arrivals) <= 2000
+    assert max(sum(1 for a in window.arrivals if t - WINDOW_S < a <= t) for t in window.arrivals) <= REQUESTS
 
 
 def test_without_a_time_budget_what_a_request_spends_is_how_long_it_took_per_operation():
@@ -156,28 +186,30 @@ def test_a_budget_reported_spent_stops_every_instance_until_it_is_back():
     assert p.wait(1) > 0  # held until this instance's oldest charge slides out of the window
 
 
-def test_a_spent_budget_holds_until_enough_of_what_was_charged_has_slid_out():
-    p, clock = pacer()
+def test_a_spent_budget_holds_until_this_instances_oldest_charge_has_slid_out():
+    p, clock = pacer(peers=2)
     first_answer(p, 0.16)  # at 100
-    for _ in range(13):  # 13 batches of 3.2 s charged from 100.5 to 106.5: 41.6 s, over the 40 s budget
-        clock.now += 0.5
-        p.answered(0.0, REQUESTS - 14, 3.2, operations=20)
-    assert p.cost(1) == pytest.approx(0.16, rel=0.05)  # an answer that leaves nothing teaches nothing
-    clock.now = 110.4
-    assert p.wait(1) > 0  # the first batch slides out at 110.5, leaving 38.4 s in the window: under 40
-    clock.now = 110.5
-    assert p.wait(1) == 0.0
-    p.answered(1.6, REQUESTS - 13, 3.2, operations=20)  # an answer that leaves some: the next may go
+    clock.now = 100.5
+    assert p.wait(20) == 0.0
+    clock.now = 103.7
+    p.answered(0.0, REQUESTS - 30, 3.2, operations=20)  # someone else spent the window
+    clock.now = 109.9
+    assert p.wait(1) > 0  # the look-up answered at 100 slides out at 110
+    clock.now = 110.1
+    p.answered(30.0, REQUESTS - 30, 0.2)  # an answer that leaves room: the next may go
     assert p.wait(1) == 0.0
 
 
-def test_a_429_empties_the_buckets():
+def test_a_refused_request_is_charged_nothing():
     p, clock = pacer()
-    p.answered(SECONDS - 0.2, REQUESTS - 1, 0.2)
-    clock.now += 10
-    assert p.wait(1) == 0.0
+    first_answer(p, 0.16)
+    clock.now += 1
+    for _ in range(12):
+        assert p.wait(20) == 0.0
+    assert p.wait(20) > 0  # the share is booked
+    p.answered(None, None, 0.05, operations=20)  # a 429 (no budgets reported): it ran nothing
     p.throttled()
-    assert p.wait(1) > 0
+    assert p.wait(20) == 0.0  # its place is free again (the Retry-After holds the limit, not the pacer)
 
 
 def test_the_limit_sends_the_first_request_alone_then_lets_the_pacer_decide():
@@ -187,9 +219,8 @@ def test_the_limit_sends_the_first_request_alone_then_lets_the_pacer_decide():
     assert limit.try_start() == math.inf  # until the first answer says whether budgets are reported
     limit.answered(SECONDS - 0.2, REQUESTS - 1, 0.2)
     limit.release()
-    assert limit.try_start() > 0  # paced: the bucket fills from empty, no burst at start
-    clock.now += 1
-    assert limit.try_start() == 0.0
+    assert limit.try_start(20) == 0.0  # paced from now on: the window has room
+    assert limit.pacer is not None and len(limit.pacer.ledger) == 2  # the look-up and the batch, booked
 
 
 def test_without_budgets_the_limit_is_not_paced():
