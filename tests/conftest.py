@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,3 +35,13 @@ def storage(azurite: Azurite) -> Iterator[Storage]:
     for q in list(st.queues.list_queues()):
         st.delete_queue(q.name)
     yield st
+
+
+@pytest.fixture
+def table(storage: Storage, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A table of the test module's own (named after it), created before each test and
+    removed after: for modules that test one table's protocol on real Table Storage."""
+    name = "t" + re.sub(r"[^a-z0-9]", "", request.module.__name__.rsplit(".", 1)[-1].lower())[:40]
+    storage.tables.create_table_if_not_exists(name)
+    yield storage.table(name)
+    storage.tables.delete_table(name)

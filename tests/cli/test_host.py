@@ -12,6 +12,7 @@ from pathlib import Path
 import azure.functions as func
 
 from p2c_cli.host import LocalHost
+from p2c_core.state.storage import Storage
 
 
 def make_app(calls: list[tuple[str, int]], fail_times: int) -> func.FunctionApp:
@@ -113,6 +114,19 @@ def counting_app(on_start: Callable[[int], None]) -> func.FunctionApp:
     return app
 
 
+def drained(storage: Storage, tmp_path: Path, on_start: Callable[[int], None], messages: int) -> int:
+    """`messages` sent to the counting app's queue and drained by a pipelining host: the depth left."""
+    host = LocalHost(counting_app(on_start), storage, host_json=pipeline_json(tmp_path))
+    try:
+        queue = storage.queue("t-pipe")
+        for i in range(messages):
+            queue.send_message(json.dumps({"n": i}).encode())
+        host.drain(timeout=60, idle_sleep=0.05)
+        return host.depth("t-pipe")
+    finally:
+        host.close()
+
+
 def test_the_next_batch_starts_once_new_batch_threshold_or_fewer_still_run(storage, tmp_path):
     # batchSize 4, newBatchThreshold 2: when two of the first batch ended, the next batch
     # runs beside the two still running, as the Functions host does. A host that waited for
@@ -126,17 +140,9 @@ def test_the_next_batch_starts_once_new_batch_threshold_or_fewer_still_run(stora
         if n in (3, 4) and not sixth.wait(20):  # a guard, not a timing: it fails, not hangs
             stuck.append(n)
 
-    host = LocalHost(counting_app(on_start), storage, host_json=pipeline_json(tmp_path))
-    try:
-        queue = storage.queue("t-pipe")
-        for i in range(6):
-            queue.send_message(json.dumps({"n": i}).encode())
-        host.drain(timeout=60, idle_sleep=0.05)
-        assert stuck == []
-        assert sixth.is_set()
-        assert host.depth("t-pipe") == 0
-    finally:
-        host.close()
+    assert drained(storage, tmp_path, on_start, 6) == 0
+    assert stuck == []
+    assert sixth.is_set()
 
 
 def test_no_more_than_batch_size_plus_new_batch_threshold_run_at_once(storage, tmp_path):
@@ -151,13 +157,5 @@ def test_no_more_than_batch_size_plus_new_batch_threshold_run_at_once(storage, t
         with lock:
             running[0] -= 1
 
-    host = LocalHost(counting_app(on_start), storage, host_json=pipeline_json(tmp_path))
-    try:
-        queue = storage.queue("t-pipe")
-        for i in range(20):
-            queue.send_message(json.dumps({"n": i}).encode())
-        host.drain(timeout=60, idle_sleep=0.05)
-        assert 1 <= running[1] <= 6
-        assert host.depth("t-pipe") == 0
-    finally:
-        host.close()
+    assert drained(storage, tmp_path, on_start, 20) == 0
+    assert 1 <= running[1] <= 6

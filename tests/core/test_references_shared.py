@@ -11,7 +11,6 @@ from p2c_core.errors import NotFoundError
 from p2c_core.flows import get_flow
 from p2c_core.references import References
 from p2c_core.shared_refs import MISSING, RefTable, SharedRefs, row_key
-from p2c_core.state.storage import Storage
 from p2c_core.targets import DataverseWriter, WriteItem
 from tests.core.sandboxed import Services, services
 
@@ -20,14 +19,6 @@ from tests.core.sandboxed import Services, services
 def sx() -> Iterator[Services]:
     with services() as s:
         yield s
-
-
-@pytest.fixture
-def table(storage: Storage) -> Iterator[RefTable]:
-    name = "p2crefsreferences"
-    storage.tables.create_table_if_not_exists(name)
-    yield storage.table(name)
-    storage.tables.delete_table(name)
 
 
 def references(sx: Services, shared: SharedRefs | None = None) -> References:

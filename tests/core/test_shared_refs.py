@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 
 from p2c_core.shared_refs import FOUND, PENDING, Found, RefTable, SharedRefs, partition, row_key
-from p2c_core.state.storage import Storage
 
 ORG = "https://org.crm.dynamics.com"
 UNIT = ("dataverse", "uoms", "name", "ea")
@@ -23,14 +21,6 @@ class Clock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
-
-
-@pytest.fixture
-def table(storage: Storage) -> Iterator[RefTable]:
-    name = "p2crefstest"
-    storage.tables.create_table_if_not_exists(name)
-    yield storage.table(name)
-    storage.tables.delete_table(name)
 
 
 def shared(table: RefTable, clock: Clock, org: str = ORG) -> SharedRefs:

@@ -13,6 +13,9 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
 
 from p2c_core.clients.pacing import Pacer
 from p2c_sandbox.protection import ProtectionConfig, ServiceProtection
@@ -116,23 +119,24 @@ def simulate(
     return run
 
 
-def test_one_process_keeps_the_window_full_and_never_over():
-    run = simulate(1, batches=60)
-    assert run.share(1) >= 0.93
-    assert run.refused == 0
-
-
-def test_four_processes_share_one_budget_without_a_refusal():
-    run = simulate(4, batches=60)
-    assert run.share(1) >= 0.93
-    assert run.refused == 0
-
-
-def test_four_processes_whose_answers_run_a_little_late_fill_the_window():
-    # The service takes 1.5% longer than it charges: the cost guessed from durations is a little
-    # high, and a share (10 s) still holds three batches (3.2 s charged, 3.3 s guessed).
-    run = simulate(4, batches=60, overhead_s=0.0025)
-    assert run.share(1) >= 0.88
+@pytest.mark.parametrize(
+    ("processes", "settings", "users", "least"),
+    [
+        pytest.param(1, {}, 1, 0.93, id="one process keeps the window full"),
+        pytest.param(4, {}, 1, 0.93, id="four processes share one budget"),
+        # The service takes 1.5% longer than it charges: the cost guessed from durations is a
+        # little high, and a share (10 s) still holds three batches (3.2 s charged, 3.3 s guessed).
+        pytest.param(4, {"overhead_s": 0.0025}, 1, 0.88, id="answers a little late"),
+        pytest.param(4, {"users": 3}, 3, 0.93, id="a pool of three users triples the bound"),
+        # The lease table counts each a second after it starts.
+        pytest.param(4, {"stagger_s": 0.7}, 1, 0.9, id="processes starting one after another"),
+    ],
+)
+def test_processes_fill_the_window_and_nothing_is_refused(
+    processes: int, settings: dict[str, Any], users: int, least: float
+):
+    run = simulate(processes, batches=60 * users, **settings)
+    assert run.share(users) >= least
     assert run.refused == 0
 
 
@@ -141,16 +145,4 @@ def test_four_processes_whose_answers_run_late_leave_room_unused_but_never_overf
     # price of a guess that is never too low. Nothing is refused.
     run = simulate(4, batches=60, overhead_s=0.015)
     assert 0.6 <= run.share(1) < 0.93
-    assert run.refused == 0
-
-
-def test_a_pool_of_three_users_triples_the_bound():
-    run = simulate(4, users=3, batches=180)
-    assert run.share(3) >= 0.93
-    assert run.refused == 0
-
-
-def test_processes_starting_one_after_another_count_each_other_in_time():
-    run = simulate(4, batches=60, stagger_s=0.7)
-    assert run.share(1) >= 0.9
     assert run.refused == 0

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from p2c_core.clients.peers import LeaseTable, TablePeers, partition
-from p2c_core.state.storage import Storage
 
 
 class Clock:
@@ -16,14 +11,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def table(storage: Storage) -> Iterator[LeaseTable]:
-    name = "p2cpacingtest"
-    storage.tables.create_table_if_not_exists(name)
-    yield storage.table(name)
-    storage.tables.delete_table(name)
 
 
 def test_instances_of_one_identity_count_each_other_and_a_stopped_one_drops_out(table: LeaseTable):
