@@ -270,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     small_run = step("bulk_small", bulk, small, args.latency_ms, 200)
     large_run = step("bulk_large", bulk, large, args.latency_ms, 0)
     # Long enough for several windows of the throttle (ten seconds each) at its bound:
-    # about four requests a product, 50 a second.
-    throttle = step("throttle", throttled, 1_000 if args.quick else 3_000, args.latency_ms)
+    # 50 operations a second: the quick run four windows and more.
+    throttle = step("throttle", throttled, 2_000 if args.quick else 5_000, args.latency_ms)
     from bench.live import live
 
     pushed = step("live", live, args.quick, args.latency_ms)
