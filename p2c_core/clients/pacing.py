@@ -35,6 +35,7 @@ Retry-After holds the identity (concurrency.py). Without budget headers (F&O) no
 
 from __future__ import annotations
 
+import bisect
 import time
 from collections import deque
 from collections.abc import Callable
@@ -72,6 +73,40 @@ class Charge:
     operations: int
     answered: bool = False
     expected: float = 0.0  # when it was expected to land, when it started
+
+
+@dataclass
+class Occupancy:
+    """What this instance's charges hold of the window at moments from now on: the landed ones
+    until they leave (sorted by when, with the cost of those leaving later), and the ones in
+    flight (a few) from as soon as they may land to as late as they may leave. Built once per
+    decision: a window of 300 s may hold thousands of charges."""
+
+    window_s: float
+    ends: list[float]  # when each landed charge leaves the window, in order
+    later: list[float]  # later[i]: the cost of the landed charges leaving after ends[i - 1]
+    flying: list[tuple[float, float, float]]  # (from, until, cost)
+
+    @classmethod
+    def of(cls, ledger: list[Charge], window_s: float, slack: float) -> Occupancy:
+        landed = sorted((c.lands + window_s, c.cost) for c in ledger if c.answered)
+        later = [0.0] * (len(landed) + 1)
+        for i in range(len(landed) - 1, -1, -1):
+            later[i] = later[i + 1] + landed[i][1]
+        flying = [(c.lands - slack / 2, c.lands + window_s + slack / 2, c.cost) for c in ledger if not c.answered]
+        return cls(window_s, [end for end, _ in landed], later, flying)
+
+    def held(self, mark: float) -> float:
+        """At `mark` (not before now: every landed charge has landed by then)."""
+        landed = self.later[bisect.bisect_right(self.ends, mark)]
+        return landed + sum(cost for start, end, cost in self.flying if start <= mark < end)
+
+    def fits(self, land: float, cost: float, allowed: float, slack: float) -> bool:
+        """A charge of `cost` held from `land` for a window and `slack` fits `allowed` at every
+        moment: where it starts, and wherever one in flight may land while it is held."""
+        until = land + self.window_s + slack
+        marks = [land] + [start for start, _, _ in self.flying if land < start < until]
+        return all(self.held(mark) + cost <= allowed + 1e-9 for mark in marks)
 
 
 class Pacer:
@@ -189,10 +224,12 @@ class Pacer:
         # It may land a little sooner and leave a little later than expected.
         slack = max(LANDING_SLACK * took, min(MAX_SLACK * took, self._usual_error()))
         land = now + took - slack
-        if self._fits(land, cost, allowed, 2 * slack):
+        held = Occupancy.of(self.ledger, self.window_s, slack)
+        if held.fits(land, cost, allowed, 2 * slack):
             return 0.0
-        for out in sorted(c.lands + self.window_s for c in self.ledger if c.lands + self.window_s > land):
-            if self._fits(out, cost, allowed, 2 * slack):
+        leaving = sorted([*held.ends, *(end - slack / 2 for _, end, _ in held.flying)])
+        for out in leaving[bisect.bisect_right(leaving, land) :]:
+            if held.fits(out, cost, allowed, 2 * slack):
                 return out - (took - slack) - now
         return self.window_s
 
@@ -200,21 +237,6 @@ class Pacer:
         """How far off answers have landed lately: the most (_time_wait caps it at MAX_SLACK of
         a request's duration: a loaded machine makes a few very late)."""
         return max(self._errors, default=0.0)
-
-    def _fits(self, land: float, cost: float, allowed: float, slack: float) -> bool:
-        """A charge of `cost` held from `land` for a window and `slack` fits `allowed` at every
-        moment, with this instance's others: landed ones for their window, ones in flight from
-        as soon as they may land to as late as they may leave (slack either side)."""
-        w, spans = self.window_s, []
-        for c in self.ledger:
-            early = 0.0 if c.answered else slack / 2
-            spans.append((c.lands - early, c.lands + w + early, c.cost))
-        marks = [land] + [start for start, _, _ in spans if land < start < land + w + slack]
-        for mark in marks:
-            held = sum(cost_ for start, end, cost_ in spans if start <= mark < end)
-            if held + cost > allowed + 1e-9:
-                return False
-        return True
 
     def _prune(self, now: float) -> None:
         kept: list[Charge] = []
