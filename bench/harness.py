@@ -102,8 +102,17 @@ def count(stats: dict[str, Any], status: int) -> int:
 # --- 1, 3, 4: bulk initial sync, its memory, and the sequential client beside it ----------
 
 
-def met(value: float, op: str, goal: float) -> bool:
+def met(value: float | None, op: str, goal: float) -> bool:
+    """A figure against its goal; a figure not measured (None) meets none."""
+    if value is None:
+        return False
     return {"<=": value <= goal, ">=": value >= goal, "<": value < goal}[op]
+
+
+def print_goals(goals: list[tuple[str, str, float, str]], figures: dict[str, Any]) -> None:
+    """One line per goal: its text, the figure, the target and whether it is met."""
+    for key, op, goal, text in goals:
+        print(f"{text}: {figures[key]} ({op} {goal:g}: {'met' if met(figures[key], op, goal) else 'NOT met'})")
 
 
 def write_doc_section(begin: str, end: str, section: str) -> None:

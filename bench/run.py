@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import DOCS, REPO, Services, count, met, services, total_requests, worker
+from bench.harness import DOCS, REPO, Services, count, met, print_goals, services, total_requests, worker
 
 COMPANY = "usmf"
 
@@ -300,8 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     summary.update({key: shared[key] for key, *_ in scale_out.GOALS})
     write_report(summary, {k: v for k, v in details.items() if k != "scale_out"}, args)
     scale_out.write_section(shared, args.quick, args.latency_ms)
-    for key, op, goal, text in GOALS:
-        print(f"{text}: {summary[key]} ({op} {goal:g}: {'met' if met(summary[key], op, goal) else 'NOT met'})")
+    print_goals(GOALS, summary)
     print(json.dumps(summary) if args.json else summary)
     return 0
 

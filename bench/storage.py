@@ -411,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.quick, args.latency_ms)
     if args.write:
         write_section(section(result["summary"], result["details"]))
-    for key, op, goal, text in GOALS:
-        print(f"{text}: {result['summary'][key]} ({op} {goal:g})")
+    from bench.harness import print_goals
+
+    print_goals(GOALS, result["summary"])
     print(json.dumps(result["summary"]) if args.json else result["summary"])
     return 0
 

@@ -28,7 +28,7 @@ import threading
 import time
 from typing import Any
 
-from bench.harness import REPO, Services, count, services, total_requests
+from bench.harness import REPO, Services, count, met, print_goals, services, total_requests
 
 WINDOW_S = 10.0
 MAX_REQUESTS = 200  # 6,000 per 300 s
@@ -195,8 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     result = throttle(args.quick, args.latency_ms)
     if args.write:
         write_section(result, args.quick, args.latency_ms)
-    for key, op, goal, text in GOALS:
-        print(f"{text}: {result[key]} ({op} {goal:g}: {'met' if met(result[key], op, goal) else 'NOT met'})")
+    print_goals(GOALS, result)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0
 
@@ -210,12 +209,6 @@ GOALS = [
     ("requests_per_product", "<=", 0.1, "Dataverse requests per product written (default settings)"),
 ]
 BEGIN, END = "<!-- scale-out: written by bench.throttle -->", "<!-- /scale-out -->"
-
-
-def met(value: float | None, op: str, goal: float) -> bool:
-    if value is None:
-        return False
-    return {"<=": value <= goal, ">=": value >= goal, "<": value < goal}[op]
 
 
 def section(result: dict[str, Any], quick: bool, latency_ms: float) -> str:

@@ -13,7 +13,7 @@ So a `Pacer` keeps a ledger of its own requests: when each started, when its cha
 in the window (answered: when it did; in flight: when a request of its size is expected to
 end) and what it spends (its operations times what one operation is charged). A request
 starts when, over the whole window its charge will stay in (from when it is expected to
-land), this instance's charges plus it stay within TARGET of its share, and its requests
+land), this instance's charges plus it stay within its share (TARGET of it alone), and its requests
 within the window within its share of the request budget. So a request may start before an
 earlier one slides out if it lands after: the window stays full, never over. A token bucket
 at the same rate does worse (one worker reached 0.8 of the bound): it knows no landing times,
@@ -137,7 +137,6 @@ class Pacer:
         self._large: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # and of batches
         self._first_at: float | None = None  # the first answer with budgets
         self._others: float | None = None  # what the other instances held of the window, at the last answer
-        self._answered: deque[tuple[float, float, int]] = deque()  # (when, started, operations), in the window
         self._spent_until = -float("inf")  # no request starts before: the time budget is spent
         self._most_left: tuple[float, int] | None = None  # the most time left reported, by an answer of n ops
         self.answers = 0  # answers seen: before the first, nobody knows whether budgets are reported
@@ -346,21 +345,22 @@ class Pacer:
         if time_left is None:
             return took
         now = self.clock()
-        self._answered.append((now, now - took * ops, ops))
-        while self._answered and self._answered[0][0] <= now - self.window_s:
-            self._answered.popleft()
+        # This instance's charges within the window: the ledger's answered ones, and this one
+        # (answered now, settled after).
+        mine = [(c.started, c.operations) for c in self.ledger if c.answered and c.lands > now - self.window_s]
+        mine.append((now - took * ops, ops))
         if self.max_seconds is None:
             return took  # no budget known yet
         if time_left <= 0:  # spent: what is left says too little, so this answer teaches nothing
             return took if self.per_operation is None else self.per_operation
         spent = max(0.0, self.max_seconds - time_left)  # by every instance of this identity
-        my_ops = sum(n for _, _, n in self._answered)  # charged within the window
+        my_ops = sum(n for _, n in mine)
         if requests_left is not None and self.max_requests is not None:
             # The other instances' requests that arrived within the window (the request budget's
             # header counts everyone's), in this one's proportion of operations charged to requests
             # arrived: the same for every instance, so none paces faster for spending more. Its own
             # charge, just landed, counts half: the others' land at any time.
-            arrived = sum(1 for _, started, _ in self._answered if started > now - self.window_s) + in_flight
+            arrived = sum(1 for started, _ in mine if started > now - self.window_s) + in_flight
             others = max(0.0, self.max_requests - requests_left - arrived)
             everyone = my_ops + others * (my_ops - ops / 2) / max(1, arrived)
         else:

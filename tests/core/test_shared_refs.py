@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from p2c_cli.azurite import ACCOUNT_KEY
 from p2c_core.shared_refs import FOUND, PENDING, Found, RefTable, SharedRefs, partition, row_key
 
 ORG = "https://org.crm.dynamics.com"
@@ -149,7 +150,7 @@ def test_storage_errors_never_fail_a_look_up(caplog: pytest.LogCaptureFixture):
     class Broken:
         def __getattr__(self, name: str):
             def fail(*args: object, **kwargs: object) -> None:
-                raise OSError("AccountKey=not-a-real-key storage down")
+                raise OSError(f"AccountKey={ACCOUNT_KEY} storage down")  # Azurite's public key
 
             return fail
 
