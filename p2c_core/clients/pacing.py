@@ -55,8 +55,10 @@ TARGET = 0.98
 # A request arrives a moment after it starts here, so it leaves the window that much later.
 ARRIVAL_SLACK_S = 0.5
 # How much sooner (and later) than expected a request may land: at least this share of its
-# duration, or how far off answers have landed lately, up to MAX_SLACK of it.
-LANDING_SLACK, MAX_SLACK = 0.05, 0.25
+# duration, or as far as answers lately spread below (above) what is expected, up to MAX_SLACK
+# of it. Sooner and later apart: a request booked to land as an earlier charge leaves risks
+# only landing sooner (the earlier one has landed: its end is known).
+LANDING_SLACK, MAX_SLACK = 0.01, 0.25
 # How long after its first answer an instance takes to book its whole share.
 RAMP_S = 4.0
 # A request unanswered this long (timed out) no longer holds a place in flight.
@@ -72,7 +74,6 @@ class Charge:
     cost: float  # execution seconds
     operations: int
     answered: bool = False
-    expected: float = 0.0  # when it was expected to land, when it started
 
 
 @dataclass
@@ -88,12 +89,12 @@ class Occupancy:
     flying: list[tuple[float, float, float]]  # (from, until, cost)
 
     @classmethod
-    def of(cls, ledger: list[Charge], window_s: float, slack: float) -> Occupancy:
+    def of(cls, ledger: list[Charge], window_s: float, early: float, late: float) -> Occupancy:
         landed = sorted((c.lands + window_s, c.cost) for c in ledger if c.answered)
         later = [0.0] * (len(landed) + 1)
         for i in range(len(landed) - 1, -1, -1):
             later[i] = later[i + 1] + landed[i][1]
-        flying = [(c.lands - slack / 2, c.lands + window_s + slack / 2, c.cost) for c in ledger if not c.answered]
+        flying = [(c.lands - early, c.lands + window_s + late, c.cost) for c in ledger if not c.answered]
         return cls(window_s, [end for end, _ in landed], later, flying)
 
     def held(self, mark: float) -> float:
@@ -129,7 +130,6 @@ class Pacer:
         self._documented = (window_s * SECONDS_PER_WINDOW_S, window_s * REQUESTS_PER_WINDOW_S) if documented else None
         self.per_operation: float | None = None  # execution seconds one operation spends
         self.fixed_s = 0.0  # what a request takes besides its operations' time (latency)
-        self._errors: deque[float] = deque(maxlen=2 * SAMPLES)  # how far off answers landed lately
         self._fixed: deque[float] = deque(maxlen=SAMPLES)  # what answers took besides their operations
         self.ledger: list[Charge] = []
         self._samples: deque[tuple[float, int]] = deque(maxlen=SAMPLES)
@@ -168,7 +168,7 @@ class Pacer:
             waits.append(self._ramp_wait(now, share, took, cost))
         if max(waits) > 0:
             return max(0.001, max(waits))
-        self.ledger.append(Charge(now, now + took, cost, max(1, operations), expected=now + took))
+        self.ledger.append(Charge(now, now + took, cost, max(1, operations)))
         return 0.0
 
     def _time_share(self, now: float, share: float, cost: float) -> float:
@@ -221,21 +221,26 @@ class Pacer:
         over the whole window it stays in."""
         allowed = max(allowed, cost)  # one dearer than the share goes alone
         # It may land a little sooner and leave a little later than expected.
-        slack = max(LANDING_SLACK * took, min(MAX_SLACK * took, self._usual_error()))
-        land = now + took - slack
-        held = Occupancy.of(self.ledger, self.window_s, slack)
-        if held.fits(land, cost, allowed, 2 * slack):
+        early, late = self._slack(took)
+        land = now + took - early
+        held = Occupancy.of(self.ledger, self.window_s, early, late)
+        if held.fits(land, cost, allowed, early + late):
             return 0.0
-        leaving = sorted([*held.ends, *(end - slack / 2 for _, end, _ in held.flying)])
+        leaving = sorted([*held.ends, *(end for _, end, _ in held.flying)])
         for out in leaving[bisect.bisect_right(leaving, land) :]:
-            if held.fits(out, cost, allowed, 2 * slack):
-                return out - (took - slack) - now
+            if held.fits(out, cost, allowed, early + late):
+                return out + early - took - now
         return self.window_s
 
-    def _usual_error(self) -> float:
-        """How far off answers have landed lately: the most (_time_wait caps it at MAX_SLACK of
-        a request's duration: a loaded machine makes a few very late)."""
-        return max(self._errors, default=0.0)
+    def _slack(self, took: float) -> tuple[float, float]:
+        """How much sooner and how much later than expected a request of duration `took` may
+        land: what answers took besides their operations lately, below and above its median
+        (what is expected), at least LANDING_SLACK of `took` and at most MAX_SLACK (a loaded
+        machine makes a few very late)."""
+        fixed = self._fixed or deque([0.0])
+        offs = (self.fixed_s - min(fixed), max(fixed) - self.fixed_s)
+        low, high = LANDING_SLACK * took, MAX_SLACK * took
+        return max(low, min(high, offs[0])), max(low, min(high, offs[1]))
 
     def _prune(self, now: float) -> None:
         kept: list[Charge] = []
@@ -245,7 +250,8 @@ class Pacer:
             if not c.answered:
                 if now - c.started > STALE_S:
                     continue  # timed out, never answered
-                c.lands = max(c.lands, now)  # late: it lands no earlier than now
+                # Expected as the model now says (it learns while they fly), and no earlier than now.
+                c.lands = max(c.started + self.duration(c.operations), now)
             kept.append(c)
         self.ledger = kept
 
@@ -262,7 +268,6 @@ class Pacer:
         if not charged:
             self.ledger.remove(entry)
             return
-        self._errors.append(abs(now - entry.expected))  # how far off its landing was expected
         entry.answered, entry.lands, entry.cost = True, now, self.cost(operations)
 
     def answered(
