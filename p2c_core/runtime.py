@@ -67,11 +67,9 @@ class Runtime:
     def _lease_table(self) -> Any:
         """The pacing lease table (clients/peers.py), created on first use."""
         from p2c_core.clients.peers import TABLE
+        from p2c_core.state.tables import table
 
-        if TABLE not in self.storage.created_tables:
-            self.storage.tables.create_table_if_not_exists(TABLE)
-            self.storage.created_tables.add(TABLE)
-        return self.storage.table(TABLE)
+        return table(self.storage, TABLE)
 
     @cached_property
     def state(self) -> StateStore:

@@ -1,11 +1,13 @@
 """Table plumbing shared by the state stores: names, row keys, Int64 values, ETag writes.
 
-Each table is created on its first use, once per `Storage` instance (its `created_tables`).
+Each table is created on its first use, once per `Storage` instance (its `created_tables`);
+the state tables together, on the first use of any.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -55,15 +57,24 @@ def read_int(value: Any) -> int:
 
 
 def table(storage: Storage, name: str) -> TableClient:
-    """A client of one state table; the table exists after this."""
+    """A client of one state table; the table exists after this. The first use of any
+    creates the state tables (TABLES) together: one round trip's wait at a process's start,
+    not one per table on its first poll's or message's path."""
     if name not in storage.created_tables:
-        from azure.core.exceptions import ResourceExistsError
+        from p2c_core import fanout
 
         with _creating:
-            with contextlib.suppress(ResourceExistsError):
-                storage.tables.create_table(name)
-            storage.created_tables.add(name)
+            names = [n for n in dict.fromkeys((name, *TABLES)) if n not in storage.created_tables]
+            fanout.together(*(functools.partial(_create, storage, n) for n in names))
+            storage.created_tables.update(names)
     return storage.table(name)
+
+
+def _create(storage: Storage, name: str) -> None:
+    from azure.core.exceptions import ResourceExistsError
+
+    with contextlib.suppress(ResourceExistsError):
+        storage.tables.create_table(name)
 
 
 def replace_if_unchanged(client: TableClient, entity: dict[str, Any], etag: str | None) -> dict[str, Any]:

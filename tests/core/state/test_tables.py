@@ -6,7 +6,7 @@ import pytest
 
 from p2c_core.state import TABLES, row_key, source_key
 from p2c_core.state.storage import connect
-from p2c_core.state.tables import CURSORS, chunks, delete_rows, int64, read_int, table
+from p2c_core.state.tables import CURSORS, RUNS, chunks, delete_rows, int64, read_int, table
 
 
 @pytest.mark.parametrize("key", ["O'Brien", "A/B#1?", "100% \\ back", "東京商事", "tab\tkey", "a%2Fb", "~seen"])
@@ -46,6 +46,17 @@ def test_a_table_is_created_on_first_use_once_per_storage_instance(storage, azur
     assert other.created_tables == set()
     table(other, CURSORS).create_entity({"PartitionKey": "p", "RowKey": "r"})
     assert [e["RowKey"] for e in table(other, CURSORS).list_entities()] == ["r"]
+
+
+def test_the_first_use_of_any_table_creates_the_state_tables_together(azurite):
+    fresh = connect({"AzureWebJobsStorage": azurite.connection_string})
+    fresh.tables.delete_table(RUNS)  # gone: the first use of another table creates it too
+    table(fresh, "p2cscratchfirstuse").create_entity({"PartitionKey": "p", "RowKey": "r"})
+    assert fresh.created_tables == {"p2cscratchfirstuse", *TABLES}
+    existing = {t.name for t in fresh.tables.list_tables()}
+    assert {"p2cscratchfirstuse", *TABLES} <= existing
+    table(fresh, RUNS).create_entity({"PartitionKey": "p", "RowKey": "r"})  # no create needed: it exists
+    fresh.tables.delete_table("p2cscratchfirstuse")
 
 
 def test_delete_rows_deletes_in_transactions_of_100(storage):
