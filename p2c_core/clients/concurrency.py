@@ -52,6 +52,7 @@ class AdaptiveLimit:
         self._cost: float | None = None  # what one request spends of it, as seen lately
         self._room: int | None = None  # new requests the budget covers (None: not told)
         self.pacer = pacer
+        self._unpaced: list[tuple[float, int]] = []  # (started, operations) sent before pacing
         self._cond = threading.Condition()
 
     @contextmanager
@@ -82,7 +83,8 @@ class AdaptiveLimit:
             return held
         if self.in_use >= self.limit:
             return math.inf
-        if self.pacer is not None and self.pacer.active:
+        if self.pacer is not None and self.pacer.ready(self._unpaced):
+            self._unpaced = []
             paced = self.pacer.wait(operations)
             return paced if paced > 0 else self._start()
         if self.pacer is not None and self.pacer.answers == 0 and self.in_use:
@@ -96,6 +98,8 @@ class AdaptiveLimit:
             return BUDGET_HOLD_S
         if self._room is not None:
             self._room -= 1
+        if self.pacer is not None and self.pacer.answers == 0:  # booked if a peer's cost comes first
+            self._unpaced.append((self.clock(), max(1, operations)))
         return self._start()
 
     def _start(self) -> float:
@@ -116,6 +120,7 @@ class AdaptiveLimit:
             return
         with self._cond:
             self.pacer.answered(time_left, requests_left, duration_s, operations, in_flight=self.in_use)
+            self._unpaced = []  # the pacer has its answers now
             self._cond.notify_all()
 
     def budget(self, time_left: float | None, requests_left: int | None) -> None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 # Dataverse's window (the limits above); settable for a sandbox whose window is scaled down.
@@ -120,10 +120,13 @@ class Pacer:
         peers: Callable[[], int] = lambda: 1,
         clock: Callable[[], float] = time.monotonic,
         documented: bool = True,
+        shared_cost: Callable[[], float | None] = lambda: None,
+        publish: Callable[[float], None] = lambda _cost: None,
     ) -> None:
         self.window_s = window_s
         self.peers = peers
         self.clock = clock
+        self.shared_cost, self.publish = shared_cost, publish  # what peers learned an operation costs
         self.max_requests: float | None = None  # the whole budgets, as reported
         self.max_seconds: float | None = None
         # The documented budgets for this window, once an answer says budgets are reported.
@@ -144,6 +147,26 @@ class Pacer:
     @property
     def active(self) -> bool:
         return self.max_requests is not None or self.max_seconds is not None
+
+    def ready(self, in_flight: Sequence[tuple[float, int]] = ()) -> bool:
+        """Pacing: since an answer reported budgets, or, before any answer, since a peer said what
+        an operation costs (it learned that from answers with budgets): then this instance paces
+        by the documented budgets and that cost from its first request, rather than sending one
+        request alone to learn (a batch takes seconds, and instances of a scale-out start often).
+        `in_flight`: (started, operations) of the requests sent before, booked then."""
+        if self.active:
+            return True
+        if self.answers or self._documented is None:
+            return False
+        self.peers()  # renews what peers said (peers.py looks every second at first)
+        if not (shared := self.shared_cost()):
+            return False
+        self.per_operation = shared
+        self.max_seconds, self.max_requests = self._documented
+        self._first_at = self.clock()  # the ramp: instances starting now may not be counted yet
+        for started, operations in in_flight:
+            self.ledger.append(Charge(started, started + self.duration(operations), self.cost(operations), operations))
+        return True
 
     def cost(self, operations: int) -> float:
         return (self.per_operation or 0.0) * max(1, operations)
@@ -302,6 +325,8 @@ class Pacer:
         self._fixed.append(max(0.0, duration_s - self.cost(ops)))
         self.fixed_s = sorted(self._fixed)[len(self._fixed) // 2]  # the median: one slow answer moves it little
         self._settle(now, duration_s, operations, charged=True)
+        if self.per_operation is not None:
+            self.publish(self.per_operation)
         if self._first_at is None:
             self._first_at = now
         self._others = self._others_hold(now, time_left, requests_left)

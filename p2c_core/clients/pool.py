@@ -78,6 +78,11 @@ def dataverse_identities(
     for name, member_auth in members:
         peers = TablePeers(lease_table, service_url, name)
         peers.count()  # says so at once: instances starting together count each other before they pace
-        pacer = Pacer(window_s=settings.dataverse_limit_window_seconds, peers=peers.count)
+        pacer = Pacer(
+            window_s=settings.dataverse_limit_window_seconds,
+            peers=peers.count,
+            shared_cost=peers.cost,
+            publish=peers.publish,
+        )
         out.append(Identity(name, member_auth, AdaptiveLimit(PROFILE.max_concurrency, pacer=pacer)))
     return Identities(out)

@@ -223,6 +223,26 @@ def test_the_limit_sends_the_first_request_alone_then_lets_the_pacer_decide():
     assert limit.pacer is not None and len(limit.pacer.ledger) == 2  # the look-up and the batch, booked
 
 
+def test_what_a_peer_learned_an_operation_costs_paces_an_instance_from_its_first_request():
+    clock = Clock()
+    learned: list[float | None] = [None]
+    published: list[float] = []
+    pacer = Pacer(window_s=WINDOW_S, peers=lambda: 4, clock=clock, shared_cost=lambda: learned[0],
+                  publish=published.append)  # fmt: skip
+    limit = AdaptiveLimit(52, clock=clock, pacer=pacer)
+    assert limit.try_start(20) == 0.0
+    assert limit.try_start(20) == math.inf  # no peer has said: the first goes alone
+    learned[0] = 0.16  # now one has (its row in the lease table)
+    clock.now += 0.5
+    # Paced by the documented budgets (40 s per 10 s) and that cost: a share of 10 s holds three
+    # batches of 3.2 s, the one in flight among them; so two more start, and a third waits.
+    assert [limit.try_start(20) for _ in range(2)] == [0.0, 0.0]
+    assert 0 < limit.try_start(20) < math.inf
+    assert [c.operations for c in pacer.ledger] == [20, 20, 20] and pacer.ledger[0].started == 100.0
+    limit.answered(SECONDS - 3.2, REQUESTS - 3, 3.3, operations=20)
+    assert published and published[-1] == pytest.approx(pacer.per_operation)  # and says what it learned
+
+
 def test_without_budgets_the_limit_is_not_paced():
     clock = Clock()
     limit = AdaptiveLimit(4, clock=clock, pacer=Pacer(window_s=WINDOW_S, clock=clock))

@@ -46,3 +46,16 @@ def test_the_count_is_cached_between_refreshes_and_survives_storage_errors():
     clock.now += 5
     assert peers.count() == 1 and len(calls) == 2  # after the first ttl, every refresh_s (10 s)
     assert "app-1" not in calls[0]["PartitionKey"] and partition("https://org", "app-1") == calls[0]["PartitionKey"]
+
+
+def test_instances_say_what_an_operation_costs_and_a_row_of_before_says_nothing(table: LeaseTable):
+    clock = Clock()
+    a, b, c = (TablePeers(lambda: table, "https://org", "app-9", instance=i, clock=clock) for i in "abc")
+    table.upsert_entity({"PartitionKey": a.partition, "RowKey": "old", "seen": clock.now})  # before costs
+    a.publish(0.16)
+    assert a.count() == 2 and a.cost() is None  # its own cost is not news to it; "old" says none
+    b.publish(0.17)
+    assert b.count() == 3 and b.cost() == 0.16
+    assert c.count() == 4 and c.cost() == 0.17  # the most any live peer says: never booked too cheap
+    clock.now += 40  # a, b and the old row stopped
+    assert c.count() == 1 and c.cost() is None
