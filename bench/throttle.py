@@ -10,12 +10,12 @@ in `$batch` writes of BATCH_SIZE) runs against it in three runs, each with a fre
 one worker process; four worker processes on the same queues; four with a pool of three
 application users. Each run polls once, then the workers drain the queue together.
 
-Figures: the operations Dataverse executed within the whole windows of a run (sampled at
-each window's end, so a big batch admitted at a window's end counts where it ran) over
-what the budget allowed in them; 429s over every Dataverse request of the run; requests
-per product, four workers against one; the pool's operations per second over one user's
-bound. In-process at the default settings: `requests_per_product` (2,000 generated
-products) and `requests_per_600_line_order` (a new F&O order of 600 lines synced to Sales).
+Figures: the operations Dataverse executed within the whole windows of a run that had work
+(bench/windows.py) over what the budget allowed in them; 429s
+over every Dataverse request of the run; requests per product, four workers against one; the
+pool's operations per second over one user's bound. In-process at the default settings:
+`requests_per_product` (2,000 generated products) and `requests_per_600_line_order` (a new
+F&O order of 600 lines synced to Sales).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ import argparse
 import json
 import subprocess
 import sys
-import threading
 import time
 from typing import Any
 
 from bench.harness import REPO, Services, count, met, print_goals, services, total_requests
+from bench.windows import Windows, products_written
 
 WINDOW_S = 10.0
 MAX_REQUESTS = 200  # 6,000 per 300 s
@@ -39,11 +39,6 @@ BATCH_SIZE = 20  # records per `$batch`: 3.2 s of execution each
 BOUND_OPS_PER_WINDOW = min(MAX_EXECUTION_S / (COST_MS / 1000), MAX_REQUESTS * BATCH_SIZE)
 POOL = ["p2c-app-1", "p2c-app-2", "p2c-app-3"]
 PRODUCTS_UNTHROTTLED = 2_000
-
-
-def executed(stats: dict[str, Any]) -> int:
-    """Operations Dataverse ran (a refused request ran none)."""
-    return int(stats["operations_total"]) - count(stats, 429)
 
 
 def run(products: int, workers: int, latency_ms: float, pool: list[str] | None = None) -> dict[str, Any]:
@@ -61,40 +56,21 @@ def run(products: int, workers: int, latency_ms: float, pool: list[str] | None =
             "max_concurrent": MAX_CONCURRENT, "cost_ms": COST_MS,
         })  # fmt: skip
         svc.reset_stats()
-        samples: list[int] = []
-        done = threading.Event()
-        t0 = time.monotonic()
-
-        def sample() -> None:  # cumulative operations at the end of each whole window
-            k = 1
-            while not done.wait(max(0.0, t0 + k * WINDOW_S - time.monotonic())):
-                samples.append(executed(svc.admin("dataverse", "stats")))
-                k += 1
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        procs = [_start(svc, settings, "--drain-only") for _ in range(workers)]
-        for proc in procs:
-            _wait(proc)
-        elapsed = time.monotonic() - t0
-        done.set()
-        sampler.join()
+        with Windows(svc, WINDOW_S) as windows:
+            procs = [_start(svc, settings, "--drain-only") for _ in range(workers)]
+            for proc in procs:
+                _wait(proc)
+            elapsed = time.monotonic() - windows.started
         dataverse = svc.admin("dataverse", "stats")
-    windows = len(samples)
     users = len(pool) if pool else 1
-    bound = windows * BOUND_OPS_PER_WINDOW * users
-    written = sum(r["count"] for r in dataverse["operations"] if r["entity_set"] == "products" and r["status"] < 300)
+    written = products_written(dataverse)
     return {
         "workers": workers,
         "users": users,
         "products": products,
         "written": written,
         "elapsed_s": round(elapsed, 1),
-        "whole_windows": windows,
-        "operations_in_whole_windows": samples[-1] if samples else 0,
-        "bound_operations": bound,
-        "share_of_bound": round((samples[-1] if samples else 0) / max(bound, 1), 3),
-        "ops_per_s": round((samples[-1] if samples else 0) / max(windows * WINDOW_S, 1), 1),
+        **windows.figures(BOUND_OPS_PER_WINDOW * users, written),
         "dataverse_requests": total_requests(dataverse),
         "requests_per_product": round(total_requests(dataverse) / max(written, 1), 4),
         "share_429": round(count(dataverse, 429) / max(total_requests(dataverse), 1), 4),
