@@ -139,7 +139,9 @@ class Pacer:
         self._small: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # (duration, operations) of small requests
         self._large: deque[tuple[float, int]] = deque(maxlen=SAMPLES)  # and of batches
         self._first_at: float | None = None  # the first answer with budgets
-        self._others: float | None = None  # what the other instances held of the window, at the last answer
+        # What the other instances held of the window at the last answer: their charges, and
+        # (read only while ramping) their requests that arrived, at this one's average cost.
+        self._others: tuple[float | None, float | None] = (None, None)
         self._spent_until = -float("inf")  # no request starts before: the time budget is spent
         self._most_left: tuple[float, int] | None = None  # the most time left reported, by an answer of n ops
         self.answers = 0  # answers seen: before the first, nobody knows whether budgets are reported
@@ -190,6 +192,8 @@ class Pacer:
             waits.append(self._time_wait(now, took, cost, self._time_share(now, share, cost)))
             waits.append(self._ramp_wait(now, share, took, cost))
         if max(waits) > 0:
+            if self._ramping(now) and self._first_at is not None:  # what holds it then ends with the ramp
+                return max(0.001, min(max(waits), self._first_at + min(self.window_s, RAMP_S) - now))
             return max(0.001, max(waits))
         self.ledger.append(Charge(now, now + took, cost, max(1, operations)))
         return 0.0
@@ -202,7 +206,9 @@ class Pacer:
         another tool as the same user)."""
         whole = self.max_seconds or 0.0
         allowed = whole * share * (TARGET if share >= 1.0 else 1.0)
-        left = whole * TARGET - self._others if self._others is not None else whole
+        landed, arrived = self._others
+        held = [h for h in (landed, arrived if self._ramping(now) else None) if h is not None]
+        left = whole * TARGET - max(held) if held else whole
         return max(0.0, min(allowed, left))
 
     def _ramp_wait(self, now: float, share: float, took: float, cost: float) -> float:
@@ -216,22 +222,29 @@ class Pacer:
         booked = sum(c.cost for c in self.ledger if c.started >= self._first_at) + cost
         return max(0.0, booked / max(rate, 1e-9) - (now + took - self._first_at))
 
-    def _others_hold(self, now: float, time_left: float | None, requests_left: int | None) -> float | None:
-        """What the other instances hold of the window, as this answer says: their charges
-        (the time spent less this instance's), or, in the first window, where more, their
-        requests that arrived within it (the request header counts them on arrival, before
-        they are charged: instances starting together) at what this instance's cost on average."""
-        held: list[float] = []
+    def _ramping(self, now: float) -> bool:
+        """Within RAMP_S of the first answer: instances starting together may not all be counted."""
+        return self._first_at is None or now - self._first_at < min(self.window_s, RAMP_S)
+
+    def _others_hold(
+        self, now: float, time_left: float | None, requests_left: int | None
+    ) -> tuple[float | None, float | None]:
+        """What the other instances hold of the window, as this answer says: their charges (the
+        time spent less this instance's), and their requests that arrived within the window
+        (the request header counts them on arrival, before they are charged) at what this
+        instance's cost on average. The second is for the ramp only: until every instance
+        starting together counts the others, each may think it is alone; after it, each keeps
+        to its share, and the second (every look-up costed as a batch) would only hold back."""
+        landed = arrived = None
         if time_left is not None and self.max_seconds is not None:
             mine = sum(c.cost for c in self.ledger if c.answered and c.lands + self.window_s > now)
-            held.append(self.max_seconds - time_left - mine)
-        first_window = self._first_at is None or now - self._first_at < self.window_s
-        if first_window and requests_left is not None and self.max_requests is not None:
+            landed = max(0.0, self.max_seconds - time_left - mine)
+        if requests_left is not None and self.max_requests is not None:
             recent = [c for c in self.ledger if c.started > now - self.window_s]
             if recent:
                 average = sum(c.cost for c in recent) / len(recent)
-                held.append((self.max_requests - requests_left - len(recent)) * average)
-        return max(0.0, *held) if held else None
+                arrived = max(0.0, (self.max_requests - requests_left - len(recent)) * average)
+        return landed, arrived
 
     def _request_wait(self, now: float, allowed: float) -> float:
         edge = now - self.window_s - ARRIVAL_SLACK_S

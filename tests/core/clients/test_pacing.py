@@ -243,6 +243,23 @@ def test_what_a_peer_learned_an_operation_costs_paces_an_instance_from_its_first
     assert published and published[-1] == pytest.approx(pacer.per_operation)  # and says what it learned
 
 
+def test_what_holds_an_instance_while_it_ramps_holds_it_no_longer_than_the_ramp():
+    from p2c_core.clients.pacing import RAMP_S
+
+    p, clock = pacer(peers=4)
+    first_answer(p, 0.16)
+    assert p.wait(20) == 0.0
+    clock.now += 3.3
+    # Its batch answered: 150 requests arrived in the window, all but its two the others', each
+    # costed as its own on average: more than the window holds, so nothing fits while it ramps.
+    p.answered(SECONDS - 3.36, REQUESTS - 150, 3.3, operations=20)
+    held = p.wait(20)
+    assert 0 < held <= RAMP_S  # not until its own charge leaves the window (10 s)
+    clock.now += held
+    # After the ramp every instance counts the others, and only their charges hold the window.
+    assert p.wait(20) == 0.0
+
+
 def test_without_budgets_the_limit_is_not_paced():
     clock = Clock()
     limit = AdaptiveLimit(4, clock=clock, pacer=Pacer(window_s=WINDOW_S, clock=clock))
