@@ -24,10 +24,11 @@ left of the window, so the window holds the budget less that, spent by this inst
 operations charged within it); with other instances, whose part of the window is a guess
 that may be too low, what one more operation adds to a request's duration (no request is
 charged more than it lasts), so it never books more than the window holds, and books all of
-its share rather than TARGET of it (large requests fill a share in few steps). Until every instance has counted
-itself, one may think it is alone: each books its share no faster than over RAMP_S, and no
-more than what the others left of the window at its last answer (their charges, and in the
-first window their requests counted on arrival).
+its share rather than TARGET of it (large requests fill a share in few steps). Until every
+instance has counted itself, one may think it is alone: each books its share no faster than
+over RAMP_S, and no more than what the others left of the window at its last answer (their
+charges, and during RAMP_S their requests counted on arrival). A new instance whose peers
+have said what an operation costs (peers.py) paces by that from its first request.
 An answer that leaves no time (spent by someone not counted: another tool as the same user)
 holds requests until this instance's oldest charge slides out of the window; a 429's
 Retry-After holds the identity (concurrency.py). Without budget headers (F&O) nothing is paced.
@@ -39,7 +40,8 @@ import bisect
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+
+from p2c_core.clients.occupancy import Charge, Occupancy
 
 # Dataverse's window (the limits above); settable for a sandbox whose window is scaled down.
 DEFAULT_WINDOW_S = 300.0
@@ -63,51 +65,6 @@ LANDING_SLACK, MAX_SLACK = 0.01, 0.25
 RAMP_S = 4.0
 # A request unanswered this long (timed out) no longer holds a place in flight.
 STALE_S = 120.0
-
-
-@dataclass
-class Charge:
-    """One request of this instance: its place in the window."""
-
-    started: float
-    lands: float  # when its charge reaches the window (expected, until answered)
-    cost: float  # execution seconds
-    operations: int
-    answered: bool = False
-
-
-@dataclass
-class Occupancy:
-    """What this instance's charges hold of the window at moments from now on: the landed ones
-    until they leave (sorted by when, with the cost of those leaving later), and the ones in
-    flight (a few) from as soon as they may land to as late as they may leave. Built once per
-    decision: a window of 300 s may hold thousands of charges."""
-
-    window_s: float
-    ends: list[float]  # when each landed charge leaves the window, in order
-    later: list[float]  # later[i]: the cost of the landed charges leaving after ends[i - 1]
-    flying: list[tuple[float, float, float]]  # (from, until, cost)
-
-    @classmethod
-    def of(cls, ledger: list[Charge], window_s: float, early: float, late: float) -> Occupancy:
-        landed = sorted((c.lands + window_s, c.cost) for c in ledger if c.answered)
-        later = [0.0] * (len(landed) + 1)
-        for i in range(len(landed) - 1, -1, -1):
-            later[i] = later[i + 1] + landed[i][1]
-        flying = [(c.lands - early, c.lands + window_s + late, c.cost) for c in ledger if not c.answered]
-        return cls(window_s, [end for end, _ in landed], later, flying)
-
-    def held(self, mark: float) -> float:
-        """At `mark` (not before now: every landed charge has landed by then)."""
-        landed = self.later[bisect.bisect_right(self.ends, mark)]
-        return landed + sum(cost for start, end, cost in self.flying if start <= mark < end)
-
-    def fits(self, land: float, cost: float, allowed: float, slack: float) -> bool:
-        """A charge of `cost` held from `land` for a window and `slack` fits `allowed` at every
-        moment: where it starts, and wherever one in flight may land while it is held."""
-        until = land + self.window_s + slack
-        marks = [land] + [start for start, _, _ in self.flying if land < start < until]
-        return all(self.held(mark) + cost <= allowed + 1e-9 for mark in marks)
 
 
 class Pacer:
