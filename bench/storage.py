@@ -358,8 +358,9 @@ accounts, 0 and 5 ms): from the first `$batch` write to the last, Dataverse was 
 and that span took 1.45 s and 1.46 s; the 5 ms's cost in that pair (0.18 s; 0.2 to 0.4 s
 between untraced runs) was before the first write (about 13 storage round trips one after
 another: the poll's, then the first message's receive, lease and id reservation) and after
-the last (commit, run row, delete, the last look at the queues). So the runs with and without the 5 ms are of 5,000 accounts at
-either size (`LATENCY_RUN`): at 2,000, a run of 2.5 s, that start and end were a tenth of it.
+the last (commit, run row, delete, the last look at the queues). So the runs with and without
+the 5 ms are of 5,000 accounts at either size (`LATENCY_RUN`): at 2,000, a run of 2.5 s, that
+start and end were a tenth of it.
 The figure is the median of three runs of each, in turn (0 ms, 5 ms,
 then 5 ms, 0 ms, ...), not the best of each: on a machine shared with other work the runs
 spread widely (`records_per_s` in the details) and a best-of pairs two outliers.
