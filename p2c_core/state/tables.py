@@ -61,11 +61,13 @@ def table(storage: Storage, name: str) -> TableClient:
     creates the state tables (TABLES) together: one round trip's wait at a process's start,
     not one per table on its first poll's or message's path."""
     if name not in storage.created_tables:
-        from p2c_core import fanout
+        from concurrent.futures import ThreadPoolExecutor
 
         with _creating:
             names = [n for n in dict.fromkeys((name, *TABLES)) if n not in storage.created_tables]
-            fanout.together(*(functools.partial(_create, storage, n) for n in names))
+            # Threads of their own, not fanout's pool: its threads may be the ones waiting here.
+            with ThreadPoolExecutor(max_workers=max(1, len(names)), thread_name_prefix="p2c-create") as pool:
+                list(pool.map(functools.partial(_create, storage), names))
             storage.created_tables.update(names)
     return storage.table(name)
 
