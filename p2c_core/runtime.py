@@ -31,6 +31,7 @@ from p2c_core.shared_refs import SharedRefs
 from p2c_core.sources import ChangeReader, DataverseChanges, FnoChanges, LookupResolver
 from p2c_core.state import StateStore
 from p2c_core.state.storage import Storage, connect
+from p2c_core.state.tables import table
 from p2c_core.targets import DataverseWriter, FnoWriter, TargetWriter
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ class Runtime:
     def _lease_table(self) -> Any:
         """The pacing lease table (clients/peers.py), created on first use."""
         from p2c_core.clients.peers import TABLE
-        from p2c_core.state.tables import table
 
         return table(self.storage, TABLE)
 
@@ -139,8 +139,6 @@ class Runtime:
     @cached_property
     def shared_refs(self) -> SharedRefs:
         """Reference ids found in Sales, shared with the other instances (shared_refs.py)."""
-        from p2c_core.state.tables import table
-
         return SharedRefs(lambda: table(self.storage, REFS_TABLE), self.settings.dataverse_url)
 
     def company_scope(self, company: str) -> CompanyScope:

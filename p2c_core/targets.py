@@ -302,10 +302,11 @@ class DataverseWriter:
             return [None] * len(items)
         target = self.flow.target
         updates = [
-            BatchRequest("PATCH", key_segment(target.entity_set, {target.key: item.key}), headers={"If-Match": "*"},
-                         json_body={k: v for k, v in item.payload.items() if k != target.key})
+            self.client.update_request(
+                target.entity_set, {target.key: item.key}, {k: v for k, v in item.payload.items() if k != target.key}
+            )
             for item in items
-        ]  # fmt: skip
+        ]
         return list(self.client.odata.batch(updates))
 
     def _lines(self, spec: Lines, parent: str, lines: list[LineWrite], *, fresh: bool = False) -> None:

@@ -72,6 +72,10 @@ class DataverseClient:
         """Create by alternate key only (`If-None-Match: *`): 412 if it exists."""
         return BatchRequest("PATCH", key_segment(entity_set, key), json_body=dict(body), headers={"If-None-Match": "*"})
 
+    def update_request(self, entity_set: str, key: Mapping[str, str], body: Mapping[str, Any]) -> BatchRequest:
+        """Update by alternate key only (`If-Match: *`), as a part of a `$batch`: 404 if it is gone."""
+        return BatchRequest("PATCH", key_segment(entity_set, key), json_body=dict(body), headers={"If-Match": "*"})
+
     def upsert_by_id(self, entity_set: str, guid: str, body: Mapping[str, Any]) -> None:
         """PATCH to a primary key the caller chose: creates it once, updates it after."""
         self.odata.request("PATCH", key_segment(entity_set, guid), json_body=dict(body))

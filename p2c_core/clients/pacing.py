@@ -196,7 +196,7 @@ class Pacer:
         if time_left is not None and self.max_seconds is not None:
             mine = sum(c.cost for c in self.ledger if c.answered and c.lands + self.window_s > now)
             landed = max(0.0, self.max_seconds - time_left - mine)
-        if requests_left is not None and self.max_requests is not None:
+        if self._ramping(now) and requests_left is not None and self.max_requests is not None:
             recent = [c for c in self.ledger if c.started > now - self.window_s]
             if recent:
                 average = sum(c.cost for c in recent) / len(recent)
