@@ -7,7 +7,10 @@ A connection string locally (Azurite); identity-based in Azure, with the same
 from __future__ import annotations
 
 import contextlib
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from p2c_core.errors import SettingsError
@@ -29,18 +32,30 @@ DEVELOPMENT_STORAGE = (
 )
 
 
+# A table's client of policies of its own, from the table's name.
+TableClientFactory = Callable[[str], "TableClient"]
+
+
 @dataclass
 class Storage:
     """The queue and table clients of one storage account, and what this instance created.
 
     A queue or table is created on its first use through this instance (`queue`, and
     `p2c_core.state.tables.table`) and remembered here, so later uses cost no round trip.
+    A table's client is made once and reused.
     """
 
     queues: QueueServiceClient
     tables: TableServiceClient
+    # Not `tables.get_table_client` (its fallback, once a table): that builds each client's
+    # pipeline from the service client's own policy objects and re-links them, while other
+    # tables' requests run through them; such a request then fails ("'_SansIOHTTPPolicyRunner'
+    # object has no attribute 'next'", azure-data-tables 12.7), and its message waits 30 s.
+    new_table_client: TableClientFactory | None = None
     _created: set[str] = field(default_factory=set)  # queues
     created_tables: set[str] = field(default_factory=set)
+    _table_clients: dict[str, TableClient] = field(default_factory=dict)
+    _making: threading.Lock = field(default_factory=threading.Lock)
 
     def queue(self, name: str) -> QueueClient:
         """A queue client speaking the host's base64 encoding; the queue exists after this."""
@@ -67,8 +82,16 @@ class Storage:
             self.queues.delete_queue(name)
 
     def table(self, name: str) -> TableClient:
-        """A table client; `p2c_core.state.tables.table` also creates the table on first use."""
-        return self.tables.get_table_client(name)
+        """A table's client (the same each time); `p2c_core.state.tables.table` also creates
+        the table on first use."""
+        client = self._table_clients.get(name)
+        if client is None:
+            with self._making:
+                client = self._table_clients.get(name)
+                if client is None:
+                    make = self.new_table_client or self.tables.get_table_client
+                    client = self._table_clients[name] = make(name)
+        return client
 
 
 def connect(values: dict[str, str] | None = None) -> Storage:
@@ -82,10 +105,14 @@ def connect(values: dict[str, str] | None = None) -> Storage:
     if conn and conn.replace(" ", "").lower() == "usedevelopmentstorage=true":
         conn = DEVELOPMENT_STORAGE
     if conn and "=" in conn:
+        from azure.data.tables import TableClient
+
         return Storage(
             queues=QueueServiceClient.from_connection_string(conn),
             tables=TableServiceClient.from_connection_string(conn),
+            new_table_client=partial(TableClient.from_connection_string, conn),
         )
+    from azure.data.tables import TableClient
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     account = values.get("accountName") or conn
@@ -101,4 +128,5 @@ def connect(values: dict[str, str] | None = None) -> Storage:
     return Storage(
         queues=QueueServiceClient(queue_uri, credential=credential),
         tables=TableServiceClient(endpoint=table_uri, credential=credential),
+        new_table_client=partial(TableClient, table_uri, credential=credential),
     )
