@@ -51,11 +51,12 @@ class Storage:
     # pipeline from the service client's own policy objects and re-links them, while other
     # tables' requests run through them; such a request then fails ("'_SansIOHTTPPolicyRunner'
     # object has no attribute 'next'", azure-data-tables 12.7), and its message waits 30 s.
-    new_table_client: TableClientFactory | None = None
+    # Out of the repr: it may hold the connection string, key and all.
+    new_table_client: TableClientFactory | None = field(default=None, repr=False)
     _created: set[str] = field(default_factory=set)  # queues
     created_tables: set[str] = field(default_factory=set)
-    _table_clients: dict[str, TableClient] = field(default_factory=dict)
-    _making: threading.Lock = field(default_factory=threading.Lock)
+    _table_clients: dict[str, TableClient] = field(default_factory=dict, repr=False)
+    _making: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def queue(self, name: str) -> QueueClient:
         """A queue client speaking the host's base64 encoding; the queue exists after this."""
@@ -97,7 +98,7 @@ class Storage:
 def connect(values: dict[str, str] | None = None) -> Storage:
     """The storage account of `AzureWebJobsStorage` (a connection string) or of its
     identity-based `AzureWebJobsStorage__*` settings; defaults to the process settings."""
-    from azure.data.tables import TableServiceClient
+    from azure.data.tables import TableClient, TableServiceClient
     from azure.storage.queue import QueueServiceClient
 
     values = values if values is not None else storage_settings()
@@ -105,14 +106,11 @@ def connect(values: dict[str, str] | None = None) -> Storage:
     if conn and conn.replace(" ", "").lower() == "usedevelopmentstorage=true":
         conn = DEVELOPMENT_STORAGE
     if conn and "=" in conn:
-        from azure.data.tables import TableClient
-
         return Storage(
             queues=QueueServiceClient.from_connection_string(conn),
             tables=TableServiceClient.from_connection_string(conn),
             new_table_client=partial(TableClient.from_connection_string, conn),
         )
-    from azure.data.tables import TableClient
     from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 
     account = values.get("accountName") or conn

@@ -66,6 +66,13 @@ def test_a_table_client_is_made_once_and_reused(azurite):
     assert storage.table("p2cstoragetest") is not storage.table("p2cstoragetest2")
 
 
+def test_a_storage_never_shows_its_connection_string_or_key(azurite):
+    storage = connect({"AzureWebJobsStorage": azurite.connection_string})
+    storage.table("p2cstoragetest")
+    key = dict(part.split("=", 1) for part in azurite.connection_string.split(";") if part)["AccountKey"]
+    assert key not in repr(storage) and key not in str(storage)
+
+
 def test_an_identity_storage_makes_its_table_clients_on_its_endpoint_and_credential():
     storage = connect({"tableServiceUri": "https://t.example", "queueServiceUri": "https://q.example",
                        "credential": "managedidentity", "clientId": "0000-client"})  # fmt: skip
