@@ -248,15 +248,23 @@ def source_records(rt: Runtime, flow: Flow, rows: list[dict[str, Any]], version_
 
 
 def by_bucket(records: list[Record], size: int) -> list[list[Record]]:
-    """The records to send, in groups of one key map partition each where the partition has
-    a message's worth (`size`), the rest together: a message's leases and commits are then
-    one table transaction, not one per partition it touches. Stable: a key's versions keep
-    their order (one key, one bucket)."""
+    """The records to send, in groups of one key map partition each for as many whole
+    messages (`size`) as the partition has, the rest together: a message's leases and
+    commits are then one table transaction, not one per partition it touches, and a page
+    makes one part-filled message, not one per partition (each is a request to the target,
+    and a part-filled one spends a paced share's room that a whole one cannot use).
+    Stable: a key's versions keep their order (one key, one bucket; its first whole
+    messages' records come before its rest)."""
     groups: dict[int, list[Record]] = {}
     for r in records:
         groups.setdefault(bucket(r.key), []).append(r)
-    whole = [g for _, g in sorted(groups.items()) if len(g) >= size]
-    rest = [r for _, g in sorted(groups.items()) if len(g) < size for r in g]
+    whole: list[list[Record]] = []
+    rest: list[Record] = []
+    for _, group in sorted(groups.items()):
+        cut = len(group) // size * size
+        if cut:
+            whole.append(group[:cut])
+        rest += group[cut:]
     return [*whole, rest] if rest else whole
 
 
