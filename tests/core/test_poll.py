@@ -27,7 +27,7 @@ def test_a_page_makes_one_part_filled_message_not_one_per_partition():
     records = [Record(key=k, version=1) for k in keys_per_bucket(26)]  # 26 a bucket, messages of 20
     sent = messages(records, 20)
     sizes = sorted(len(m) for m in sent)
-    assert sizes == [4] + [20] * (len(sent) - 1)  # 104 records: five of 20 and one of 4
+    assert sizes == [4, 20, 20, 20, 20, 20]  # 104 records
     assert Counter(r.key for m in sent for r in m) == Counter(r.key for r in records)  # each once
     # A bucket's whole messages touch only its key map partition: one transaction each.
     single = [m for m in sent if len({bucket(r.key) for r in m}) == 1]
